@@ -1,0 +1,50 @@
+"""aiohttp application factory for the registry API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from registry.api import agents, records
+from registry.api.context import SERVICE, SETTINGS, ApiSettings, json_response
+from registry.api.middleware import PRINCIPAL, HttpMetrics, bearer_auth, errors_and_ids
+from registry.api.openapi import openapi_document
+from registry.service import RegistryService
+from registry.tokens import TokenResolver
+
+METRICS = web.AppKey("metrics", CollectorRegistry)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    await request.app[SERVICE].pool.fetchval("SELECT 1")
+    return json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document())
+
+
+def create_app(service: RegistryService, settings: ApiSettings) -> web.Application:
+    registry = CollectorRegistry()
+    http_metrics = HttpMetrics(registry)
+    # Order: ids/errors outermost so auth failures are problem+json too; metrics see final status.
+    app = web.Application(
+        middlewares=[http_metrics.middleware, errors_and_ids, bearer_auth],
+        client_max_size=1024 * 1024,
+    )
+    app[SERVICE] = service
+    app[SETTINGS] = settings
+    app[PRINCIPAL] = TokenResolver(service.pool)
+    app[METRICS] = registry
+    settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)
+    app.add_routes(agents.routes)
+    app.add_routes(records.routes)
+    return app

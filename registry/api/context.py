@@ -1,0 +1,39 @@
+"""Typed application keys and helpers shared by the route modules."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter
+
+from registry.api.middleware import principal_of
+from registry.service import Context, RegistryService
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    spool_dir: Path
+    max_artifact_bytes: int
+
+
+SERVICE = web.AppKey("service", RegistryService)
+SETTINGS = web.AppKey("settings", ApiSettings)
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+def ctx_of(request: web.Request) -> Context:
+    return Context(principal=principal_of(request), request_id=request.get("request_id"))
+
+
+def json_response(
+    body: BaseModel | list[Any] | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    if isinstance(body, BaseModel):
+        text = body.model_dump_json()
+    else:
+        text = json.dumps(_ANY.dump_python(body, mode="json"))
+    return web.Response(text=text, status=status, content_type="application/json", headers=headers)

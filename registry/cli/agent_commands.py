@@ -1,0 +1,139 @@
+"""`greenlang-registry agent list|get|search|register`: a thin HTTP client of the registry API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from registry.cli.errors import CliError
+from registry.cli.output import print_agent, print_search
+
+DEFAULT_URL = "http://127.0.0.1:8700"
+
+
+def _client() -> httpx.Client:
+    token = os.environ.get("GREENLANG_TOKEN")
+    if not token:
+        raise CliError("set GREENLANG_TOKEN (create one with: greenlang-registry token create)", 2)
+    base = os.environ.get("GREENLANG_REGISTRY_URL", DEFAULT_URL).rstrip("/")
+    return httpx.Client(base_url=base + "/api/v1", timeout=60,
+                        headers={"Authorization": f"Bearer {token}"})
+
+
+def _check(response: httpx.Response) -> Any:
+    if response.is_success:
+        return response.json()
+    try:
+        body = response.json()
+        message = body.get("detail") or body.get("title") or response.reason_phrase
+    except ValueError:
+        message = response.text.strip()[:200] or response.reason_phrase
+    # 4xx: the request was wrong (bad input, not found, conflict); 5xx: the server failed.
+    raise CliError(f"{response.status_code} {message}", 2 if response.status_code < 500 else 1)
+
+
+def _emit(args: argparse.Namespace, body: Any, table: Any) -> int:
+    if args.output == "json":
+        json.dump(body, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        table(body)
+    return 0
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {what} {path}: {exc.strerror}", 2) from None
+
+
+async def _register(args: argparse.Namespace) -> int:
+    files: dict[str, Any] = {"spec": ("spec.yaml", _read(args.spec, "spec"), "application/yaml")}
+    artifact = None
+    if args.artifact:
+        try:
+            artifact = open(args.artifact, "rb")  # noqa: SIM115 - streamed by httpx, closed below
+        except OSError as exc:
+            raise CliError(f"cannot read artifact {args.artifact}: {exc.strerror}", 2) from None
+        files["artifact"] = (Path(args.artifact).name, artifact, "application/octet-stream")
+    data = {"certificate_id": args.certificate_id} if args.certificate_id else None
+    try:
+        with _client() as client:
+            body = _check(client.post("/agents", files=files, data=data))
+    finally:
+        if artifact:
+            artifact.close()
+    return _emit(args, body, print_agent)
+
+
+async def _get(args: argparse.Namespace) -> int:
+    with _client() as client:
+        if args.version:
+            body = _check(client.get(f"/agents/{args.agent_id}/versions/{args.version}"))
+            return _emit(args, body, lambda b: print(json.dumps(b, indent=2)))
+        body = _check(client.get(f"/agents/{args.agent_id}"))
+    return _emit(args, body, print_agent)
+
+
+def _search_params(args: argparse.Namespace) -> list[tuple[str, str]]:
+    params: list[tuple[str, str]] = []
+    if getattr(args, "query", None):
+        params.append(("query", args.query))
+    params += [("tags", t) for t in args.tag or []]
+    params += [("regulatory_scope", s) for s in args.scope or []]
+    for key, value in (("owner_team", args.team), ("status", args.status), ("type", args.type),
+                       ("page", args.page), ("page_size", args.page_size)):
+        if value is not None:
+            params.append((key, str(value)))
+    return params
+
+
+async def _search(args: argparse.Namespace) -> int:
+    path = "/agents/search" if getattr(args, "query", None) is not None else "/agents"
+    with _client() as client:
+        body = _check(client.get(path, params=_search_params(args)))
+    return _emit(args, body, print_search)
+
+
+def _filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tag", action="append", help="repeat for several (all must match)")
+    p.add_argument("--scope", action="append", help="regulatory scope; repeatable")
+    p.add_argument("--team", help="owner team")
+    p.add_argument("--status", choices=["draft", "active", "deprecated", "retired"])
+    p.add_argument("--type")
+    p.add_argument("--page", type=int)
+    p.add_argument("--page-size", type=int)
+
+
+def add_parser(sub: Any) -> None:
+    agent = sub.add_parser("agent", help="agents in a running registry ($GREENLANG_REGISTRY_URL)")
+    cmds = agent.add_subparsers(dest="sub", required=True)
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--output", choices=["table", "json"], default="table")
+
+    p = cmds.add_parser("list", parents=[output], help="list agents")
+    _filters(p)
+    p.set_defaults(run=_search)
+
+    p = cmds.add_parser("search", parents=[output], help="full-text search")
+    p.add_argument("query")
+    _filters(p)
+    p.set_defaults(run=_search)
+
+    p = cmds.add_parser("get", parents=[output], help="show an agent or one version")
+    p.add_argument("agent_id")
+    p.add_argument("--version")
+    p.set_defaults(run=_get)
+
+    p = cmds.add_parser("register", parents=[output], help="register an agent spec")
+    p.add_argument("spec", metavar="SPEC.yaml")
+    p.add_argument("--artifact", metavar="FILE")
+    p.add_argument("--certificate-id")
+    p.set_defaults(run=_register)

@@ -1,0 +1,27 @@
+"""One-line errors and exit codes for every GreenLang CLI: 2 bad input/usage, 1 server/network."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import httpx
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def run_cli(fn: Callable[[], int]) -> int:
+    try:
+        return fn()
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except httpx.HTTPError as exc:
+        print(f"error: cannot reach the registry: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

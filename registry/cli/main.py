@@ -1,0 +1,161 @@
+"""`greenlang-registry`: run the service (serve, token, audit, reindex) and talk to it (agent ...).
+
+Exit codes: 0 ok, 1 server or network failure, 2 usage or bad input."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from registry.cli import agent_commands
+from registry.cli.errors import CliError, run_cli
+from registry.config import RegistryConfig
+from registry.models import Role
+
+
+def _server_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="where the embedded database and artifacts live "
+                   "(default $GREENLANG_DATA_DIR or ~/.greenlang/registry)")
+
+
+def _config(args: argparse.Namespace) -> RegistryConfig:
+    try:
+        return RegistryConfig.load(
+            data_dir=args.data_dir, host=getattr(args, "host", None), port=getattr(args, "port", None)
+        )
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from None
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from registry.api.app import create_app
+    from registry.api.context import ApiSettings
+    from registry.logs import configure_logging
+    from registry.runtime import open_service
+    from registry.seed import seed_directory
+
+    configure_logging()
+    config = _config(args)
+    async with AsyncExitStack() as stack:
+        service = await open_service(config, stack)
+        service.relay.start()
+        stack.push_async_callback(service.relay.stop)
+        settings = ApiSettings(config.data_dir / "spool", config.max_artifact_bytes)
+        runner = web.AppRunner(create_app(service, settings), access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(runner, config.host, config.port).start()
+        print(f"registry listening on http://{config.host}:{config.port}", flush=True)
+        if args.seed:
+            counts = await seed_directory(service, Path(args.seed))
+            print(f"seeded from {args.seed}: {counts}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    return 0
+
+
+async def _with_database(args: argparse.Namespace, fn: Callable[[Any], Coroutine[Any, Any, int]]) -> int:
+    from registry.runtime import open_database
+
+    db = await open_database(_config(args), max_size=2)
+    try:
+        return await fn(db.pool)
+    finally:
+        await db.pool.close()
+
+
+async def _token_create(args: argparse.Namespace) -> int:
+    from registry.tokens import create_token
+
+    if args.role == Role.PUBLISHER.value and not args.team:
+        raise CliError("a publisher token needs --team", 2)
+
+    async def create(pool: Any) -> int:
+        principal, secret = await create_token(pool, Role(args.role), args.team, args.name)
+        print(f"created token {principal.token_id} ({principal.name}, role {principal.role.value})",
+              file=sys.stderr)
+        print(secret)
+        return 0
+
+    return await _with_database(args, create)
+
+
+async def _audit_verify(args: argparse.Namespace) -> int:
+    from registry.audit import verify_chain
+
+    async def verify(pool: Any) -> int:
+        report = await verify_chain(pool)
+        if report.ok:
+            print(f"audit chain intact: {report.checked} events verified")
+            return 0
+        print(f"audit chain BROKEN at seq {report.broken_at_seq}: {report.problem} "
+              f"({report.checked} events verified before it)")
+        return 1
+
+    return await _with_database(args, verify)
+
+
+async def _reindex(args: argparse.Namespace) -> int:
+    from registry.runtime import open_service
+    from registry.search.relay import enqueue_all
+
+    async with AsyncExitStack() as stack:
+        service = await open_service(_config(args), stack)
+        await service.index.clear()
+        async with service.pool.acquire() as conn:
+            queued = await enqueue_all(conn)
+        await service.relay.drain()
+        print(f"reindexed {queued} agents")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="greenlang-registry", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the registry API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--seed", metavar="DIR", help="register the example agents found in DIR")
+    _server_args(serve)
+    serve.set_defaults(run=_serve)
+
+    token = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="sub", required=True)
+    create = token.add_parser("create", help="create a token; prints it alone on the last line")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--team")
+    create.add_argument("--name")
+    _server_args(create)
+    create.set_defaults(run=_token_create)
+
+    audit = sub.add_parser("audit", help="audit trail").add_subparsers(dest="sub", required=True)
+    verify = audit.add_parser("verify", help="check the audit hash chain")
+    _server_args(verify)
+    verify.set_defaults(run=_audit_verify)
+
+    reindex = sub.add_parser("reindex", help="rebuild the search index from the database")
+    _server_args(reindex)
+    reindex.set_defaults(run=_reindex)
+
+    agent_commands.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    raise SystemExit(run_cli(lambda: asyncio.run(args.run(args))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Registry settings: CLI flags > GREENLANG_* environment > embedded defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path.home() / ".greenlang" / "registry"
+DEFAULT_MAX_ARTIFACT_BYTES = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    data_dir: Path
+    database_url: str | None  # None: embedded PostgreSQL in data_dir
+    artifact_url: str  # file:///... or s3://bucket?endpoint=...
+    search_url: str  # "postgres" or a Meilisearch URL
+    meili_key: str | None
+    max_artifact_bytes: int
+    host: str = "127.0.0.1"
+    port: int = 8700
+
+    @classmethod
+    def load(
+        cls,
+        data_dir: str | Path | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> RegistryConfig:
+        env = dict(os.environ) if env is None else env
+        root = Path(data_dir or env.get("GREENLANG_DATA_DIR") or DEFAULT_DATA_DIR).expanduser()
+        root = root.resolve()
+        max_bytes = env.get("GREENLANG_MAX_ARTIFACT_BYTES")
+        if max_bytes is not None and not max_bytes.isdigit():
+            raise ValueError("GREENLANG_MAX_ARTIFACT_BYTES must be a whole number of bytes")
+        return cls(
+            data_dir=root,
+            database_url=env.get("GREENLANG_DATABASE_URL") or None,
+            artifact_url=env.get("GREENLANG_ARTIFACT_URL") or (root / "artifacts").as_uri(),
+            search_url=env.get("GREENLANG_SEARCH_URL") or "postgres",
+            meili_key=env.get("GREENLANG_MEILI_KEY") or None,
+            max_artifact_bytes=int(max_bytes) if max_bytes else DEFAULT_MAX_ARTIFACT_BYTES,
+            host=host or env.get("GREENLANG_HOST") or "127.0.0.1",
+            port=port or int(env.get("GREENLANG_PORT") or 8700),
+        )

@@ -1,0 +1,169 @@
+"""API models: the JSON shapes of the registry (plan's RegistryEntry, AgentVersion, SearchResult)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import semver
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class AgentStatus(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    DEPRECATED = "deprecated"
+    RETIRED = "retired"
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    PUBLISHER = "publisher"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+
+class AgentVersion(BaseModel):
+    version: str
+    status: AgentStatus
+    spec_hash: str
+    artifact_uri: str | None
+    artifact_sha256: str | None
+    artifact_size: int | None
+    certificate_id: str | None = Field(
+        description="Best certificate of this version (latest expiry), valid or not"
+    )
+    certificate_expires_at: datetime | None
+    certified: bool = Field(description="An unexpired certificate exists for this version")
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    changelog: str
+    status_reason: str | None
+    row_version: int = Field(description="Optimistic-concurrency counter, also sent as ETag")
+
+
+class AgentSummary(BaseModel):
+    agent_id: str
+    name: str
+    description: str
+    owner_team: str
+    type: str
+    regulatory_scope: list[str]
+    tags: list[str]
+    current_version: str
+    status: AgentStatus = Field(description="Status of the current version")
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+    deployment_count: int
+    usage_stats: dict[str, Any]
+
+
+class RegistryEntry(AgentSummary):
+    versions: list[AgentVersion]
+
+
+class SearchQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str | None = Field(default=None, max_length=200)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    regulatory_scope: list[str] = Field(default_factory=list, max_length=20)
+    owner_team: str | None = Field(default=None, max_length=64)
+    status: AgentStatus | None = None
+    type: str | None = Field(default=None, max_length=64)
+    page: int = Field(default=1, ge=1, le=10_000)
+    page_size: int = Field(default=20, ge=1, le=100)
+
+
+Facets = dict[str, dict[str, int]]
+
+
+class SearchResult(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    agents: list[RegistryEntry]
+    facets: Facets
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: AgentStatus
+    reason: str = Field(default="", max_length=2000)
+
+
+class CertificateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")
+    version: str = Field(max_length=128)
+    expires_at: datetime
+    issuer: str = Field(min_length=1, max_length=200)
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, v: str) -> str:
+        if not semver.Version.is_valid(v):
+            raise ValueError(f"{v!r} is not a semantic version (MAJOR.MINOR.PATCH)")
+        return v
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("needs a time zone, e.g. 2027-01-01T00:00:00Z")
+        return v
+
+
+class Certificate(BaseModel):
+    certificate_id: str
+    agent_id: str
+    version: str
+    issuer: str
+    issued_at: datetime
+    expires_at: datetime
+    issued_by: str
+    valid: bool
+
+
+class AuditEvent(BaseModel):
+    seq: int
+    event_id: str
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    agent_id: str | None
+    before: Any
+    after: Any
+    reason: str | None
+    request_id: str | None
+    prev_hash: str
+    hash: str
+
+
+class AuditFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str | None = Field(default=None, max_length=64)
+    action: str | None = Field(default=None, max_length=64)
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: int = Field(default=0, ge=0)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class AuditPage(BaseModel):
+    events: list[AuditEvent]
+    next_after_seq: int | None
+
+
+class TokenInfo(BaseModel):
+    token_id: str
+    name: str
+    role: Role
+    team: str | None

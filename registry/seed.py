@@ -1,0 +1,61 @@
+"""Loads example agents into a registry: every `agent*.yaml` under a directory, with the
+`artifact.*` file beside it; agents listed in `certified.txt` get a one-year certificate and are
+activated. Safe to run again: what is already there is left alone."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from registry.errors import Conflict
+from registry.models import AgentStatus, CertificateRequest, Role, StatusChange
+from registry.service import Context, RegistryService, UploadedFile
+from registry.spec import parse_spec
+from registry.store.agents import semver_key
+from registry.tokens import Principal
+
+SEED = Context(Principal("seed", "seed", Role.ADMIN, None), request_id="seed")
+
+
+def _upload(path: Path) -> UploadedFile:
+    data = path.read_bytes()
+    return UploadedFile(path=path, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+
+async def seed_directory(service: RegistryService, root: Path) -> dict[str, int]:
+    counts = {"registered": 0, "skipped": 0, "activated": 0}
+    certified = _certified_ids(root / "certified.txt")
+    specs = [(parse_spec(p.read_bytes()), p) for p in root.glob("*/agent*.yaml")]
+    specs.sort(key=lambda sp: (sp[0].agent_id, semver_key(sp[0].version)))
+    for spec, path in specs:
+        artifact = next(iter(sorted(path.parent.glob("artifact.*"))), None)
+        try:
+            await service.register(SEED, spec, _upload(artifact) if artifact else None)
+            counts["registered"] += 1
+        except Conflict:
+            counts["skipped"] += 1
+            continue
+        if spec.agent_id in certified and await _activate(service, spec.agent_id, spec.version):
+            counts["activated"] += 1
+    return counts
+
+
+def _certified_ids(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return {line for line in lines if line and not line.startswith("#")}
+
+
+async def _activate(service: RegistryService, agent_id: str, version: str) -> bool:
+    v = await service.get_version(agent_id, version)
+    if v.status is not AgentStatus.DRAFT:
+        return False
+    expires = datetime.now(UTC) + timedelta(days=365)
+    await service.issue_certificate(
+        SEED, CertificateRequest(agent_id=agent_id, version=version, expires_at=expires, issuer="seed")
+    )
+    await service.change_status(SEED, agent_id, version, StatusChange(status=AgentStatus.ACTIVE,
+                                                                      reason="example seed"))
+    return True

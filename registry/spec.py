@@ -1,0 +1,126 @@
+"""Agent spec YAML: the document a publisher registers. Parsed defensively (no aliases, size caps)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import semver
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,63}$"
+MAX_SPEC_BYTES = 64 * 1024
+MAX_DEPTH = 8
+
+_Label = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/+-]*$")
+
+
+class SpecError(ValueError):
+    """An invalid spec; `errors` holds `{"field": dotted.path, "message": ...}` items."""
+
+    def __init__(self, errors: list[dict[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+
+
+class AgentMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    team: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    regulatory_scope: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[str] = Field(default_factory=list, max_length=30)
+    changelog: str = Field(default="", max_length=10_000)
+
+    @field_validator("regulatory_scope", "tags")
+    @classmethod
+    def _labels(cls, values: list[str]) -> list[str]:
+        for v in values:
+            if not (1 <= len(v) <= 64) or not v[0].isalnum():
+                raise ValueError(f"invalid label {v!r}: 1-64 chars, starting with a letter or digit")
+        if len(set(values)) != len(values):
+            raise ValueError("duplicate labels")
+        return values
+
+
+class AgentSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    agent_id: str = Field(pattern=AGENT_ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    version: str = Field(max_length=128)
+    description: str = Field(min_length=1, max_length=5000)
+    type: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    metadata: AgentMetadata
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, v: str) -> str:
+        if not semver.Version.is_valid(v):
+            raise ValueError(f"{v!r} is not a semantic version (MAJOR.MINOR.PATCH)")
+        return v
+
+    def spec_hash(self) -> str:
+        """Hash of the canonical JSON form, so formatting changes do not change the hash."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors/aliases: they are how YAML bombs expand."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"aliases are not allowed (line {event.start_mark.line + 1})")
+        event = self.peek_event()
+        if getattr(event, "anchor", None):
+            raise yaml.YAMLError(f"anchors are not allowed (line {event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level
+
+
+def load_yaml_document(text: str | bytes) -> Any:
+    """Parse one YAML document safely; raises SpecError with a `spec` field on any problem."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError([{"field": "spec", "message": f"larger than {MAX_SPEC_BYTES} bytes"}])
+    try:
+        doc = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
+    except yaml.YAMLError as exc:
+        raise SpecError([{"field": "spec", "message": f"invalid YAML: {exc}".splitlines()[0]}]) from None
+    if _depth(doc) > MAX_DEPTH:
+        raise SpecError([{"field": "spec", "message": f"nested deeper than {MAX_DEPTH} levels"}])
+    return doc
+
+
+def validate_spec(doc: Any) -> AgentSpec:
+    """Validate a parsed document; errors name the dotted field path."""
+    if not isinstance(doc, dict):
+        raise SpecError([{"field": "spec", "message": "must be a mapping"}])
+    try:
+        return AgentSpec.model_validate(doc)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            path = ".".join(str(p) for p in err["loc"]) or "spec"
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message = "unknown field"
+            elif err["type"] == "missing":
+                message = "required field missing"
+            errors.append({"field": path, "message": message})
+        raise SpecError(errors) from None
+
+
+def parse_spec(text: str | bytes) -> AgentSpec:
+    return validate_spec(load_yaml_document(text))

@@ -1,0 +1,82 @@
+"""API tokens: random secrets shown once, stored as sha256 (they are high-entropy, so a fast hash
+is enough; no password-style stretching needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+import asyncpg
+
+from registry.models import Role
+
+TOKEN_PREFIX = "glr_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: resolved from a token."""
+
+    token_id: str
+    name: str
+    role: Role
+    team: str | None
+
+    @property
+    def actor(self) -> str:
+        return f"{self.name} ({self.role.value})"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_token(
+    pool: asyncpg.Pool, role: Role, team: str | None = None, name: str | None = None
+) -> tuple[Principal, str]:
+    """Store a new token's hash; return the principal and the secret (never stored)."""
+    token_id = secrets.token_hex(6)
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    name = name or f"{role.value}-{token_id}"
+    await pool.execute(
+        "INSERT INTO api_tokens (token_id, name, role, team, token_hash) VALUES ($1,$2,$3,$4,$5)",
+        token_id,
+        name,
+        role.value,
+        team,
+        hash_token(secret),
+    )
+    return Principal(token_id, name, role, team), secret
+
+
+class TokenResolver:
+    """Looks tokens up by hash, with a short cache so every request does not hit the database.
+
+    A revoked token stays usable for at most `ttl` seconds."""
+
+    def __init__(self, pool: asyncpg.Pool, ttl: float = 10.0, max_entries: int = 10_000):
+        self._pool = pool
+        self._ttl = ttl
+        self._max = max_entries
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    async def resolve(self, token: str) -> Principal | None:
+        digest = hash_token(token)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit and hit[0] > now:
+            return hit[1]
+        row = await self._pool.fetchrow(
+            "SELECT token_id, name, role, team FROM api_tokens"
+            " WHERE token_hash = $1 AND revoked_at IS NULL",
+            digest,
+        )
+        principal = (
+            Principal(row["token_id"], row["name"], Role(row["role"]), row["team"]) if row else None
+        )
+        if len(self._cache) >= self._max:
+            self._cache.clear()
+        self._cache[digest] = (now + self._ttl, principal)
+        return principal

@@ -1,0 +1,66 @@
+"""Session-wide real PostgreSQL (embedded) and a fresh, migrated database per test."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from registry.embedded import start_embedded_postgres
+from registry.store.migrate import migrate
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real PostgreSQL server (maintenance database `postgres`)."""
+    url, handle = start_embedded_postgres(Path(tmp_path_factory.mktemp("pg")), cleanup="delete")
+    yield url
+    handle.cleanup()
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, query = url.partition("?")
+    base = base.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+async def template_db(pg_server: str) -> str:
+    """A migrated template database; fresh test databases are cloned from it."""
+    conn = await asyncpg.connect(pg_server)
+    try:
+        await conn.execute("CREATE DATABASE greenlang_template")
+    finally:
+        await conn.close()
+    url = _with_database(pg_server, "greenlang_template")
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    await migrate(pool)
+    await pool.close()
+    return "greenlang_template"
+
+
+@pytest.fixture
+async def database_url(pg_server: str, template_db: str) -> AsyncIterator[str]:
+    """A fresh migrated database for one test, dropped afterwards."""
+    name = f"t_{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(pg_server)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE {template_db}')
+    finally:
+        await conn.close()
+    yield _with_database(pg_server, name)
+    conn = await asyncpg.connect(pg_server)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
+    yield p
+    await p.close()
