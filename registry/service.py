@@ -164,22 +164,30 @@ class RegistryService:
         ):
             raise Conflict(f"{spec.agent_id} {spec.version} is already registered")
         stored = await self._store_artifact(artifact)
-        async with self.pool.acquire() as conn, conn.transaction():
-            created = await self._lock_or_create_agent(conn, spec, ctx)
-            status = await self._initial_status(conn, spec, certificate_id)
-            await self._insert_version(conn, spec, status, stored, certificate_id, ctx)
-            if not created and status is AgentStatus.ACTIVE:
-                await self._make_current(conn, spec.agent_id, spec.version)
-            entry = await q.fetch_entry(conn, spec.agent_id)
-            assert entry is not None
-            await self._record(
-                conn,
-                ctx,
-                "agent.register" if created else "version.register",
-                f"{spec.agent_id}@{spec.version}",
-                spec.agent_id,
-                after={"version": spec.version, "status": status.value, "spec_hash": spec.spec_hash()},
-            )
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                if stored and artifact:
+                    await self._pin_blob(conn, stored, artifact)
+                created = await self._lock_or_create_agent(conn, spec, ctx)
+                status = await self._initial_status(conn, spec, certificate_id)
+                await self._insert_version(conn, spec, status, stored, certificate_id, ctx)
+                if not created and status is AgentStatus.ACTIVE:
+                    await self._make_current(conn, spec.agent_id, spec.version)
+                entry = await q.fetch_entry(conn, spec.agent_id)
+                assert entry is not None
+                await self._record(
+                    conn,
+                    ctx,
+                    "agent.register" if created else "version.register",
+                    f"{spec.agent_id}@{spec.version}",
+                    spec.agent_id,
+                    after={"version": spec.version, "status": status.value,
+                           "spec_hash": spec.spec_hash()},
+                )
+        except BaseException:
+            if stored:
+                await self._drop_unreferenced_blob(stored)
+            raise
         await self.relay.try_drain()
         return entry, created
 
@@ -187,6 +195,25 @@ class RegistryService:
         if artifact is None:
             return None
         return await self.artifacts.put_file(artifact.path, artifact.sha256, artifact.size)
+
+    # Blobs are shared by content. A registration holds the blob's lock until it commits its
+    # reference; a failed one deletes the blob only when, under that lock, nothing refers to it.
+
+    async def _pin_blob(
+        self, conn: asyncpg.Connection, stored: StoredArtifact, artifact: UploadedFile
+    ) -> None:
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", stored.sha256)
+        if not await self.artifacts.exists(stored.uri):  # removed by a failed twin meanwhile
+            await self.artifacts.put_file(artifact.path, artifact.sha256, artifact.size)
+
+    async def _drop_unreferenced_blob(self, stored: StoredArtifact) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", stored.sha256)
+            if not await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM agent_versions WHERE artifact_sha256 = $1)",
+                stored.sha256,
+            ):
+                await self.artifacts.delete(stored.uri)
 
     async def _lock_or_create_agent(
         self, conn: asyncpg.Connection, spec: AgentSpec, ctx: Context

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,63}$"
+RESERVED_IDS = frozenset({"search"})
 MAX_SPEC_BYTES = 64 * 1024
 MAX_DEPTH = 8
 
@@ -59,6 +60,13 @@ class AgentSpec(BaseModel):
     def _semver(cls, v: str) -> str:
         if not semver.Version.is_valid(v):
             raise ValueError(f"{v!r} is not a semantic version (MAJOR.MINOR.PATCH)")
+        return v
+
+    @field_validator("agent_id")
+    @classmethod
+    def _not_reserved(cls, v: str) -> str:
+        if v in RESERVED_IDS:
+            raise ValueError(f"{v!r} is reserved (it names an API route)")
         return v
 
     def spec_hash(self) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,11 +16,16 @@ from registry.store.migrate import migrate
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a real PostgreSQL server (maintenance database `postgres`)."""
-    url, handle = start_embedded_postgres(Path(tmp_path_factory.mktemp("pg")), cleanup="delete")
+def pg_server() -> Iterator[str]:
+    """URL of a real PostgreSQL server (maintenance database `postgres`).
+
+    Its files live in a private temp dir, not pytest's tmp_path: pytest prunes old basetemp dirs,
+    which would pull the data out from under a server used by a concurrent test run."""
+    root = Path(tempfile.mkdtemp(prefix="gl-pg-"))
+    url, handle = start_embedded_postgres(root, cleanup="delete")
     yield url
     handle.cleanup()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _with_database(url: str, name: str) -> str:

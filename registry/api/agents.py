@@ -140,14 +140,17 @@ async def download_artifact(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    # Hold back one chunk: the last one goes out only after the store verified the sha256, so
+    # a corrupt blob never reaches the client whole (it sees a short body instead).
+    pending = first
     try:
-        await response.write(first)
         async for chunk in chunks:
-            await response.write(chunk)
+            await response.write(pending)
+            pending = chunk
     except ArtifactIntegrityError:
-        # Headers are sent: the only honest signal left is to cut the connection short.
         if request.transport is not None:
             request.transport.close()
         return response
+    await response.write(pending)
     await response.write_eof()
     return response

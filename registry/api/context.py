@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
-from registry.api.middleware import principal_of
+from registry.api.middleware import REQUEST_ID, principal_of
 from registry.service import Context, RegistryService
 
 
@@ -26,7 +26,7 @@ _ANY: TypeAdapter[Any] = TypeAdapter(Any)
 
 
 def ctx_of(request: web.Request) -> Context:
-    return Context(principal=principal_of(request), request_id=request.get("request_id"))
+    return Context(principal=principal_of(request), request_id=request.get(REQUEST_ID))
 
 
 def json_response(

@@ -20,6 +20,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("registry.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 PRINCIPAL = web.AppKey("resolver", TokenResolver)
+REQUEST_ID = web.RequestKey("request_id", str)
+CALLER = web.RequestKey("principal", Principal)
 
 
 def problem_response(body: dict[str, object], headers: dict[str, str] | None = None) -> web.Response:
@@ -56,7 +58,7 @@ async def errors_and_ids(request: web.Request, handler: Handler) -> web.StreamRe
     """Give every request an id; turn every failure into problem+json (never a stack trace)."""
     incoming = request.headers.get("X-Request-Id", "")
     request_id = incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4())
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     try:
         response = await handler(request)
     except Problem as exc:
@@ -66,7 +68,8 @@ async def errors_and_ids(request: web.Request, handler: Handler) -> web.StreamRe
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = problem_response(_http_problem(exc, request.path), dict(exc.headers))
+        keep = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        response = problem_response(_http_problem(exc, request.path), keep)
     except Exception:
         log.exception("unhandled error", path=request.path, request_id=request_id)
         response = problem_response(
@@ -92,13 +95,12 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         principal = await request.app[PRINCIPAL].resolve(token.strip())
         if principal is None:
             raise Unauthorized("unknown or revoked token")
-        request["principal"] = principal
+        request[CALLER] = principal
     return await handler(request)
 
 
 def principal_of(request: web.Request) -> Principal:
-    principal: Principal = request["principal"]
-    return principal
+    return request[CALLER]
 
 
 class HttpMetrics:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from registry.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from registry.service import UploadedFile
@@ -90,6 +91,9 @@ async def _read_multipart(request: web.Request, spool_dir: Path, limit: int) -> 
     except SpecError as exc:
         discard(artifact)
         raise spec_problem(exc) from None
+    except (HttpProcessingError, ValueError, AssertionError) as exc:
+        discard(artifact)
+        raise BadRequest(f"malformed multipart body: {exc}".splitlines()[0]) from None
     except BaseException:
         discard(artifact)
         raise

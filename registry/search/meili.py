@@ -20,6 +20,19 @@ from registry.search.text import query_words
 MAX_TOTAL_HITS = 1_000_000  # >= SearchQuery's last page x largest page, so totals stay exact
 MAX_FACET_VALUES = 10_000  # Meilisearch's default (100) would truncate facet counts
 
+# PostgreSQL's `english` stop list (tsearch_data/english.stop): ignoring the same words keeps
+# "the calculator" meaning "calculator" on both adapters under matchingStrategy "all".
+ENGLISH_STOP_WORDS = (
+    "i me my myself we our ours ourselves you your yours yourself yourselves he him his himself"
+    " she her hers herself it its itself they them their theirs themselves what which who whom"
+    " this that these those am is are was were be been being have has had having do does did"
+    " doing a an the and but if or because as until while of at by for with about against"
+    " between into through during before after above below to from up down in out on off over"
+    " under again further then once here there when where why how all any both each few more"
+    " most other some such no nor not only own same so than too very s t can will just don"
+    " should now"
+).split()
+
 SETTINGS: dict[str, Any] = {
     # Order matters: the `attribute` ranking rule ranks id/name matches above description.
     "searchableAttributes": ["agent_id", "name", "tags", "regulatory_scope", "description"],
@@ -29,6 +42,7 @@ SETTINGS: dict[str, Any] = {
     "typoTolerance": {"enabled": True, "minWordSizeForTypos": {"oneTypo": 4, "twoTypos": 255}},
     "faceting": {"maxValuesPerFacet": MAX_FACET_VALUES},
     "pagination": {"maxTotalHits": MAX_TOTAL_HITS},
+    "stopWords": ENGLISH_STOP_WORDS,
 }
 
 

@@ -153,7 +153,7 @@ def _row(d: SearchDocument) -> tuple[Any, ...]:
 
 async def _typo_alternatives(conn: asyncpg.Connection, qwords: list[str]) -> dict[str, list[str]]:
     """Indexed words one edit away from each query word of TYPO_MIN_LEN+ characters."""
-    long_words = sorted({w for w in qwords if len(w) >= TYPO_MIN_LEN})
+    long_words = sorted({w for w in qwords if TYPO_MIN_LEN <= len(w)})
     found: dict[str, list[str]] = {}
     if long_words:
         for r in await conn.fetch(_TYPO_ALTERNATIVES, long_words):
@@ -216,7 +216,7 @@ def _search_statement(sql: _Sql, query: SearchQuery, tsqueries: tuple[str, str] 
         "WITH m AS MATERIALIZED ("
         " SELECT d.agent_id, d.tags, d.regulatory_scope, d.owner_team, d.status, d.type,"
         f" {scores} FROM {source} WHERE {where})"
-        f" SELECT ARRAY(SELECT agent_id FROM m ORDER BY agent_id LIMIT {limit} OFFSET {offset})"
+        f" SELECT ARRAY(SELECT agent_id FROM m ORDER BY {order} LIMIT {limit} OFFSET {offset})"
         f" AS ids, (SELECT count(*) FROM m) AS total, {_FACETS}"
     )
 

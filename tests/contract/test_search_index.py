@@ -243,6 +243,19 @@ async def test_name_match_ranks_above_description_only_match(loaded: SearchIndex
     assert ids[-1] == "product-footprint-lca"  # mentions "calculator" only in its description
 
 
+async def test_name_outranks_description_with_one_occurrence_each(loaded: SearchIndex) -> None:
+    # "climate" is in the analyzer's name and in the questionnaire assistant's description.
+    assert await _ids(loaded, query="climate") == [
+        "tcfd-scenario-engine",
+        "cdp-questionnaire-assistant",
+    ]
+
+
+async def test_english_stop_words_are_ignored(loaded: SearchIndex) -> None:
+    assert set(await _ids(loaded, query="the calculator")) == CALCULATORS
+    assert await _ids(loaded, query="monitor for methane") == ["methane-leak-monitor"]
+
+
 async def test_one_typo_is_tolerated_two_are_not(loaded: SearchIndex) -> None:
     assert set(await _ids(loaded, query="calculatr")) == CALCULATORS
     assert await _ids(loaded, query="methan leak") == ["methane-leak-monitor"]
