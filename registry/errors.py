@@ -32,7 +32,9 @@ class Problem(Exception):
 
 
 def problem(status: int, slug: str, title: str) -> type[Problem]:
-    return type(slug.title().replace("-", ""), (Problem,), {"status": status, "slug": slug, "title": title})
+    return type(
+        slug.title().replace("-", ""), (Problem,), {"status": status, "slug": slug, "title": title}
+    )
 
 
 BadRequest = problem(400, "bad-request", "Bad request")

@@ -1,4 +1,5 @@
-"""API models: the JSON shapes of the registry (plan's RegistryEntry, AgentVersion, SearchResult)."""
+"""API models: the JSON shapes of the registry (the plan's RegistryEntry, AgentVersion,
+SearchResult)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ activated. Safe to run again: what is already there is left alone."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from registry.errors import Conflict
 from registry.models import AgentStatus, CertificateRequest, Role, StatusChange
 from registry.service import Context, RegistryService, UploadedFile
-from registry.spec import parse_spec
+from registry.spec import AgentSpec, parse_spec
 from registry.store.agents import semver_key
 from registry.tokens import Principal
 
@@ -25,13 +26,10 @@ def _upload(path: Path) -> UploadedFile:
 
 async def seed_directory(service: RegistryService, root: Path) -> dict[str, int]:
     counts = {"registered": 0, "skipped": 0, "activated": 0}
-    certified = _certified_ids(root / "certified.txt")
-    specs = [(parse_spec(p.read_bytes()), p) for p in root.glob("*/agent*.yaml")]
-    specs.sort(key=lambda sp: (sp[0].agent_id, semver_key(sp[0].version)))
-    for spec, path in specs:
-        artifact = next(iter(sorted(path.parent.glob("artifact.*"))), None)
+    certified, specs = await asyncio.to_thread(_read_examples, root)
+    for spec, upload in specs:
         try:
-            await service.register(SEED, spec, _upload(artifact) if artifact else None)
+            await service.register(SEED, spec, upload)
             counts["registered"] += 1
         except Conflict:
             counts["skipped"] += 1
@@ -39,6 +37,15 @@ async def seed_directory(service: RegistryService, root: Path) -> dict[str, int]
         if spec.agent_id in certified and await _activate(service, spec.agent_id, spec.version):
             counts["activated"] += 1
     return counts
+
+
+def _read_examples(root: Path) -> tuple[set[str], list[tuple[AgentSpec, UploadedFile | None]]]:
+    specs = []
+    for path in root.glob("*/agent*.yaml"):
+        artifact = next(iter(sorted(path.parent.glob("artifact.*"))), None)
+        specs.append((parse_spec(path.read_bytes()), _upload(artifact) if artifact else None))
+    specs.sort(key=lambda sp: (sp[0].agent_id, semver_key(sp[0].version)))
+    return _certified_ids(root / "certified.txt"), specs
 
 
 def _certified_ids(path: Path) -> set[str]:
@@ -54,8 +61,10 @@ async def _activate(service: RegistryService, agent_id: str, version: str) -> bo
         return False
     expires = datetime.now(UTC) + timedelta(days=365)
     await service.issue_certificate(
-        SEED, CertificateRequest(agent_id=agent_id, version=version, expires_at=expires, issuer="seed")
+        SEED,
+        CertificateRequest(agent_id=agent_id, version=version, expires_at=expires, issuer="seed"),
     )
-    await service.change_status(SEED, agent_id, version, StatusChange(status=AgentStatus.ACTIVE,
-                                                                      reason="example seed"))
+    await service.change_status(
+        SEED, agent_id, version, StatusChange(status=AgentStatus.ACTIVE, reason="example seed")
+    )
     return True

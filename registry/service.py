@@ -181,8 +181,11 @@ class RegistryService:
                     "agent.register" if created else "version.register",
                     f"{spec.agent_id}@{spec.version}",
                     spec.agent_id,
-                    after={"version": spec.version, "status": status.value,
-                           "spec_hash": spec.spec_hash()},
+                    after={
+                        "version": spec.version,
+                        "status": status.value,
+                        "spec_hash": spec.spec_hash(),
+                    },
                 )
         except BaseException:
             if stored:
@@ -238,7 +241,8 @@ class RegistryService:
         if inserted:
             return True
         row = await conn.fetchrow(
-            "SELECT owner_team, deleted_at FROM agents WHERE agent_id = $1 FOR UPDATE", spec.agent_id
+            "SELECT owner_team, deleted_at FROM agents WHERE agent_id = $1 FOR UPDATE",
+            spec.agent_id,
         )
         if row["deleted_at"] is not None:
             raise Conflict(f"agent {spec.agent_id!r} was deleted; register it under a new id")
@@ -453,7 +457,9 @@ class RegistryService:
                 now,
             )
             await conn.execute(
-                "UPDATE agents SET deleted_at = $2, updated_at = $2 WHERE agent_id = $1", agent_id, now
+                "UPDATE agents SET deleted_at = $2, updated_at = $2 WHERE agent_id = $1",
+                agent_id,
+                now,
             )
             await self._record(
                 conn,
@@ -472,7 +478,9 @@ class RegistryService:
 
     async def issue_certificate(self, ctx: Context, req: CertificateRequest) -> Certificate:
         _require_role(ctx.principal, APPROVERS, "issuing certificates")
-        cert_id = f"CERT-{req.agent_id.upper()}-{req.version.upper()}-{secrets.token_hex(4).upper()}"
+        cert_id = (
+            f"CERT-{req.agent_id.upper()}-{req.version.upper()}-{secrets.token_hex(4).upper()}"
+        )
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO certificates (certificate_id, agent_id, version, issuer, issued_at,"

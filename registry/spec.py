@@ -1,4 +1,5 @@
-"""Agent spec YAML: the document a publisher registers. Parsed defensively (no aliases, size caps)."""
+"""Agent spec YAML: the document a publisher registers. Parsed defensively (no aliases, size
+caps)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ class AgentMetadata(BaseModel):
     def _labels(cls, values: list[str]) -> list[str]:
         for v in values:
             if not (1 <= len(v) <= 64) or not v[0].isalnum():
-                raise ValueError(f"invalid label {v!r}: 1-64 chars, starting with a letter or digit")
+                raise ValueError(
+                    f"invalid label {v!r}: 1-64 chars, starting with a letter or digit"
+                )
         if len(set(values)) != len(values):
             raise ValueError("duplicate labels")
         return values
@@ -103,9 +106,11 @@ def load_yaml_document(text: str | bytes) -> Any:
     if len(text) > MAX_SPEC_BYTES:
         raise SpecError([{"field": "spec", "message": f"larger than {MAX_SPEC_BYTES} bytes"}])
     try:
-        doc = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
+        doc = yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
-        raise SpecError([{"field": "spec", "message": f"invalid YAML: {exc}".splitlines()[0]}]) from None
+        raise SpecError(
+            [{"field": "spec", "message": f"invalid YAML: {exc}".splitlines()[0]}]
+        ) from None
     if _depth(doc) > MAX_DEPTH:
         raise SpecError([{"field": "spec", "message": f"nested deeper than {MAX_DEPTH} levels"}])
     return doc

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+
 from registry.api.context import SERVICE, SETTINGS, ctx_of, json_response
 from registry.api.uploads import cleanup, read_registration
 from registry.errors import BadRequest, NotFound, PreconditionFailed
@@ -23,7 +24,7 @@ async def register(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     reg = await read_registration(request, settings.spool_dir, settings.max_artifact_bytes)
     with cleanup(reg.artifact):
-        entry, created = await request.app[SERVICE].register(
+        entry, _created = await request.app[SERVICE].register(
             ctx_of(request), reg.spec, reg.artifact, reg.certificate_id
         )
     location = f"/api/v1/agents/{entry.agent_id}/versions/{reg.spec.version}"

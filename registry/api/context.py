@@ -30,7 +30,9 @@ def ctx_of(request: web.Request) -> Context:
 
 
 def json_response(
-    body: BaseModel | list[Any] | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+    body: BaseModel | list[Any] | dict[str, Any],
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     if isinstance(body, BaseModel):
         text = body.model_dump_json()

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
-from pydantic import ValidationError
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import ValidationError
 
 from registry.errors import PROBLEM_BASE, Problem, Unauthorized, ValidationFailed
 from registry.tokens import Principal, TokenResolver
@@ -24,7 +24,9 @@ REQUEST_ID = web.RequestKey("request_id", str)
 CALLER = web.RequestKey("principal", Principal)
 
 
-def problem_response(body: dict[str, object], headers: dict[str, str] | None = None) -> web.Response:
+def problem_response(
+    body: dict[str, object], headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(
         status=int(body["status"]),  # type: ignore[call-overload]
         text=json.dumps(body),
@@ -38,7 +40,9 @@ def validation_problem(exc: ValidationError) -> ValidationFailed:
         {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
         for e in exc.errors()
     ]
-    return ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+    return ValidationFailed(
+        "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
+    )
 
 
 def _http_problem(exc: web.HTTPException, instance: str) -> dict[str, object]:

@@ -19,7 +19,9 @@ async def issue_certificate(request: web.Request) -> web.Response:
         raise BadRequest("body too large")
     req = CertificateRequest.model_validate_json(await request.read())
     cert = await request.app[SERVICE].issue_certificate(ctx_of(request), req)
-    return json_response(cert, status=201, headers={"Location": f"/api/v1/certificates/{cert.certificate_id}"})
+    return json_response(
+        cert, status=201, headers={"Location": f"/api/v1/certificates/{cert.certificate_id}"}
+    )
 
 
 @routes.get("/api/v1/certificates/{certificate_id:[A-Za-z0-9._-]{1,200}}")

@@ -61,7 +61,7 @@ async def _spool(part: BodyPartReader, directory: Path, limit: int) -> UploadedF
                 digest.update(chunk)
                 out.write(chunk)
     except BaseException:
-        path.unlink(missing_ok=True)
+        os.unlink(path)  # local temp file; a blocking unlink is fine here
         raise
     return UploadedFile(path=path, sha256=digest.hexdigest(), size=size)
 
@@ -74,8 +74,10 @@ async def _read_multipart(request: web.Request, spool_dir: Path, limit: int) -> 
     try:
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader) or part.name not in PARTS:
-                raise ValidationFailed(f"unexpected part {getattr(part, 'name', None)!r}; "
-                                       f"expected spec, artifact, certificate_id")
+                raise ValidationFailed(
+                    f"unexpected part {getattr(part, 'name', None)!r}; "
+                    f"expected spec, artifact, certificate_id"
+                )
             if part.name == "spec":
                 spec_text = await _read_small(part, MAX_SPEC_BYTES, "spec")
             elif part.name == "certificate_id":

@@ -22,8 +22,9 @@ def _client() -> httpx.Client:
     if not token:
         raise CliError("set GREENLANG_TOKEN (create one with: greenlang-registry token create)", 2)
     base = os.environ.get("GREENLANG_REGISTRY_URL", DEFAULT_URL).rstrip("/")
-    return httpx.Client(base_url=base + "/api/v1", timeout=60,
-                        headers={"Authorization": f"Bearer {token}"})
+    return httpx.Client(
+        base_url=base + "/api/v1", timeout=60, headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def _check(response: httpx.Response) -> Any:
@@ -54,12 +55,12 @@ def _read(path: str, what: str) -> bytes:
         raise CliError(f"cannot read {what} {path}: {exc.strerror}", 2) from None
 
 
-async def _register(args: argparse.Namespace) -> int:
+def _register(args: argparse.Namespace) -> int:
     files: dict[str, Any] = {"spec": ("spec.yaml", _read(args.spec, "spec"), "application/yaml")}
     artifact = None
     if args.artifact:
         try:
-            artifact = open(args.artifact, "rb")  # noqa: SIM115 - streamed by httpx, closed below
+            artifact = open(args.artifact, "rb")
         except OSError as exc:
             raise CliError(f"cannot read artifact {args.artifact}: {exc.strerror}", 2) from None
         files["artifact"] = (Path(args.artifact).name, artifact, "application/octet-stream")
@@ -73,7 +74,7 @@ async def _register(args: argparse.Namespace) -> int:
     return _emit(args, body, print_agent)
 
 
-async def _get(args: argparse.Namespace) -> int:
+def _get(args: argparse.Namespace) -> int:
     with _client() as client:
         if args.version:
             body = _check(client.get(f"/agents/{args.agent_id}/versions/{args.version}"))
@@ -88,14 +89,19 @@ def _search_params(args: argparse.Namespace) -> list[tuple[str, str]]:
         params.append(("query", args.query))
     params += [("tags", t) for t in args.tag or []]
     params += [("regulatory_scope", s) for s in args.scope or []]
-    for key, value in (("owner_team", args.team), ("status", args.status), ("type", args.type),
-                       ("page", args.page), ("page_size", args.page_size)):
+    for key, value in (
+        ("owner_team", args.team),
+        ("status", args.status),
+        ("type", args.type),
+        ("page", args.page),
+        ("page_size", args.page_size),
+    ):
         if value is not None:
             params.append((key, str(value)))
     return params
 
 
-async def _search(args: argparse.Namespace) -> int:
+def _search(args: argparse.Namespace) -> int:
     path = "/agents/search" if getattr(args, "query", None) is not None else "/agents"
     with _client() as client:
         body = _check(client.get(path, params=_search_params(args)))

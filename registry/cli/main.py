@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -20,14 +21,19 @@ from registry.models import Role
 
 
 def _server_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", help="where the embedded database and artifacts live "
-                   "(default $GREENLANG_DATA_DIR or ~/.greenlang/registry)")
+    p.add_argument(
+        "--data-dir",
+        help="where the embedded database and artifacts live "
+        "(default $GREENLANG_DATA_DIR or ~/.greenlang/registry)",
+    )
 
 
 def _config(args: argparse.Namespace) -> RegistryConfig:
     try:
         return RegistryConfig.load(
-            data_dir=args.data_dir, host=getattr(args, "host", None), port=getattr(args, "port", None)
+            data_dir=args.data_dir,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
         )
     except ValueError as exc:
         raise CliError(str(exc), 2) from None
@@ -65,7 +71,9 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_database(args: argparse.Namespace, fn: Callable[[Any], Coroutine[Any, Any, int]]) -> int:
+async def _with_database(
+    args: argparse.Namespace, fn: Callable[[Any], Coroutine[Any, Any, int]]
+) -> int:
     from registry.runtime import open_database
 
     db = await open_database(_config(args), max_size=2)
@@ -83,8 +91,10 @@ async def _token_create(args: argparse.Namespace) -> int:
 
     async def create(pool: Any) -> int:
         principal, secret = await create_token(pool, Role(args.role), args.team, args.name)
-        print(f"created token {principal.token_id} ({principal.name}, role {principal.role.value})",
-              file=sys.stderr)
+        print(
+            f"created token {principal.token_id} ({principal.name}, role {principal.role.value})",
+            file=sys.stderr,
+        )
         print(secret)
         return 0
 
@@ -99,8 +109,10 @@ async def _audit_verify(args: argparse.Namespace) -> int:
         if report.ok:
             print(f"audit chain intact: {report.checked} events verified")
             return 0
-        print(f"audit chain BROKEN at seq {report.broken_at_seq}: {report.problem} "
-              f"({report.checked} events verified before it)")
+        print(
+            f"audit chain BROKEN at seq {report.broken_at_seq}: {report.problem} "
+            f"({report.checked} events verified before it)"
+        )
         return 1
 
     return await _with_database(args, verify)
@@ -131,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     _server_args(serve)
     serve.set_defaults(run=_serve)
 
-    token = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="sub", required=True)
+    token = sub.add_parser("token", help="manage API tokens").add_subparsers(
+        dest="sub", required=True
+    )
     create = token.add_parser("create", help="create a token; prints it alone on the last line")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--team")
@@ -154,7 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    raise SystemExit(run_cli(lambda: asyncio.run(args.run(args))))
+
+    def run() -> int:
+        result = args.run(args)
+        return asyncio.run(result) if inspect.iscoroutine(result) else result
+
+    raise SystemExit(run_cli(run))
 
 
 if __name__ == "__main__":

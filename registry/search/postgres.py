@@ -40,7 +40,7 @@ ON CONFLICT DO NOTHING
 """
 
 # One typo = Levenshtein distance 1, so candidates are at most one character longer or shorter.
-_TYPO_ALTERNATIVES = """
+_TYPO_ALTERNATIVES = f"""
 SELECT u.w, t.term
 FROM unnest($1::text[]) AS u(w)
 CROSS JOIN LATERAL (
@@ -49,9 +49,9 @@ CROSS JOIN LATERAL (
       AND term <> u.w
       AND levenshtein_less_equal(term, u.w, 1) <= 1
     ORDER BY term
-    LIMIT {limit}
+    LIMIT {MAX_TYPO_ALTERNATIVES}
 ) AS t
-""".format(limit=MAX_TYPO_ALTERNATIVES)
+"""
 
 _FACETS = """
 jsonb_build_object(

@@ -53,7 +53,9 @@ class OutboxRelay:
         if gone:
             await self._index.delete(gone)
         # Delete exactly the rows read: a row committed meanwhile with a lower id must survive.
-        await conn.execute("DELETE FROM search_outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        await conn.execute(
+            "DELETE FROM search_outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+        )
         return len(rows)
 
     async def try_drain(self) -> None:

@@ -57,7 +57,9 @@ async def fetch_versions(
     if version is None:
         rows = await conn.fetch(VERSIONS_SQL.format(extra=""), list(agent_ids))
     else:
-        rows = await conn.fetch(VERSIONS_SQL.format(extra="AND v.version = $2"), list(agent_ids), version)
+        rows = await conn.fetch(
+            VERSIONS_SQL.format(extra="AND v.version = $2"), list(agent_ids), version
+        )
     out: dict[str, list[AgentVersion]] = {a: [] for a in agent_ids}
     for row in rows:
         out[row["agent_id"]].append(_version(row))

@@ -49,7 +49,9 @@ class Api:
         return counts
 
 
-def make_spec(agent_id: str = "gl-cbam-calculator", version: str = "1.0.0", **over: Any) -> dict[str, Any]:
+def make_spec(
+    agent_id: str = "gl-cbam-calculator", version: str = "1.0.0", **over: Any
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "agent_id": agent_id,
         "name": "CBAM Calculator",

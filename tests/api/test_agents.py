@@ -10,11 +10,17 @@ import yaml
 from tests.api.conftest import Api, make_spec
 
 
-def multipart(spec: dict, artifact: bytes | None = None, certificate_id: str | None = None) -> aiohttp.FormData:
+def multipart(
+    spec: dict, artifact: bytes | None = None, certificate_id: str | None = None
+) -> aiohttp.FormData:
     form = aiohttp.FormData()
-    form.add_field("spec", yaml.safe_dump(spec), content_type="application/yaml", filename="agent.yaml")
+    form.add_field(
+        "spec", yaml.safe_dump(spec), content_type="application/yaml", filename="agent.yaml"
+    )
     if artifact is not None:
-        form.add_field("artifact", artifact, content_type="application/octet-stream", filename="a.tgz")
+        form.add_field(
+            "artifact", artifact, content_type="application/octet-stream", filename="a.tgz"
+        )
     if certificate_id is not None:
         form.add_field("certificate_id", certificate_id)
     return form
@@ -36,8 +42,12 @@ async def test_register_multipart_with_artifact_and_download(api: Api) -> None:
     assert await r.read() == blob
     etag = r.headers["ETag"]
     assert etag == f'"{hashlib.sha256(blob).hexdigest()}"'
-    r = await api.call("GET", "/api/v1/agents/gl-cbam-calculator/versions/1.0.0/artifact", "viewer",
-                       headers={"If-None-Match": etag})
+    r = await api.call(
+        "GET",
+        "/api/v1/agents/gl-cbam-calculator/versions/1.0.0/artifact",
+        "viewer",
+        headers={"If-None-Match": etag},
+    )
     assert r.status == 304
 
 
@@ -60,7 +70,10 @@ async def test_tampered_artifact_is_not_served_whole(api: Api) -> None:
         body = await r.read()
     except aiohttp.ClientPayloadError:
         return  # connection cut short: the client knows the transfer failed
-    assert hashlib.sha256(body).hexdigest() != hashlib.sha256(b"y" * 200_000).hexdigest() or len(body) < 200_000
+    assert (
+        hashlib.sha256(body).hexdigest() != hashlib.sha256(b"y" * 200_000).hexdigest()
+        or len(body) < 200_000
+    )
 
 
 async def test_register_json_and_new_version_appends(api: Api) -> None:
@@ -101,20 +114,33 @@ async def test_get_agent_versions_and_version(api: Api) -> None:
 
 async def test_search_filters_facets_and_status(api: Api) -> None:
     await api.register(make_spec("gl-cbam-calculator"))
-    await api.register(make_spec("gl-cbam-reporter", name="CBAM Quarterly Reporter", type="reporter",
-                                 description="Prepares the quarterly CBAM declaration for importers.",
-                                 metadata={"tags": ["cbam", "reporting"]}))
-    await api.register(make_spec("gl-csrd-e1", name="CSRD ESRS E1 Checker", type="validator",
-                                 description="Checks ESRS E1 climate datapoints for completeness.",
-                                 metadata={"team": "csrd-team", "regulatory_scope": ["CSRD"],
-                                           "tags": ["esrs"]}))
+    await api.register(
+        make_spec(
+            "gl-cbam-reporter",
+            name="CBAM Quarterly Reporter",
+            type="reporter",
+            description="Prepares the quarterly CBAM declaration for importers.",
+            metadata={"tags": ["cbam", "reporting"]},
+        )
+    )
+    await api.register(
+        make_spec(
+            "gl-csrd-e1",
+            name="CSRD ESRS E1 Checker",
+            type="validator",
+            description="Checks ESRS E1 climate datapoints for completeness.",
+            metadata={"team": "csrd-team", "regulatory_scope": ["CSRD"], "tags": ["esrs"]},
+        )
+    )
     r = await api.call("GET", "/api/v1/agents/search?query=cbam", "viewer")
     body = await r.json()
     assert body["total"] == 2
     assert {a["agent_id"] for a in body["agents"]} == {"gl-cbam-calculator", "gl-cbam-reporter"}
     assert all(a["status"] == "draft" for a in body["agents"])
     assert body["facets"]["type"] == {"calculator": 1, "reporter": 1}
-    r = await api.call("GET", "/api/v1/agents/search?query=cbam&tags=reporting&type=reporter", "viewer")
+    r = await api.call(
+        "GET", "/api/v1/agents/search?query=cbam&tags=reporting&type=reporter", "viewer"
+    )
     assert [a["agent_id"] for a in (await r.json())["agents"]] == ["gl-cbam-reporter"]
     r = await api.call("GET", "/api/v1/agents/search?query=calculatr", "viewer")
     assert [a["agent_id"] for a in (await r.json())["agents"]] == ["gl-cbam-calculator"]
@@ -128,7 +154,14 @@ async def test_search_filters_facets_and_status(api: Api) -> None:
 
 
 async def test_search_bad_parameters_are_400s(api: Api) -> None:
-    for qs in ("page=0", "page_size=1000", "status=alive", "page=abc", "bogus=1", "owner_team=a&owner_team=b"):
+    for qs in (
+        "page=0",
+        "page_size=1000",
+        "status=alive",
+        "page=abc",
+        "bogus=1",
+        "owner_team=a&owner_team=b",
+    ):
         r = await api.call("GET", f"/api/v1/agents/search?{qs}", "viewer")
         assert 400 <= r.status < 500, qs
         assert r.headers["Content-Type"].startswith("application/problem+json"), qs
@@ -147,7 +180,9 @@ async def test_soft_delete_retires_every_version_and_keeps_history(api: Api) -> 
     assert (await api.call("DELETE", "/api/v1/agents/gl-cbam-calculator")).status == 409
     assert (await api.register(make_spec(version="3.0.0"))).status == 409
     assert (await api.call("DELETE", "/api/v1/agents/missing-agent")).status == 404
-    r = await api.call("GET", "/api/v1/audit?agent_id=gl-cbam-calculator&action=agent.delete", "viewer")
+    r = await api.call(
+        "GET", "/api/v1/audit?agent_id=gl-cbam-calculator&action=agent.delete", "viewer"
+    )
     (event,) = (await r.json())["events"]
     assert event["reason"] == "superseded"
     assert event["before"] == {"1.0.0": "draft", "2.0.0": "draft"}

@@ -10,11 +10,25 @@ MUTATIONS = [
     ("POST", "/api/v1/agents", {"json": {"spec": make_spec("gl-new-agent")}}),
     ("PATCH", "/api/v1/agents/gl-cbam-calculator/versions/1.0.0", {"json": {"status": "active"}}),
     ("DELETE", "/api/v1/agents/gl-cbam-calculator", {}),
-    ("POST", "/api/v1/certificates", {"json": {"agent_id": "gl-cbam-calculator", "version": "1.0.0",
-                                              "expires_at": "2099-01-01T00:00:00Z", "issuer": "x"}}),
+    (
+        "POST",
+        "/api/v1/certificates",
+        {
+            "json": {
+                "agent_id": "gl-cbam-calculator",
+                "version": "1.0.0",
+                "expires_at": "2099-01-01T00:00:00Z",
+                "issuer": "x",
+            }
+        },
+    ),
 ]
-READS = ["/api/v1/agents/gl-cbam-calculator", "/api/v1/agents/search?query=cbam",
-         "/api/v1/agents/gl-cbam-calculator/versions", "/api/v1/audit"]
+READS = [
+    "/api/v1/agents/gl-cbam-calculator",
+    "/api/v1/agents/search?query=cbam",
+    "/api/v1/agents/gl-cbam-calculator/versions",
+    "/api/v1/audit",
+]
 
 
 @pytest.mark.parametrize("path", READS)

@@ -30,8 +30,14 @@ BAD_SPECS: dict[str, tuple[str, str]] = {
     "deep": ("a: " + "[" * 50 + "]" * 50, "spec"),
     "python-tag": ("!!python/object/apply:os.system ['true']", "spec"),
     "unknown-field": (GOOD + "owner: someone\n", "owner"),
-    "unknown-metadata-field": (yaml.safe_dump(make_spec(metadata={"teams": "x"})), "metadata.teams"),
-    "missing-field": (yaml.safe_dump({k: v for k, v in make_spec().items() if k != "name"}), "name"),
+    "unknown-metadata-field": (
+        yaml.safe_dump(make_spec(metadata={"teams": "x"})),
+        "metadata.teams",
+    ),
+    "missing-field": (
+        yaml.safe_dump({k: v for k, v in make_spec().items() if k != "name"}),
+        "name",
+    ),
     "bad-semver": (yaml.safe_dump(make_spec(version="1.0")), "version"),
     "float-version": (GOOD.replace("version: 1.0.0", "version: 1.0"), "version"),
     "bad-semver-leading-zero": (yaml.safe_dump(make_spec(version="01.0.0")), "version"),
@@ -93,16 +99,22 @@ async def test_bad_spec_as_json_names_the_field(api: Api) -> None:
     await assert_refused(api, r, 422)
     r = await api.call("POST", "/api/v1/agents", json=[1, 2])
     await assert_refused(api, r, 422)
-    r = await api.call("POST", "/api/v1/agents", data=b"{oops", headers={"Content-Type": "application/json"})
+    r = await api.call(
+        "POST", "/api/v1/agents", data=b"{oops", headers={"Content-Type": "application/json"}
+    )
     await assert_refused(api, r, 400)
     assert await api.counts() == before
 
 
-@pytest.mark.parametrize("ctype", ["text/plain", "application/x-yaml", "application/xml",
-                                   "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize(
+    "ctype",
+    ["text/plain", "application/x-yaml", "application/xml", "application/x-www-form-urlencoded"],
+)
 async def test_wrong_content_type_is_415(api: Api, ctype: str) -> None:
     before = await api.counts()
-    r = await api.call("POST", "/api/v1/agents", data=GOOD.encode(), headers={"Content-Type": ctype})
+    r = await api.call(
+        "POST", "/api/v1/agents", data=GOOD.encode(), headers={"Content-Type": ctype}
+    )
     await assert_refused(api, r, 415)
     assert await api.counts() == before
 
@@ -128,20 +140,33 @@ async def test_multipart_without_spec_or_with_unknown_parts(api: Api) -> None:
     f = aiohttp.FormData()
     f.add_field("artifact", b"abc", filename="a")
     await assert_refused(api, await api.call("POST", "/api/v1/agents", data=f), 422)
-    await assert_refused(api, await api.call("POST", "/api/v1/agents", data=form(GOOD, extra_part="x")), 422)
+    await assert_refused(
+        api, await api.call("POST", "/api/v1/agents", data=form(GOOD, extra_part="x")), 422
+    )
     f = form(GOOD, b"one")
     f.add_field("artifact", b"two", filename="b")
     await assert_refused(api, await api.call("POST", "/api/v1/agents", data=f), 422)
-    r = await api.call("POST", "/api/v1/agents", data=b"--x\r\ngarbage",
-                       headers={"Content-Type": "multipart/form-data; boundary=x"})
+    r = await api.call(
+        "POST",
+        "/api/v1/agents",
+        data=b"--x\r\ngarbage",
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
     await assert_refused(api, r)
     assert await api.counts() == before
 
 
-@pytest.mark.parametrize("path", [
-    "/api/v1/agents/BAD_ID", "/api/v1/agents/a", "/api/v1/agents/gl-x/versions/1.0.0/nope",
-    "/api/v1/nowhere", "/api/v1/agents/%00", "/api/v1/certificates/..%2F..%2Fetc",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/agents/BAD_ID",
+        "/api/v1/agents/a",
+        "/api/v1/agents/gl-x/versions/1.0.0/nope",
+        "/api/v1/nowhere",
+        "/api/v1/agents/%00",
+        "/api/v1/certificates/..%2F..%2Fetc",
+    ],
+)
 async def test_unknown_paths_are_problem_json_404(api: Api, path: str) -> None:
     r = await api.call("GET", path)
     await assert_refused(api, r, 404)

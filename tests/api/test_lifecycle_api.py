@@ -12,19 +12,34 @@ V = "/api/v1/agents/gl-cbam-calculator/versions"
 
 
 async def certify(api: Api, version: str = "1.0.0", expires: str = "2099-01-01T00:00:00Z") -> str:
-    r = await api.call("POST", "/api/v1/certificates", "approver", json={
-        "agent_id": "gl-cbam-calculator", "version": version, "expires_at": expires, "issuer": "TÜV"})
+    r = await api.call(
+        "POST",
+        "/api/v1/certificates",
+        "approver",
+        json={
+            "agent_id": "gl-cbam-calculator",
+            "version": version,
+            "expires_at": expires,
+            "issuer": "TÜV",
+        },
+    )
     assert r.status == 201, await r.text()
     return (await r.json())["certificate_id"]
 
 
 async def patch(api: Api, version: str, status: str, who: str = "approver", **kw: Any) -> Any:
-    return await api.call("PATCH", f"{V}/{version}", who, json={"status": status, "reason": "test"}, **kw)
+    return await api.call(
+        "PATCH", f"{V}/{version}", who, json={"status": status, "reason": "test"}, **kw
+    )
 
 
 async def to_status(api: Api, status: str, version: str = "1.0.0") -> None:
-    path = {"draft": [], "active": ["active"], "deprecated": ["active", "deprecated"],
-            "retired": ["active", "deprecated", "retired"]}[status]
+    path = {
+        "draft": [],
+        "active": ["active"],
+        "deprecated": ["active", "deprecated"],
+        "retired": ["active", "deprecated", "retired"],
+    }[status]
     await api.register(make_spec(version=version))
     if path:
         await certify(api, version)
@@ -33,10 +48,25 @@ async def to_status(api: Api, status: str, version: str = "1.0.0") -> None:
         assert r.status == 200, await r.text()
 
 
-ALLOWED = [("draft", "active"), ("active", "deprecated"), ("deprecated", "active"), ("deprecated", "retired")]
-REFUSED = [("draft", "deprecated"), ("draft", "retired"), ("draft", "draft"), ("active", "draft"),
-           ("active", "retired"), ("active", "active"), ("deprecated", "draft"), ("retired", "active"),
-           ("retired", "draft"), ("retired", "deprecated"), ("retired", "retired")]
+ALLOWED = [
+    ("draft", "active"),
+    ("active", "deprecated"),
+    ("deprecated", "active"),
+    ("deprecated", "retired"),
+]
+REFUSED = [
+    ("draft", "deprecated"),
+    ("draft", "retired"),
+    ("draft", "draft"),
+    ("active", "draft"),
+    ("active", "retired"),
+    ("active", "active"),
+    ("deprecated", "draft"),
+    ("retired", "active"),
+    ("retired", "draft"),
+    ("retired", "deprecated"),
+    ("retired", "retired"),
+]
 
 
 @pytest.mark.parametrize(("start", "target"), ALLOWED)
@@ -116,7 +146,10 @@ async def test_patch_bad_bodies(api: Api) -> None:
         {"json": {"status": "alive"}},
         {"json": {"status": "active", "extra": 1}},
         {"json": ["active"]},
-        {"data": b"status=active", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+        {
+            "data": b"status=active",
+            "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+        },
     ]
     before = await api.counts()
     for kw in cases:
@@ -165,11 +198,20 @@ async def test_certificate_issued_later_certifies_version(api: Api) -> None:
 
 
 async def test_certificate_bad_requests(api: Api) -> None:
-    base = {"agent_id": "gl-cbam-calculator", "version": "1.0.0", "expires_at": "2099-01-01T00:00:00Z",
-            "issuer": "x"}
-    for bad in ({**base, "version": "1.0"}, {**base, "agent_id": "Bad_Id"},
-                {**base, "expires_at": "2099-01-01T00:00:00"}, {**base, "expires_at": "soon"},
-                {**base, "issuer": ""}, {k: v for k, v in base.items() if k != "issuer"}):
+    base = {
+        "agent_id": "gl-cbam-calculator",
+        "version": "1.0.0",
+        "expires_at": "2099-01-01T00:00:00Z",
+        "issuer": "x",
+    }
+    for bad in (
+        {**base, "version": "1.0"},
+        {**base, "agent_id": "Bad_Id"},
+        {**base, "expires_at": "2099-01-01T00:00:00"},
+        {**base, "expires_at": "soon"},
+        {**base, "issuer": ""},
+        {k: v for k, v in base.items() if k != "issuer"},
+    ):
         r = await api.call("POST", "/api/v1/certificates", "approver", json=bad)
         assert r.status == 422, bad
     assert (await api.call("GET", "/api/v1/certificates/CERT-MISSING")).status == 404

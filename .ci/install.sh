@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the project and its tests need: Python packages, and the real OPA and MinIO
+# binaries built once with the Go toolchain at pinned versions, cached under ~/.cache/greenlang/bin.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OPA_VERSION=v1.22.2
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c   # MinIO's Go module has no semver tags
+CACHE="${GREENLANG_CACHE:-$HOME/.cache/greenlang}"
+BIN="$CACHE/bin"
+mkdir -p "$BIN"
+
+python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
+
+build() {  # build NAME MODULE VERSION: go install unless the cached binary is that version
+  local name=$1 module=$2 version=$3 stamp="$BIN/.$1.version"
+  if [[ -x "$BIN/$name" && "$(cat "$stamp" 2>/dev/null)" == "$version" ]]; then
+    return
+  fi
+  echo "building $name $version with go install (cached in $BIN)" >&2
+  GOBIN="$BIN" GOFLAGS=-buildvcs=false go install "$module@$version"
+  echo "$version" > "$stamp"
+}
+
+build opa github.com/open-policy-agent/opa "$OPA_VERSION" &
+opa_pid=$!
+build minio github.com/minio/minio "$MINIO_VERSION"
+wait "$opa_pid"
+"$BIN/opa" version | head -1 >&2
