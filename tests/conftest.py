@@ -13,6 +13,7 @@ import pytest
 
 from registry.embedded import start_embedded_postgres
 from registry.store.migrate import migrate
+from tests.support.servers import MinioServer
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +72,10 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     p = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
     yield p
     await p.close()
+
+
+@pytest.fixture(scope="session")
+def minio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
+    """A live MinIO: `.endpoint` (host:port), `.url`, `.access_key`, `.secret_key`."""
+    with MinioServer(tmp_path_factory.mktemp("minio")) as server:
+        yield server

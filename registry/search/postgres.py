@@ -6,6 +6,7 @@ Documents live in `search_documents` with a weighted tsvector; every indexed wor
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,8 @@ from registry.search.text import query_words, words
 
 TYPO_MIN_LEN = 4  # shorter words must match exactly
 MAX_TYPO_ALTERNATIVES = 20  # per query word, bounds the tsquery
+GENERATED_EDITS_MAX_LEN = 6  # up to here, typo candidates are generated rather than searched
+_ALPHABET = string.ascii_lowercase + string.digits  # words() yields nothing else
 
 _UPSERT = """
 INSERT INTO search_documents AS d (agent_id, name, description, owner_team, type, status,
@@ -39,13 +42,20 @@ SELECT t FROM unnest($1::text[]) AS t ORDER BY t
 ON CONFLICT DO NOTHING
 """
 
-# One typo = Levenshtein distance 1, so candidates are at most one character longer or shorter.
+# One typo = Levenshtein distance 1. Short words: every string one edit away is generated here
+# and probed on the primary key (a few hundred btree lookups beat scanning the vocabulary).
+# Longer words: a one-edit neighbour keeps the word's first or last (n-1)//2 >= 3 characters,
+# which the trigram index finds; length and levenshtein_less_equal then decide.
 _TYPO_ALTERNATIVES = f"""
+SELECT NULL::text AS w, term FROM search_terms WHERE term = ANY($1::text[])
+UNION ALL
 SELECT u.w, t.term
-FROM unnest($1::text[]) AS u(w)
+FROM unnest($2::text[]) AS u(w)
 CROSS JOIN LATERAL (
     SELECT term FROM search_terms
-    WHERE length(term) BETWEEN length(u.w) - 1 AND length(u.w) + 1
+    WHERE (term LIKE left(u.w, (length(u.w) - 1) / 2) || '%'
+           OR term LIKE '%' || right(u.w, (length(u.w) - 1) / 2))
+      AND length(term) BETWEEN length(u.w) - 1 AND length(u.w) + 1
       AND term <> u.w
       AND levenshtein_less_equal(term, u.w, 1) <= 1
     ORDER BY term
@@ -56,9 +66,10 @@ CROSS JOIN LATERAL (
 _FACETS = """
 jsonb_build_object(
     'tags', (SELECT coalesce(jsonb_object_agg(v, n), '{}') FROM
-        (SELECT v, count(*) AS n FROM m, unnest(m.tags) AS v GROUP BY v) AS f),
+        (SELECT v, count(*) AS n FROM (SELECT unnest(tags) AS v FROM m) AS u GROUP BY v) AS f),
     'regulatory_scope', (SELECT coalesce(jsonb_object_agg(v, n), '{}') FROM
-        (SELECT v, count(*) AS n FROM m, unnest(m.regulatory_scope) AS v GROUP BY v) AS f),
+        (SELECT v, count(*) AS n FROM (SELECT unnest(regulatory_scope) AS v FROM m) AS u
+        GROUP BY v) AS f),
     'owner_team', (SELECT coalesce(jsonb_object_agg(owner_team, n), '{}') FROM
         (SELECT owner_team, count(*) AS n FROM m GROUP BY owner_team) AS f),
     'status', (SELECT coalesce(jsonb_object_agg(status, n), '{}') FROM
@@ -151,14 +162,31 @@ def _row(d: SearchDocument) -> tuple[Any, ...]:
     )
 
 
+def _one_edit(word: str) -> set[str]:
+    """All [a-z0-9] strings at Levenshtein distance exactly 1 from `word`."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    found = {a + b[1:] for a, b in splits if b}
+    found |= {a + c + b[1:] for a, b in splits if b for c in _ALPHABET}
+    found |= {a + c + b for a, b in splits for c in _ALPHABET}
+    found.discard(word)
+    return found
+
+
 async def _typo_alternatives(conn: asyncpg.Connection, qwords: list[str]) -> dict[str, list[str]]:
     """Indexed words one edit away from each query word of TYPO_MIN_LEN+ characters."""
-    long_words = sorted({w for w in qwords if TYPO_MIN_LEN <= len(w)})
-    found: dict[str, list[str]] = {}
-    if long_words:
-        for r in await conn.fetch(_TYPO_ALTERNATIVES, long_words):
-            found.setdefault(r["w"], []).append(r["term"])
-    return found
+    short = {w for w in qwords if TYPO_MIN_LEN <= len(w) <= GENERATED_EDITS_MAX_LEN}
+    long = sorted({w for w in qwords if len(w) > GENERATED_EDITS_MAX_LEN})
+    if not short and not long:
+        return {}
+    owners: dict[str, list[str]] = {}
+    for w in sorted(short):
+        for candidate in _one_edit(w):
+            owners.setdefault(candidate, []).append(w)
+    found: dict[str, set[str]] = {}
+    for r in await conn.fetch(_TYPO_ALTERNATIVES, sorted(owners), long):
+        for w in [r["w"]] if r["w"] is not None else owners[r["term"]]:
+            found.setdefault(w, set()).add(r["term"])
+    return {w: sorted(terms)[:MAX_TYPO_ALTERNATIVES] for w, terms in found.items()}
 
 
 async def _tsqueries(conn: asyncpg.Connection, qwords: list[str]) -> tuple[str, str] | None:

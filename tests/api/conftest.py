@@ -16,6 +16,7 @@ from registry.api.app import create_app
 from registry.api.context import ApiSettings
 from registry.artifacts.filesystem import FilesystemArtifactStore
 from registry.models import Role
+from registry.ports import ArtifactStore
 from registry.search.postgres import PostgresSearchIndex
 from registry.service import RegistryService
 from registry.tokens import create_token
@@ -81,9 +82,7 @@ ROLES = {
 }
 
 
-@pytest.fixture
-async def api(pool: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[Api]:
-    artifacts = FilesystemArtifactStore(tmp_path / "artifacts")
+async def start_api(pool: asyncpg.Pool, artifacts: ArtifactStore, tmp_path: Path) -> Api:
     service = RegistryService(pool, artifacts, PostgresSearchIndex(pool))
     app = create_app(service, ApiSettings(tmp_path / "spool", MAX_ARTIFACT))
     client = TestClient(TestServer(app, host="127.0.0.1"))
@@ -91,5 +90,11 @@ async def api(pool: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[Api]:
     api = Api(client, service, pool, tmp_path / "artifacts")
     for name, (role, team) in ROLES.items():
         _, api.tokens[name] = await create_token(pool, role, team, name)
+    return api
+
+
+@pytest.fixture
+async def api(pool: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[Api]:
+    api = await start_api(pool, FilesystemArtifactStore(tmp_path / "artifacts"), tmp_path)
     yield api
-    await client.close()
+    await api.client.close()

@@ -47,7 +47,7 @@ CORPUS = [
     _doc(
         "cbam-calculator",
         "CBAM Embedded Emissions Calculator",
-        "Computes embedded emissions of imported steel, aluminium and cement for CBAM declarations.",
+        "Computes embedded emissions of imported steel, aluminium and cement for CBAM returns.",
         "trade-compliance",
         "calculator",
         "active",
@@ -259,6 +259,7 @@ async def test_english_stop_words_are_ignored(loaded: SearchIndex) -> None:
 async def test_one_typo_is_tolerated_two_are_not(loaded: SearchIndex) -> None:
     assert set(await _ids(loaded, query="calculatr")) == CALCULATORS
     assert await _ids(loaded, query="methan leak") == ["methane-leak-monitor"]
+    assert await _ids(loaded, query="rizk") == ["tcfd-scenario-engine", "water-stress-screener"]
     assert await _ids(loaded, query="calclatr") == []
     assert await _ids(loaded, query="lek monitor") == []  # 3 letters: no typo allowed
     assert sorted(await _ids(loaded, query="ghg")) == [
@@ -318,9 +319,7 @@ async def test_filters_and_text_combine(loaded: SearchIndex) -> None:
     assert await _ids(loaded, query="emissions", status=AgentStatus.ACTIVE, type="monitor") == [
         "methane-leak-monitor"
     ]
-    assert await _ids(loaded, query="calculator", owner_team="product") == [
-        "product-footprint-lca"
-    ]
+    assert await _ids(loaded, query="calculator", owner_team="product") == ["product-footprint-lca"]
     assert await _ids(loaded, query="methane", tags=["steel"]) == []
 
 
