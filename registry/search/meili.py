@@ -70,8 +70,7 @@ def filters(query: SearchQuery) -> list[str]:
 
 def search_params(query: SearchQuery) -> dict[str, Any]:
     """Page-number pagination, because only it reports an exact totalHits."""
-    return {
-        "filter": filters(query),
+    params: dict[str, Any] = {
         "facets": list(FACET_FIELDS),
         "page": query.page,
         "hitsPerPage": query.page_size,
@@ -79,6 +78,9 @@ def search_params(query: SearchQuery) -> dict[str, Any]:
         "attributesToRetrieve": ["agent_id"],
         "matchingStrategy": "all",  # every query word must match, as in Postgres
     }
+    if expressions := filters(query):
+        params["filter"] = expressions
+    return params
 
 
 def facets_from(distribution: dict[str, Any] | None) -> Facets:
@@ -101,7 +103,8 @@ class MeiliSearchIndex:
         *,
         task_timeout_ms: int = 60_000,
     ) -> None:
-        self._client = meilisearch.Client(url, api_key)
+        # A bounded HTTP timeout: a hung server must not pin a worker thread forever.
+        self._client = meilisearch.Client(url, api_key, timeout=30)
         self._name = index_name
         self._index = self._client.index(index_name)
         self._timeout_ms = task_timeout_ms

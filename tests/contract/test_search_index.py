@@ -435,6 +435,7 @@ async def test_clear_empties_and_index_stays_usable(loaded: SearchIndex) -> None
         "<->",
         "'; DROP TABLE search_documents; --",
         "%_",
+        "the and or not",  # nothing but stop words / tsquery keywords
         '"unterminated',
         "-cbam",
         "\x00",
