@@ -9,9 +9,9 @@ PROBLEM_BASE = "https://greenlang.dev/problems/"
 
 
 class Problem(Exception):
-    status = 400
-    slug = "bad-request"
-    title = "Bad request"
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Bad request"
 
     def __init__(self, detail: str, **extras: Any):
         super().__init__(detail)
@@ -31,21 +31,49 @@ class Problem(Exception):
         return doc
 
 
-def problem(status: int, slug: str, title: str) -> type[Problem]:
-    return type(
-        slug.title().replace("-", ""), (Problem,), {"status": status, "slug": slug, "title": title}
-    )
+class BadRequest(Problem):
+    status, slug, title = 400, "bad-request", "Bad request"
 
 
-BadRequest = problem(400, "bad-request", "Bad request")
-Unauthorized = problem(401, "unauthorized", "Authentication required")
-Forbidden = problem(403, "forbidden", "Forbidden")
-NotFound = problem(404, "not-found", "Not found")
-Conflict = problem(409, "conflict", "Conflict")
-InvalidTransition = problem(409, "invalid-transition", "Status change not allowed")
-CertificateRequired = problem(409, "certificate-required", "Certificate required")
-PreconditionFailed = problem(412, "precondition-failed", "Precondition failed")
-PayloadTooLarge = problem(413, "payload-too-large", "Payload too large")
-UnsupportedMediaType = problem(415, "unsupported-media-type", "Unsupported media type")
-ValidationFailed = problem(422, "validation-failed", "Validation failed")
-ServiceUnavailable = problem(503, "service-unavailable", "Service unavailable")
+class Unauthorized(Problem):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(Problem):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(Problem):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(Problem):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class InvalidTransition(Problem):
+    status, slug, title = 409, "invalid-transition", "Status change not allowed"
+
+
+class CertificateRequired(Problem):
+    status, slug, title = 409, "certificate-required", "Certificate required"
+
+
+class PreconditionFailed(Problem):
+    status, slug, title = 412, "precondition-failed", "Precondition failed"
+
+
+class PayloadTooLarge(Problem):
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class UnsupportedMediaType(Problem):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class ValidationFailed(Problem):
+    status, slug, title = 422, "validation-failed", "Validation failed"
+
+
+class ServiceUnavailable(Problem):
+    status, slug, title = 503, "service-unavailable", "Service unavailable"

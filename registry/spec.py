@@ -81,7 +81,7 @@ class AgentSpec(BaseModel):
 class _NoAliasLoader(yaml.SafeLoader):
     """SafeLoader that refuses anchors/aliases: they are how YAML bombs expand."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.YAMLError(f"aliases are not allowed (line {event.start_mark.line + 1})")

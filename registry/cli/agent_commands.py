@@ -83,8 +83,8 @@ def _get(args: argparse.Namespace) -> int:
     return _emit(args, body, print_agent)
 
 
-def _search_params(args: argparse.Namespace) -> list[tuple[str, str]]:
-    params: list[tuple[str, str]] = []
+def _search_params(args: argparse.Namespace) -> list[tuple[str, str | int | float | bool | None]]:
+    params: list[tuple[str, str | int | float | bool | None]] = []
     if getattr(args, "query", None):
         params.append(("query", args.query))
     params += [("tags", t) for t in args.tag or []]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import semver
@@ -12,7 +12,7 @@ import semver
 from registry.models import AgentSummary, AgentVersion, RegistryEntry
 from registry.ports import SearchDocument
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
 AGENT_SQL = """
 SELECT a.*, v.status
