@@ -16,8 +16,6 @@ RESERVED_IDS = frozenset({"search"})
 MAX_SPEC_BYTES = 64 * 1024
 MAX_DEPTH = 8
 
-_Label = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/+-]*$")
-
 
 class SpecError(ValueError):
     """An invalid spec; `errors` holds `{"field": dotted.path, "message": ...}` items."""
@@ -90,6 +88,21 @@ class _NoAliasLoader(yaml.SafeLoader):
             raise yaml.YAMLError(f"anchors are not allowed (line {event.start_mark.line + 1})")
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Refuse duplicate keys instead of silently keeping the last one."""
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool | None):
+                raise yaml.constructor.ConstructorError(None, None, "mapping keys must be scalars")
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (line {line})"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
 
 def _depth(value: Any, level: int = 0) -> int:
     if level > MAX_DEPTH:
@@ -107,7 +120,7 @@ def load_yaml_document(text: str | bytes) -> Any:
         raise SpecError([{"field": "spec", "message": f"larger than {MAX_SPEC_BYTES} bytes"}])
     try:
         doc = yaml.load(text, Loader=_NoAliasLoader)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
         raise SpecError(
             [{"field": "spec", "message": f"invalid YAML: {exc}".splitlines()[0]}]
         ) from None

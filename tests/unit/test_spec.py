@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from registry.spec import SpecError, parse_spec
 
@@ -59,3 +61,18 @@ def test_aliases_are_refused() -> None:
     text = "x: &a [1]\ny: *a\n"
     with pytest.raises(SpecError, match="anchors are not allowed"):
         parse_spec(text)
+
+
+def test_duplicate_keys_are_refused() -> None:
+    text = yaml.safe_dump(GOOD) + "name: Second name\n"
+    with pytest.raises(SpecError, match="duplicate key 'name'"):
+        parse_spec(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=300) | st.binary(max_size=300))
+def test_any_input_is_a_spec_or_a_spec_error(text: str | bytes) -> None:
+    try:
+        parse_spec(text)
+    except SpecError as exc:
+        assert exc.errors and all(e["field"] for e in exc.errors)
