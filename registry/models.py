@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import semver
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+
+def _check_semver(v: str) -> str:
+    if not semver.Version.is_valid(v):
+        raise ValueError(f"{v!r} is not a semantic version (MAJOR.MINOR.PATCH)")
+    return v
+
+
+SemVer = Annotated[str, Field(max_length=128), AfterValidator(_check_semver)]
 
 
 class AgentStatus(StrEnum):
@@ -101,16 +110,9 @@ class CertificateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     agent_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")
-    version: str = Field(max_length=128)
+    version: SemVer
     expires_at: datetime
     issuer: str = Field(min_length=1, max_length=200)
-
-    @field_validator("version")
-    @classmethod
-    def _semver(cls, v: str) -> str:
-        if not semver.Version.is_valid(v):
-            raise ValueError(f"{v!r} is not a semantic version (MAJOR.MINOR.PATCH)")
-        return v
 
     @field_validator("expires_at")
     @classmethod

@@ -7,9 +7,10 @@ import hashlib
 import json
 from typing import Any
 
-import semver
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from registry.models import SemVer
 
 AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,63}$"
 RESERVED_IDS = frozenset({"search"})
@@ -51,17 +52,10 @@ class AgentSpec(BaseModel):
 
     agent_id: str = Field(pattern=AGENT_ID_PATTERN)
     name: str = Field(min_length=1, max_length=200)
-    version: str = Field(max_length=128)
+    version: SemVer
     description: str = Field(min_length=1, max_length=5000)
     type: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     metadata: AgentMetadata
-
-    @field_validator("version")
-    @classmethod
-    def _semver(cls, v: str) -> str:
-        if not semver.Version.is_valid(v):
-            raise ValueError(f"{v!r} is not a semantic version (MAJOR.MINOR.PATCH)")
-        return v
 
     @field_validator("agent_id")
     @classmethod

@@ -10,6 +10,7 @@ import yaml
 
 from registry.audit import verify_chain
 from tests.api.conftest import Api, make_spec
+from tests.api.test_lifecycle_api import certify
 
 
 def form(spec: dict, artifact: bytes, certificate_id: str | None = None) -> aiohttp.FormData:
@@ -85,18 +86,7 @@ async def test_every_mutation_is_audited_and_chained(api: Api) -> None:
         headers={"X-Request-Id": "req-123"},
     )
     assert r.status == 201 and r.headers["X-Request-Id"] == "req-123"
-    r = await api.call(
-        "POST",
-        "/api/v1/certificates",
-        "approver",
-        json={
-            "agent_id": "gl-cbam-calculator",
-            "version": "1.0.0",
-            "expires_at": "2099-01-01T00:00:00Z",
-            "issuer": "x",
-        },
-    )
-    assert r.status == 201
+    await certify(api)
     await api.call(
         "PATCH",
         "/api/v1/agents/gl-cbam-calculator/versions/1.0.0",
