@@ -18,7 +18,7 @@ What it does, in one run:
    Also at concurrency 1 (service time without queueing) and open loop at a fixed arrival
    rate (--rate-get, --rate-search; latency from the scheduled send time).
 4. Baselines in the same run and at the same concurrency: the raw SQL the API runs for a get
-   (AGENT_SQL + VERSIONS_SQL), PostgresSearchIndex.search, and search + the entry SQL.
+   (ONE_ENTRY_SQL), PostgresSearchIndex.search, and search + the entry SQL.
 5. A per-stage breakdown at concurrency 1 (SQL vs pydantic vs JSON), optional EXPLAIN ANALYZE
    plans and an optional cProfile of the server, then a summary against the targets
    (get p95 < 10 ms, search p95 < 25 ms). Everything is torn down on exit, Ctrl-C or error.
@@ -891,9 +891,7 @@ async def breakdown(pool: Any, ids: list[str], queries: list[dict[str, Any]], re
     """Where the time of one request goes, at concurrency 1, in this process (median ms)."""
     from registry.models import SearchResult
     from registry.search.postgres import PostgresSearchIndex
-    from registry.store.agents import AGENT_SQL, VERSIONS_SQL, fetch_entries, fetch_entry
-
-    versions_sql = VERSIONS_SQL.format(extra="")
+    from registry.store.agents import ONE_ENTRY_SQL, fetch_entries, fetch_entry
 
     async def med(fn: Callable[[int], Awaitable[Any]]) -> float:
         times = []
@@ -905,8 +903,7 @@ async def breakdown(pool: Any, ids: list[str], queries: list[dict[str, Any]], re
 
     log("\n== Breakdown at concurrency 1 (median ms, in the bench process) ==")
     async with pool.acquire() as conn:
-        a = await med(lambda i: conn.fetch(AGENT_SQL, [ids[i]]))
-        v = await med(lambda i: conn.fetch(versions_sql, [ids[i]]))
+        a = await med(lambda i: conn.fetch(ONE_ENTRY_SQL, ids[i]))
         e = await med(lambda i: fetch_entry(conn, ids[i]))
         entries = [await fetch_entry(conn, x) for x in ids[:reps]]
 
@@ -915,7 +912,7 @@ async def breakdown(pool: Any, ids: list[str], queries: list[dict[str, Any]], re
 
         j = await med(dump)
     log(
-        f"  get: AGENT_SQL {a:.2f} + VERSIONS_SQL {v:.2f} | fetch_entry (SQL + pydantic) {e:.2f}"
+        f"  get: ONE_ENTRY_SQL {a:.2f} | fetch_entry (SQL + pydantic) {e:.2f}"
         f" | model_dump_json {j:.3f}"
     )
 
@@ -955,7 +952,7 @@ async def breakdown(pool: Any, ids: list[str], queries: list[dict[str, Any]], re
 
 async def explain(pool: Any, agent_id: str, queries: list[dict[str, Any]]) -> None:
     from registry.search.postgres import PostgresSearchIndex
-    from registry.store.agents import AGENT_SQL, VERSIONS_SQL
+    from registry.store.agents import ONE_ENTRY_SQL
 
     async def show(title: str, sql: str, *args: Any) -> None:
         async with pool.acquire() as conn:
@@ -968,8 +965,7 @@ async def explain(pool: Any, agent_id: str, queries: list[dict[str, Any]]) -> No
             log("   " + (line if len(line) <= 160 else line[:157] + "..."))
 
     log("\n== EXPLAIN ANALYZE ==")
-    await show("AGENT_SQL", AGENT_SQL, [agent_id])
-    await show("VERSIONS_SQL", VERSIONS_SQL.format(extra=""), [agent_id])
+    await show("ONE_ENTRY_SQL", ONE_ENTRY_SQL, agent_id)
     for params in queries:
         rec = RecordingPool(pool)
         await PostgresSearchIndex(rec).search(search_query(params))
@@ -993,7 +989,7 @@ async def run(args: argparse.Namespace, env: Env) -> int:
 
     from registry.embedded import start_embedded_postgres
     from registry.search.postgres import PostgresSearchIndex
-    from registry.store.agents import AGENT_SQL, VERSIONS_SQL
+    from registry.store.agents import ONE_ENTRY_SQL
 
     t_all = time.perf_counter()
     rng = random.Random(args.seed)
@@ -1179,13 +1175,11 @@ async def run(args: argparse.Namespace, env: Env) -> int:
                 open_loop.append((f"{label[k]} p95 @ {rate[k]:g} req/s open loop", res, target[k]))
 
         # -- 4. baselines (same process, same concurrency, pool of --pool connections) ------------
-        versions_sql = VERSIONS_SQL.format(extra="")
         index = PostgresSearchIndex(pool)
         from registry.store.agents import fetch_entries
 
         async def db_get(agent_id: str) -> None:
-            await pool.fetch(AGENT_SQL, [agent_id])
-            await pool.fetch(versions_sql, [agent_id])
+            await pool.fetchrow(ONE_ENTRY_SQL, agent_id)
 
         async def db_row(agent_id: str) -> None:
             await pool.fetchrow("SELECT * FROM agents WHERE agent_id = $1", agent_id)
@@ -1202,7 +1196,7 @@ async def run(args: argparse.Namespace, env: Env) -> int:
         baselines: dict[str, list[tuple[str, Sequence[Any], Callable[[Any], Awaitable[None]]]]] = {
             "get": [
                 ("DB get: SELECT * FROM agents", get_ids, db_row),
-                ("DB get: AGENT_SQL+VERSIONS_SQL", get_ids, db_get),
+                ("DB get: ONE_ENTRY_SQL", get_ids, db_get),
             ],
             "search": [
                 ("DB PostgresSearchIndex.search", queries[args.warmup :], db_search),
@@ -1266,8 +1260,8 @@ async def run(args: argparse.Namespace, env: Env) -> int:
         log(f"{name:<44} {res.p(95):>8.2f}ms {limit:>6.0f}ms  {verdict}")
     log("")
     if "get" in api:
-        base, row = db["DB get: AGENT_SQL+VERSIONS_SQL"], db["DB get: SELECT * FROM agents"]
-        base1 = db["DB get: AGENT_SQL+VERSIONS_SQL c=1"]
+        base, row = db["DB get: ONE_ENTRY_SQL"], db["DB get: SELECT * FROM agents"]
+        base1 = db["DB get: ONE_ENTRY_SQL c=1"]
         log(
             f"API/baseline  get    p50 {ratio(api['get'].p(50), base.p(50))}, "
             f"p95 {ratio(api['get'].p(95), base.p(95))}, "

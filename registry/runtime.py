@@ -12,7 +12,9 @@ import asyncpg
 from registry.artifacts import artifact_store_from_url
 from registry.config import RegistryConfig
 from registry.embedded import start_embedded_postgres
+from registry.ports import SearchIndex
 from registry.search import search_index_from_url
+from registry.search.cache import CachedSearchIndex
 from registry.service import RegistryService
 from registry.store.migrate import migrate
 
@@ -40,6 +42,8 @@ async def open_service(config: RegistryConfig, stack: AsyncExitStack) -> Registr
     stack.push_async_callback(db.pool.close)
     artifacts = artifact_store_from_url(config.artifact_url)
     stack.push_async_callback(artifacts.close)
-    index = search_index_from_url(config.search_url, db.pool, config.meili_key)
+    index: SearchIndex = search_index_from_url(config.search_url, db.pool, config.meili_key)
+    if config.search_cache_ttl > 0:
+        index = CachedSearchIndex(index, ttl=config.search_cache_ttl)
     stack.push_async_callback(index.close)
     return RegistryService(db.pool, artifacts, index)

@@ -93,11 +93,11 @@ class RegistryService:
         return entry
 
     async def get_version(self, agent_id: str, version: str) -> AgentVersion:
-        versions = (await q.fetch_versions(self.pool, [agent_id], version))[agent_id]
-        if not versions:
+        found = await q.fetch_version(self.pool, agent_id, version)
+        if found is None:
             await self.get_agent(agent_id)  # 404 names the agent when that is what is missing
             raise NotFound(f"agent {agent_id!r} has no version {version!r}")
-        return versions[0]
+        return found
 
     async def search(self, query: SearchQuery) -> SearchResult:
         hits = await self.index.search(query)

@@ -9,7 +9,7 @@ from typing import Any, TypeAlias
 import asyncpg
 import semver
 
-from registry.models import AgentSummary, AgentVersion, RegistryEntry
+from registry.models import AgentVersion, RegistryEntry
 from registry.ports import SearchDocument
 
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
@@ -20,18 +20,41 @@ FROM agents a JOIN agent_versions v ON v.agent_id = a.agent_id AND v.version = a
 WHERE a.agent_id = ANY($1::text[])
 """
 
-VERSIONS_SQL = """
-SELECT v.agent_id, v.version, v.status, v.spec_hash, v.artifact_uri, v.artifact_sha256,
-       v.artifact_size, v.changelog, v.status_reason, v.created_at, v.created_by, v.updated_at,
-       v.row_version, c.certificate_id, c.expires_at AS certificate_expires_at,
-       coalesce(c.expires_at > now(), false) AS certified
-FROM agent_versions v
+_VERSION_COLUMNS = """
+v.version, v.status, v.spec_hash, v.artifact_uri, v.artifact_sha256, v.artifact_size,
+v.changelog, v.status_reason, v.created_at, v.created_by, v.updated_at, v.row_version,
+c.certificate_id, c.expires_at AS certificate_expires_at,
+coalesce(c.expires_at > now(), false) AS certified
+"""
+
+# The version's best certificate (latest expiry); `v` must be in scope.
+_CERTIFICATE_JOIN = """
 LEFT JOIN LATERAL (
     SELECT certificate_id, expires_at FROM certificates c
     WHERE c.agent_id = v.agent_id AND c.version = v.version
     ORDER BY expires_at DESC LIMIT 1
 ) c ON true
-WHERE v.agent_id = ANY($1::text[]) {extra}
+"""
+
+# One statement per read: the agent, its current status and all versions as a JSON array.
+# `{where}` is a fixed fragment chosen below, never user text.
+_ENTRY_SQL = f"""
+SELECT a.*, cur.status, (
+    SELECT coalesce(json_agg(vv), '[]') FROM (
+        SELECT {_VERSION_COLUMNS} FROM agent_versions v {_CERTIFICATE_JOIN}
+        WHERE v.agent_id = a.agent_id
+    ) vv
+) AS versions
+FROM agents a
+JOIN agent_versions cur ON cur.agent_id = a.agent_id AND cur.version = a.current_version
+WHERE {{where}}
+"""
+ONE_ENTRY_SQL = _ENTRY_SQL.format(where="a.agent_id = $1")
+MANY_ENTRIES_SQL = _ENTRY_SQL.format(where="a.agent_id = ANY($1::text[])")
+
+ONE_VERSION_SQL = f"""
+SELECT {_VERSION_COLUMNS} FROM agent_versions v {_CERTIFICATE_JOIN}
+WHERE v.agent_id = $1 AND v.version = $2
 """
 
 
@@ -39,56 +62,37 @@ def semver_key(version: str) -> semver.Version:
     return semver.Version.parse(version)
 
 
-def _version(row: asyncpg.Record) -> AgentVersion:
-    return AgentVersion.model_validate({k: row[k] for k in row.keys() if k != "agent_id"})
-
-
 def _summary_fields(row: asyncpg.Record) -> dict[str, Any]:
     fields = dict(row)
     usage = fields.get("usage_stats")
     fields["usage_stats"] = json.loads(usage) if isinstance(usage, str) else (usage or {})
+    fields.pop("versions", None)
     return fields
 
 
-async def fetch_versions(
-    conn: Conn, agent_ids: Sequence[str], version: str | None = None
-) -> dict[str, list[AgentVersion]]:
-    """Versions per agent in semver order (oldest first)."""
-    if version is None:
-        rows = await conn.fetch(VERSIONS_SQL.format(extra=""), list(agent_ids))
-    else:
-        rows = await conn.fetch(
-            VERSIONS_SQL.format(extra="AND v.version = $2"), list(agent_ids), version
-        )
-    out: dict[str, list[AgentVersion]] = {a: [] for a in agent_ids}
-    for row in rows:
-        out[row["agent_id"]].append(_version(row))
-    for versions in out.values():
-        versions.sort(key=lambda v: semver_key(v.version))
-    return out
+def _entry(row: asyncpg.Record) -> RegistryEntry:
+    versions = [AgentVersion.model_validate(v) for v in json.loads(row["versions"])]
+    versions.sort(key=lambda v: semver_key(v.version))  # semver order, oldest first
+    return RegistryEntry(**_summary_fields(row), versions=versions)
+
+
+async def fetch_version(conn: Conn, agent_id: str, version: str) -> AgentVersion | None:
+    row = await conn.fetchrow(ONE_VERSION_SQL, agent_id, version)
+    return AgentVersion.model_validate(dict(row)) if row else None
 
 
 async def fetch_entries(conn: Conn, agent_ids: Sequence[str]) -> list[RegistryEntry]:
     """Full entries for the given ids, in the order given; unknown ids are left out."""
     if not agent_ids:
         return []
-    rows = await conn.fetch(AGENT_SQL, list(agent_ids))
-    versions = await fetch_versions(conn, [r["agent_id"] for r in rows])
-    by_id = {
-        r["agent_id"]: RegistryEntry(**_summary_fields(r), versions=versions[r["agent_id"]])
-        for r in rows
-    }
+    rows = await conn.fetch(MANY_ENTRIES_SQL, list(agent_ids))
+    by_id = {r["agent_id"]: _entry(r) for r in rows}
     return [by_id[a] for a in agent_ids if a in by_id]
 
 
 async def fetch_entry(conn: Conn, agent_id: str) -> RegistryEntry | None:
-    entries = await fetch_entries(conn, [agent_id])
-    return entries[0] if entries else None
-
-
-async def fetch_summary(conn: Conn, agent_id: str) -> AgentSummary | None:
-    row = await conn.fetchrow(AGENT_SQL, [agent_id])
-    return AgentSummary(**_summary_fields(row)) if row else None
+    row = await conn.fetchrow(ONE_ENTRY_SQL, agent_id)
+    return _entry(row) if row else None
 
 
 async def search_documents(conn: Conn, agent_ids: Sequence[str]) -> list[SearchDocument]:
