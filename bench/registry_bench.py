@@ -1074,7 +1074,15 @@ async def run(args: argparse.Namespace, env: Env) -> int:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env.server_log = env.root / "server.log"
-        cmd = [*cli(), "serve", "--data-dir", str(data_dir), "--port", str(port)]
+        serve_args = [
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ]
+        cmd = [*cli(), "serve", *serve_args]
         prof_path = env.root / "server.prof"
         if args.profile_server:
             cmd = [
@@ -1086,10 +1094,7 @@ async def run(args: argparse.Namespace, env: Env) -> int:
                 "-m",
                 "registry.cli.main",
                 "serve",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(port),
+                *serve_args,
             ]
         t = time.perf_counter()
         env.server = spawn(cmd, child_env, env.server_log)
@@ -1300,6 +1305,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--serial", type=int, default=300, help="requests of the concurrency-1 runs")
     p.add_argument("--register", type=int, default=20, help="agents registered over HTTP")
     p.add_argument("--pool", type=int, default=20, help="baseline asyncpg pool size (20)")
+    p.add_argument("--workers", type=int, default=1, help="registry server processes (1)")
     p.add_argument("--client-procs", type=int, default=1, help="load-generator processes (1)")
     p.add_argument(
         "--rate-get",

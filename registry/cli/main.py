@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
-import signal
 import sys
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
@@ -40,35 +39,14 @@ def _config(args: argparse.Namespace) -> RegistryConfig:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
+    from registry.server import serve
 
-    from registry.api.app import create_app
-    from registry.api.context import ApiSettings
-    from registry.logs import configure_logging
-    from registry.runtime import open_service
-    from registry.seed import seed_directory
-
-    configure_logging()
-    config = _config(args)
-    async with AsyncExitStack() as stack:
-        service = await open_service(config, stack)
-        service.relay.start()
-        stack.push_async_callback(service.relay.stop)
-        settings = ApiSettings(config.data_dir / "spool", config.max_artifact_bytes)
-        runner = web.AppRunner(create_app(service, settings), access_log=None)
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        await web.TCPSite(runner, config.host, config.port).start()
-        print(f"registry listening on http://{config.host}:{config.port}", flush=True)
-        if args.seed:
-            counts = await seed_directory(service, Path(args.seed))
-            print(f"seeded from {args.seed}: {counts}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-    return 0
+    if args.workers < 1:
+        raise CliError("--workers must be at least 1", 2)
+    seed = Path(args.seed) if args.seed else None
+    if seed and not seed.is_dir():
+        raise CliError(f"--seed {args.seed}: not a directory", 2)
+    return await serve(_config(args), args.workers, seed, args.worker)
 
 
 async def _with_database(
@@ -140,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--seed", metavar="DIR", help="register the example agents found in DIR")
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     _server_args(serve)
     serve.set_defaults(run=_serve)
 
