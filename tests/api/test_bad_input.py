@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import aiohttp
@@ -176,3 +177,59 @@ async def test_wrong_method_is_405_problem(api: Api) -> None:
     r = await api.call("PUT", "/api/v1/agents/gl-cbam-calculator")
     body = await assert_refused(api, r, 405)
     assert body["status"] == 405
+
+
+def random_json(rng: random.Random, depth: int = 0) -> Any:
+    kinds = ["str", "int", "float", "bool", "null"] + (["list", "dict"] if depth < 4 else [])
+    kind = rng.choice(kinds)
+    if kind == "str":
+        return "".join(
+            rng.choice("aZ9-_. \u00e9\U0001f600\x00'\"") for _ in range(rng.randint(0, 12))
+        )
+    if kind == "int":
+        return rng.choice([0, -1, 1, 2**63, -(2**70), rng.randint(-1000, 1000)])
+    if kind == "float":
+        return rng.choice([0.5, -1e308, 1e-300, 3.14])
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "null":
+        return None
+    if kind == "list":
+        return [random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    keys = [
+        "agent_id",
+        "name",
+        "version",
+        "description",
+        "type",
+        "metadata",
+        "team",
+        "tags",
+        "regulatory_scope",
+        "changelog",
+        "x",
+    ]
+    return {rng.choice(keys): random_json(rng, depth + 1) for _ in range(rng.randint(0, 6))}
+
+
+async def test_random_json_never_500s_or_writes(api: Api) -> None:
+    rng = random.Random(1234)
+    before = await api.counts()
+    for _ in range(300):
+        spec = make_spec()
+        # Either mutate one field of a valid spec, or send something random altogether.
+        if rng.random() < 0.7:
+            target = spec if rng.random() < 0.6 else spec["metadata"]
+            target[rng.choice(list(target))] = random_json(rng)
+        else:
+            spec = random_json(rng)
+        r = await api.call("POST", "/api/v1/agents", "publisher", json={"spec": spec})
+        assert r.status < 500, (spec, await r.text())
+        if r.status == 201:  # a mutation that happens to stay valid: allowed, then undone below
+            body = await r.json()
+            await api.pool.execute("DELETE FROM search_outbox")
+            assert body["agent_id"]
+            before = await api.counts()
+        else:
+            assert r.headers["Content-Type"].startswith("application/problem+json")
+            assert await api.counts() == before
