@@ -18,7 +18,7 @@ class RegistryConfig:
     search_url: str  # "postgres" or a Meilisearch URL
     meili_key: str | None
     max_artifact_bytes: int
-    search_cache_ttl: float = 2.0  # seconds; 0 turns the search cache off
+    read_cache_ttl: float = 2.0  # seconds reads (get, search) may be served from memory; 0 = off
     host: str = "127.0.0.1"
     port: int = 8700
 
@@ -36,11 +36,11 @@ class RegistryConfig:
         max_bytes = env.get("GREENLANG_MAX_ARTIFACT_BYTES")
         if max_bytes is not None and not max_bytes.isdigit():
             raise ValueError("GREENLANG_MAX_ARTIFACT_BYTES must be a whole number of bytes")
-        ttl = env.get("GREENLANG_SEARCH_CACHE_TTL", "2")
+        ttl = env.get("GREENLANG_READ_CACHE_TTL", "2")
         try:
-            search_cache_ttl = float(ttl)
+            read_cache_ttl = float(ttl)
         except ValueError:
-            raise ValueError("GREENLANG_SEARCH_CACHE_TTL must be a number of seconds") from None
+            raise ValueError("GREENLANG_READ_CACHE_TTL must be a number of seconds") from None
         return cls(
             data_dir=root,
             database_url=env.get("GREENLANG_DATABASE_URL") or None,
@@ -48,7 +48,7 @@ class RegistryConfig:
             search_url=env.get("GREENLANG_SEARCH_URL") or "postgres",
             meili_key=env.get("GREENLANG_MEILI_KEY") or None,
             max_artifact_bytes=int(max_bytes) if max_bytes else DEFAULT_MAX_ARTIFACT_BYTES,
-            search_cache_ttl=search_cache_ttl,
+            read_cache_ttl=read_cache_ttl,
             host=host or env.get("GREENLANG_HOST") or "127.0.0.1",
             port=port or int(env.get("GREENLANG_PORT") or 8700),
         )

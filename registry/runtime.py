@@ -43,7 +43,7 @@ async def open_service(config: RegistryConfig, stack: AsyncExitStack) -> Registr
     artifacts = artifact_store_from_url(config.artifact_url)
     stack.push_async_callback(artifacts.close)
     index: SearchIndex = search_index_from_url(config.search_url, db.pool, config.meili_key)
-    if config.search_cache_ttl > 0:
-        index = CachedSearchIndex(index, ttl=config.search_cache_ttl)
+    if config.read_cache_ttl > 0:
+        index = CachedSearchIndex(index, ttl=config.read_cache_ttl)
     stack.push_async_callback(index.close)
-    return RegistryService(db.pool, artifacts, index)
+    return RegistryService(db.pool, artifacts, index, entry_cache_ttl=config.read_cache_ttl)

@@ -41,6 +41,7 @@ from registry.search.relay import OutboxRelay
 from registry.spec import AgentSpec
 from registry.store import agents as q
 from registry.tokens import Principal
+from registry.ttl_cache import TtlCache
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,16 @@ APPROVERS = {Role.APPROVER, Role.ADMIN}
 
 
 class RegistryService:
-    def __init__(self, pool: asyncpg.Pool, artifacts: ArtifactStore, index: SearchIndex):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        artifacts: ArtifactStore,
+        index: SearchIndex,
+        entry_cache_ttl: float = 0.0,
+    ):
+        # Reads of whole entries may be served from memory for `entry_cache_ttl` seconds; this
+        # process's own writes clear the cache, other processes' writes show within the TTL.
+        self._entries: TtlCache[str, RegistryEntry] = TtlCache(entry_cache_ttl)
         self.pool = pool
         self.artifacts = artifacts
         self.index = index
@@ -87,10 +97,18 @@ class RegistryService:
     # -- reads -------------------------------------------------------------------------------
 
     async def get_agent(self, agent_id: str) -> RegistryEntry:
-        entry = await q.fetch_entry(self.pool, agent_id)
+        entry = self._entries.get(agent_id)
         if entry is None:
-            raise NotFound(f"agent {agent_id!r} is not registered")
+            entry = await q.fetch_entry(self.pool, agent_id)
+            if entry is None:
+                raise NotFound(f"agent {agent_id!r} is not registered")
+            self._entries.put(agent_id, entry)
         return entry
+
+    async def _committed(self) -> None:
+        """After every commit: forget cached reads, bring the search index up to date."""
+        self._entries.clear()
+        await self.relay.try_drain()
 
     async def get_version(self, agent_id: str, version: str) -> AgentVersion:
         found = await q.fetch_version(self.pool, agent_id, version)
@@ -191,7 +209,7 @@ class RegistryService:
             if stored:
                 await self._drop_unreferenced_blob(stored)
             raise
-        await self.relay.try_drain()
+        await self._committed()
         return entry, created
 
     async def _store_artifact(self, artifact: UploadedFile | None) -> StoredArtifact | None:
@@ -405,7 +423,7 @@ class RegistryService:
                 after={"status": change.status.value},
                 reason=change.reason,
             )
-        await self.relay.try_drain()
+        await self._committed()
         return await self.get_version(agent_id, version)
 
     @staticmethod
@@ -471,7 +489,7 @@ class RegistryService:
                 after={v: "retired" for v in before},
                 reason=reason,
             )
-        await self.relay.try_drain()
+        await self._committed()
         return await self.get_agent(agent_id)
 
     # -- certificates ------------------------------------------------------------------------
@@ -501,4 +519,5 @@ class RegistryService:
                 req.agent_id,
                 after=req.model_dump(mode="json"),
             )
+        await self._committed()
         return await self.get_certificate(cert_id)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from dataclasses import dataclass
 
 import asyncpg
 
 from registry.models import Role
+from registry.ttl_cache import TtlCache
 
 TOKEN_PREFIX = "glr_"
 
@@ -58,16 +58,14 @@ class TokenResolver:
 
     def __init__(self, pool: asyncpg.Pool, ttl: float = 10.0, max_entries: int = 10_000):
         self._pool = pool
-        self._ttl = ttl
-        self._max = max_entries
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        # Values are 1-tuples so that "unknown token" can be cached too.
+        self._cache: TtlCache[str, tuple[Principal | None]] = TtlCache(ttl, max_entries)
 
     async def resolve(self, token: str) -> Principal | None:
         digest = hash_token(token)
-        now = time.monotonic()
         hit = self._cache.get(digest)
-        if hit and hit[0] > now:
-            return hit[1]
+        if hit is not None:
+            return hit[0]
         row = await self._pool.fetchrow(
             "SELECT token_id, name, role, team FROM api_tokens"
             " WHERE token_hash = $1 AND revoked_at IS NULL",
@@ -76,7 +74,5 @@ class TokenResolver:
         principal = (
             Principal(row["token_id"], row["name"], Role(row["role"]), row["team"]) if row else None
         )
-        if len(self._cache) >= self._max:
-            self._cache.clear()
-        self._cache[digest] = (now + self._ttl, principal)
+        self._cache.put(digest, (principal,))
         return principal

@@ -6,32 +6,24 @@ made by other registry processes show up within `ttl` seconds."""
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
 from collections.abc import Sequence
 
 from registry.models import SearchQuery
 from registry.ports import SearchDocument, SearchHits, SearchIndex
+from registry.ttl_cache import TtlCache
 
 
 class CachedSearchIndex:
     def __init__(self, inner: SearchIndex, ttl: float = 2.0, max_entries: int = 2048):
         self.inner = inner
-        self._ttl = ttl
-        self._max = max_entries
-        self._entries: OrderedDict[str, tuple[float, SearchHits]] = OrderedDict()
+        self._entries: TtlCache[str, SearchHits] = TtlCache(ttl, max_entries)
 
     async def search(self, query: SearchQuery) -> SearchHits:
         key = query.model_dump_json()
-        now = time.monotonic()
-        hit = self._entries.get(key)
-        if hit and hit[0] > now:
-            return hit[1]
-        hits = await self.inner.search(query)
-        self._entries[key] = (now + self._ttl, hits)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        hits = self._entries.get(key)
+        if hits is None:
+            hits = await self.inner.search(query)
+            self._entries.put(key, hits)
         return hits
 
     async def upsert(self, docs: Sequence[SearchDocument]) -> None:
