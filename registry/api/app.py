@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from registry.api import agents, records
+from registry.api import agents, opa, records
 from registry.api.context import SERVICE, SETTINGS, ApiSettings, json_response
 from registry.api.middleware import PRINCIPAL, HttpMetrics, bearer_auth, errors_and_ids
 from registry.api.openapi import openapi_document
@@ -47,4 +47,5 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     app.router.add_get("/openapi.json", openapi)
     app.add_routes(agents.routes)
     app.add_routes(records.routes)
+    app.add_routes(opa.routes)
     return app

@@ -10,7 +10,7 @@ import asyncpg
 MIGRATION_LOCK = 7_140_001  # arbitrary, constant advisory-lock key
 
 
-def _migrations() -> list[tuple[int, str, str]]:
+def available_migrations() -> list[tuple[int, str, str]]:
     files = resources.files("registry.store") / "migrations"
     found = []
     for f in files.iterdir():
@@ -31,7 +31,7 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
             done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-            for version, name, sql in _migrations():
+            for version, name, sql in available_migrations():
                 if version in done:
                     continue
                 async with conn.transaction():

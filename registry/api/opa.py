@@ -1,0 +1,38 @@
+"""/api/v1/opa: where OPA instances send status reports and decision logs (OPA's own formats,
+so a stock OPA is configured with `services` pointing here)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from registry import opa_control
+from registry.api.context import SERVICE, json_response
+
+routes = web.RouteTableDef()
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+async def _json_body(request: web.Request, what: str) -> object:
+    raw = await request.read()  # aiohttp already undoes Content-Encoding: gzip, within its limit
+    if raw.startswith(GZIP_MAGIC):
+        raw = opa_control.gunzip_limited(raw)
+    return opa_control.parse_json(raw, what)
+
+
+@routes.post("/api/v1/opa/status")
+async def status(request: web.Request) -> web.Response:
+    report = await _json_body(request, "status report")
+    instance = await opa_control.record_status(request.app[SERVICE].pool, report)
+    return json_response({"instance_id": instance})
+
+
+@routes.post("/api/v1/opa/logs")
+async def logs(request: web.Request) -> web.Response:
+    events = await _json_body(request, "decision log batch")
+    stored = await opa_control.record_decisions(request.app[SERVICE].pool, events)
+    return json_response({"stored": stored})
+
+
+@routes.get("/api/v1/opa/instances")
+async def instances(request: web.Request) -> web.Response:
+    return json_response(await opa_control.list_instances(request.app[SERVICE].pool))

@@ -1,0 +1,141 @@
+"""The registry as OPA's control plane: status reports (which instance runs which bundle revision)
+and decision logs (stored in the audit trail, idempotent by decision id)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from registry import audit
+from registry.errors import PayloadTooLarge, ValidationFailed
+
+MAX_LOG_BYTES = 16 * 1024 * 1024  # decompressed; guards against gzip bombs
+
+
+def gunzip_limited(body: bytes, limit: int = MAX_LOG_BYTES) -> bytes:
+    """Decompress at most `limit` bytes; refuse more instead of filling memory."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise ValidationFailed(f"body is not valid gzip: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"decision log batch larger than {limit} bytes uncompressed")
+    return out
+
+
+def parse_json(raw: bytes, what: str) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed(f"{what} is not valid JSON") from None
+
+
+async def record_status(pool: asyncpg.Pool, report: Any) -> str:
+    """Upsert the reporting instance's latest status; returns its id."""
+    if not isinstance(report, dict) or not isinstance(report.get("labels"), dict):
+        raise ValidationFailed("status report needs a 'labels' object")
+    instance = report["labels"].get("id")
+    if not isinstance(instance, str) or not 0 < len(instance) <= 200:
+        raise ValidationFailed("status report needs labels.id")
+    bundles = report.get("bundles")
+    bundles = {} if bundles is None else bundles
+    if not isinstance(bundles, dict):
+        raise ValidationFailed("status report 'bundles' must be an object")
+    now = datetime.now(UTC)
+    await pool.execute(
+        "INSERT INTO opa_instances (instance_id, labels, bundles, report, first_seen, last_seen)"
+        " VALUES ($1, $2::jsonb, $3::jsonb, $4::jsonb, $5, $5) ON CONFLICT (instance_id) DO UPDATE"
+        " SET labels = EXCLUDED.labels, bundles = EXCLUDED.bundles, report = EXCLUDED.report,"
+        " last_seen = EXCLUDED.last_seen",
+        instance,
+        json.dumps(report["labels"]),
+        json.dumps(bundles),
+        json.dumps(report),
+        now,
+    )
+    return instance
+
+
+def _decision_record(event: dict[str, Any]) -> audit.AuditRecord:
+    labels = event.get("labels") or {}
+    input_doc = _object(event.get("input"))
+    agent = _object(input_doc.get("agent"))
+    agent_id = agent.get("id") if isinstance(agent.get("id"), str) else None
+    result = event.get("result")
+    decision = result.get("decision") if isinstance(result, dict) else None
+    return audit.AuditRecord(
+        actor=f"opa:{labels.get('id', 'unknown')}",
+        action="opa.decision",
+        target=str(event.get("path") or "")[:200],
+        agent_id=agent_id[:64] if agent_id else None,
+        after={
+            "decision": decision,
+            "result": result,
+            "bundles": event.get("bundles"),
+            "input": input_doc,
+        },
+        request_id=str(event.get("decision_id"))[:128],
+        event_id=f"opa-decision:{event['decision_id']}",
+        at=_timestamp(event.get("timestamp")),
+    )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        except ValueError:
+            pass
+    return datetime.now(UTC)
+
+
+async def record_decisions(pool: asyncpg.Pool, events: Any) -> int:
+    """Store a batch of OPA decision-log events; an event already stored is skipped."""
+    if not isinstance(events, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("decision_id"), str) for e in events
+    ):
+        raise ValidationFailed("decision logs must be a JSON array of events with decision_id")
+    records = [_decision_record(e) for e in events]
+    stored = 0
+    async with pool.acquire() as conn, conn.transaction():
+        known = set(
+            await conn.fetchval(
+                "SELECT coalesce(array_agg(event_id), '{}') FROM audit_events"
+                " WHERE event_id = ANY($1::text[])",
+                [r.event_id for r in records],
+            )
+        )
+        for record in records:
+            if record.event_id not in known:
+                known.add(record.event_id)
+                await audit.append(conn, record)
+                stored += 1
+    return stored
+
+
+async def list_instances(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await pool.fetch("SELECT * FROM opa_instances ORDER BY instance_id")
+    return [
+        {
+            "instance_id": r["instance_id"],
+            "labels": json.loads(r["labels"]),
+            "bundles": json.loads(r["bundles"]),
+            "last_seen": r["last_seen"].isoformat(),
+        }
+        for r in rows
+    ]
+
+
+def gzip_json(value: Any) -> bytes:
+    """What OPA sends: used by tests and tools that replay logs."""
+    return gzip.compress(json.dumps(value).encode())
