@@ -4,39 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from registry.cli.errors import CliError
+from registry.cli.http import check, registry_client
 from registry.cli.output import print_agent, print_search
-
-DEFAULT_URL = "http://127.0.0.1:8700"
-
-
-def _client() -> httpx.Client:
-    token = os.environ.get("GREENLANG_TOKEN")
-    if not token:
-        raise CliError("set GREENLANG_TOKEN (create one with: greenlang-registry token create)", 2)
-    base = os.environ.get("GREENLANG_REGISTRY_URL", DEFAULT_URL).rstrip("/")
-    return httpx.Client(
-        base_url=base + "/api/v1", timeout=60, headers={"Authorization": f"Bearer {token}"}
-    )
-
-
-def _check(response: httpx.Response) -> Any:
-    if response.is_success:
-        return response.json()
-    try:
-        body = response.json()
-        message = body.get("detail") or body.get("title") or response.reason_phrase
-    except ValueError:
-        message = response.text.strip()[:200] or response.reason_phrase
-    # 4xx: the request was wrong (bad input, not found, conflict); 5xx: the server failed.
-    raise CliError(f"{response.status_code} {message}", 2 if response.status_code < 500 else 1)
 
 
 def _emit(args: argparse.Namespace, body: Any, table: Any) -> int:
@@ -66,8 +40,8 @@ def _register(args: argparse.Namespace) -> int:
         files["artifact"] = (Path(args.artifact).name, artifact, "application/octet-stream")
     data = {"certificate_id": args.certificate_id} if args.certificate_id else None
     try:
-        with _client() as client:
-            body = _check(client.post("/agents", files=files, data=data))
+        with registry_client() as client:
+            body = check(client.post("/agents", files=files, data=data))
     finally:
         if artifact:
             artifact.close()
@@ -75,11 +49,11 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _get(args: argparse.Namespace) -> int:
-    with _client() as client:
+    with registry_client() as client:
         if args.version:
-            body = _check(client.get(f"/agents/{args.agent_id}/versions/{args.version}"))
+            body = check(client.get(f"/agents/{args.agent_id}/versions/{args.version}"))
             return _emit(args, body, lambda b: print(json.dumps(b, indent=2)))
-        body = _check(client.get(f"/agents/{args.agent_id}"))
+        body = check(client.get(f"/agents/{args.agent_id}"))
     return _emit(args, body, print_agent)
 
 
@@ -103,8 +77,8 @@ def _search_params(args: argparse.Namespace) -> list[tuple[str, str | int | floa
 
 def _search(args: argparse.Namespace) -> int:
     path = "/agents/search" if getattr(args, "query", None) is not None else "/agents"
-    with _client() as client:
-        body = _check(client.get(path, params=_search_params(args)))
+    with registry_client() as client:
+        body = check(client.get(path, params=_search_params(args)))
     return _emit(args, body, print_search)
 
 
