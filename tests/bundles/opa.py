@@ -1,0 +1,202 @@
+"""A real `opa run --server` on a free loopback port, for the bundle tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from tests.support.servers import find_binary, free_port, log_tail
+
+T = TypeVar("T")
+
+
+class OpaExited(RuntimeError):
+    """OPA stopped before it became healthy; `.returncode` and `.log` say why."""
+
+    def __init__(self, returncode: int, log: str) -> None:
+        super().__init__(f"opa exited with {returncode}:\n{log}")
+        self.returncode = returncode
+        self.log = log
+
+
+class OpaProcess:
+    """`opa run --server --addr 127.0.0.1:PORT <args>`; logs (JSON lines) go to `workdir`.
+
+    start() waits (bounded) for `GET /health` (or `health_path`) to answer 200 and raises
+    OpaExited if the process dies first. close() terminates, then kills after a grace period."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        args: Sequence[str] = (),
+        *,
+        env: Mapping[str, str] | None = None,
+        health_path: str = "/health",
+        timeout: float = 30.0,
+    ) -> None:
+        self.workdir = workdir
+        self.args = list(args)
+        self.env = dict(env or {})
+        self.health_path = health_path
+        self.timeout = timeout
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"opa-{self.port}.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> OpaProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            find_binary("opa"),
+            "run",
+            "--server",
+            "--addr",
+            f"127.0.0.1:{self.port}",
+            "--skip-version-check",
+            "--log-level",
+            "debug",
+            "--shutdown-grace-period",
+            "1",
+            *self.args,
+        ]
+        env = {**os.environ, **self.env}
+        with self.log_path.open("wb") as log:
+            self._proc = subprocess.Popen(
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+            )
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _wait_healthy(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise OpaExited(self._proc.returncode, log_tail(self.log_path))
+            try:
+                with urllib.request.urlopen(self.url + self.health_path, timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"opa not healthy at {self.health_path} after {self.timeout:.0f}s:\n"
+            + log_tail(self.log_path)
+        )
+
+    def wait_exit(self, timeout: float = 20.0) -> int:
+        """For an OPA expected to fail on its own: wait for its exit code (bounded)."""
+        assert self._proc is not None
+        try:
+            return self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            raise
+
+    def start_expecting_exit(self, timeout: float = 20.0) -> int:
+        """Start OPA and return its exit code; fails if it becomes healthy instead."""
+        try:
+            self.start()
+        except OpaExited as e:
+            return e.returncode
+        self.close()
+        raise AssertionError(f"opa became healthy but was expected to fail:\n{self.log()}")
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def __enter__(self) -> OpaProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- API --------------------------------------------------------------------------------
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_records(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log().splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+        return out
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                raw = r.read()
+                return r.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            try:
+                return e.code, json.loads(raw)
+            except ValueError:
+                return e.code, raw.decode(errors="replace")
+
+    def query(self, path: str, input: Any = None) -> Any:
+        """`POST /v1/data/<path>` → its `result` (None when undefined)."""
+        status, body = self.request("POST", f"/v1/data/{path}", {"input": input or {}})
+        assert status == 200, (status, body)
+        return body.get("result")
+
+    def get_data(self, path: str) -> tuple[int, Any]:
+        return self.request("GET", f"/v1/data/{path}")
+
+
+def wait_for(
+    probe: Callable[[], T | None],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.2,
+    what: str = "condition",
+) -> T:
+    """Poll `probe` until it returns something truthy; bounded by `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
