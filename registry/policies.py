@@ -138,7 +138,7 @@ class PolicyStore:
             ),
         )
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list_all(self) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT policy_id, type, name, enabled, revision, updated_at FROM policies"
             " ORDER BY policy_id"

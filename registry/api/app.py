@@ -5,10 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from registry.api import agents, opa, records
+from registry.api import agents, bundles, opa, policies, records
 from registry.api.context import SERVICE, SETTINGS, ApiSettings, json_response
 from registry.api.middleware import PRINCIPAL, HttpMetrics, bearer_auth, errors_and_ids
 from registry.api.openapi import openapi_document
+from registry.policies import PolicyStore
+from registry.policy_bundle import BundleServer, validate_policy
 from registry.service import RegistryService
 from registry.tokens import TokenResolver
 
@@ -41,6 +43,9 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     app[SETTINGS] = settings
     app[PRINCIPAL] = TokenResolver(service.pool)
     app[METRICS] = registry
+    store = PolicyStore(service.pool, validate_policy)
+    app[policies.POLICIES] = store
+    app[bundles.BUNDLES] = BundleServer(service.pool, store)
     settings.spool_dir.mkdir(parents=True, exist_ok=True)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -48,4 +53,6 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     app.add_routes(agents.routes)
     app.add_routes(records.routes)
     app.add_routes(opa.routes)
+    app.add_routes(policies.routes)
+    app.add_routes(bundles.routes)
     return app

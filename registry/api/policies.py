@@ -41,7 +41,7 @@ def _reason(raw: bytes) -> str | None:
 
 @routes.get("/api/v1/policies")
 async def list_policies(request: web.Request) -> web.Response:
-    return json_response(await request.app[POLICIES].list())
+    return json_response(await request.app[POLICIES].list_all())
 
 
 @routes.post("/api/v1/policies")

@@ -30,3 +30,6 @@ CREATE TABLE opa_instances (
     first_seen  timestamptz NOT NULL,
     last_seen   timestamptz NOT NULL
 );
+
+-- The bundle's state key: the newest audit event that can change bundle contents.
+CREATE INDEX audit_events_bundle_state ON audit_events (seq) WHERE action <> 'opa.decision';

@@ -1,0 +1,62 @@
+"""Put a whole GreenLang bundle together: the hand-written Rego, the compiled policies and their
+metadata, the stock data, and (when given) the registry's agent catalog. The CLI's `bundle build`
+and the registry's bundle endpoint both go through here, so they ship the same layout."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bundles.bundle import (
+    BuiltBundle,
+    BundleSource,
+    DataDocument,
+    RegoDir,
+    RegoModule,
+    build_bundle_bytes,
+)
+from bundles.compiler import CompiledPolicies
+from bundles.layout import REGO_DIR, STOCK_DATA_DIR
+from bundles.signing import SigningConfig
+from bundles.sources import load_data
+
+ROOTS = ("greenlang",)
+
+
+def bundle_data(
+    data_dirs: Sequence[Path] = (STOCK_DATA_DIR,), catalog: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """data.greenlang: the stock data, with the agent catalog replaced when one is given."""
+    data: dict[str, Any] = load_data(data_dirs).get("greenlang", {})
+    if catalog is not None:
+        data["catalog"] = {"agents": dict(catalog)}
+    return data
+
+
+def bundle_sources(
+    compiled: CompiledPolicies,
+    *,
+    data: Mapping[str, Any],
+    rego_dir: Path = REGO_DIR,
+) -> list[BundleSource]:
+    modules = [RegoModule(p, t) for p, t in compiled.files().items() if p.endswith(".rego")]
+    return [
+        RegoDir(rego_dir),
+        *modules,
+        DataDocument("greenlang/policy_meta", compiled.metadata()),
+        DataDocument("greenlang", dict(data)),
+    ]
+
+
+def assemble(
+    compiled: CompiledPolicies,
+    *,
+    catalog: Mapping[str, Any] | None = None,
+    data_dirs: Sequence[Path] = (STOCK_DATA_DIR,),
+    rego_dir: Path = REGO_DIR,
+    signing: SigningConfig | None = None,
+) -> BuiltBundle:
+    data = bundle_data(data_dirs, catalog)
+    sources = bundle_sources(compiled, data=data, rego_dir=rego_dir)
+    return build_bundle_bytes(sources, roots=ROOTS, signing=signing)

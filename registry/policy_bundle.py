@@ -1,0 +1,107 @@
+"""The bundle the registry serves to OPA: the hand-written Rego, the policies stored in the
+registry (compiled on demand), the stock data and the live agent catalog.
+
+It is rebuilt only when something that can change it happened, i.e. when the newest audit event
+other than a decision log differs from the one the cached bundle was built at."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import yaml
+
+from bundles.assemble import assemble
+from bundles.bundle import BuiltBundle
+from bundles.compiler import CompiledPolicies, compile_policies
+from bundles.errors import PolicyError
+from registry.errors import ServiceUnavailable
+from registry.policies import PolicyHeader, PolicyStore
+
+BUNDLE_NAME = "greenlang"
+NS_PER_S = 1_000_000_000
+
+CATALOG_SQL = """
+SELECT a.agent_id, a.current_version, a.owner_team, v.status, a.deleted_at IS NOT NULL AS deleted,
+       c.certificate_id, c.expires_at
+FROM agents a
+JOIN agent_versions v ON v.agent_id = a.agent_id AND v.version = a.current_version
+LEFT JOIN LATERAL (
+    SELECT certificate_id, expires_at FROM certificates c
+    WHERE c.agent_id = a.agent_id AND c.version = a.current_version
+    ORDER BY expires_at DESC LIMIT 1
+) c ON true
+"""
+
+
+def _compile_texts(texts: dict[str, str]) -> CompiledPolicies:
+    """Compile YAML texts (name -> text) through the same compiler authors use on files."""
+    with tempfile.TemporaryDirectory(prefix="gl-policies-") as tmp:
+        for name, text in texts.items():
+            (Path(tmp) / f"{name}.yaml").write_text(text, encoding="utf-8")
+        return compile_policies([tmp])
+
+
+def validate_policy(text: str, source: str) -> PolicyHeader:
+    """Exactly one valid policy, not clashing with the hand-written ones; ValueError otherwise."""
+    try:
+        compiled = _compile_texts({source: text})
+    except PolicyError as exc:
+        raise ValueError(str(exc)) from None
+    yaml_policies = [p for p in compiled.policies if p.kind == "yaml"]
+    if len(yaml_policies) != 1:
+        raise ValueError(f"expected exactly one policy document, found {len(yaml_policies)}")
+    meta = yaml_policies[0].meta
+    return PolicyHeader(meta.policy_id, meta.type.value, meta.name, meta.enabled)
+
+
+def _with_enabled(text: str, enabled: bool) -> str:
+    """The stored YAML with `enabled` set to the registry's current switch."""
+    doc = yaml.safe_load(text)
+    doc["enabled"] = enabled
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def catalog_entry(row: asyncpg.Record) -> dict[str, Any]:
+    expires = row["expires_at"]
+    return {
+        "version": row["current_version"],
+        "status": "retired" if row["deleted"] else row["status"],
+        "owner_team": row["owner_team"],
+        "certificate_id": row["certificate_id"],
+        "certificate_expires_at": int(expires.timestamp() * NS_PER_S) if expires else None,
+    }
+
+
+class BundleServer:
+    def __init__(self, pool: asyncpg.Pool, policies: PolicyStore):
+        self._pool = pool
+        self._policies = policies
+        self._lock = asyncio.Lock()
+        self._cached: tuple[int | None, BuiltBundle] | None = None
+
+    async def _state(self) -> int | None:
+        return await self._pool.fetchval(
+            "SELECT seq FROM audit_events WHERE action <> 'opa.decision' ORDER BY seq DESC LIMIT 1"
+        )
+
+    async def current(self) -> BuiltBundle:
+        async with self._lock:
+            state = await self._state()
+            if self._cached is None or self._cached[0] != state:
+                self._cached = (state, await self._build())
+            return self._cached[1]
+
+    async def _build(self) -> BuiltBundle:
+        stored = await self._policies.sources()
+        rows = await self._pool.fetch(CATALOG_SQL)
+        texts = {pid: _with_enabled(text, enabled) for pid, text, enabled in stored}
+        catalog = {r["agent_id"]: catalog_entry(r) for r in rows}
+        try:
+            compiled = await asyncio.to_thread(_compile_texts, texts)
+            return await asyncio.to_thread(assemble, compiled, catalog=catalog)
+        except (PolicyError, ValueError) as exc:
+            raise ServiceUnavailable(f"the bundle cannot be built: {exc}") from None
