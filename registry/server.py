@@ -13,12 +13,15 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bundles.layout import STOCK_POLICY_DIR
 from registry.api.app import create_app
 from registry.api.context import ApiSettings
 from registry.config import RegistryConfig
 from registry.logs import configure_logging
+from registry.policies import PolicyStore
+from registry.policy_bundle import validate_policy
 from registry.runtime import open_service
-from registry.seed import seed_directory
+from registry.seed import seed_directory, seed_policies
 
 
 def _spawn_workers(config: RegistryConfig, count: int) -> list[subprocess.Popen[bytes]]:
@@ -74,6 +77,8 @@ async def serve(
             )
             if seed:
                 counts = await seed_directory(service, seed)
+                store = PolicyStore(service.pool, validate_policy)
+                counts["policies"] = await seed_policies(store, STOCK_POLICY_DIR)
                 print(f"seeded from {seed}: {counts}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

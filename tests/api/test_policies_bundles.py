@@ -115,8 +115,8 @@ def opa_config(api: Api, tmp_path: Path) -> Path:
     return path
 
 
-async def wait_until(probe, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_until(probe, limit: float = 30.0):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + limit
     while asyncio.get_running_loop().time() < deadline:
         if result := await probe():
             return result

@@ -108,5 +108,11 @@ def test_seeded_examples_are_searchable(served: tuple[str, dict[str, str]]) -> N
     )
     assert art.status_code == 200 and art.headers["ETag"] == f'"{version["artifact_sha256"]}"'
 
+    stock = list((ROOT / "bundles" / "policies").glob("*.yaml"))
+    r = httpx.get(f"{url}/api/v1/policies", headers={"Authorization": f"Bearer {token}"})
+    assert len(r.json()) == len(stock) > 0
+    r = httpx.get(f"{url}/api/v1/bundles/greenlang", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and r.headers["ETag"]
+
     verify = registry_cli("audit", "verify", env=env)
     assert verify.returncode == 0 and "intact" in verify.stdout
