@@ -1,0 +1,27 @@
+"""The policy-engine port: ask for data.greenlang.decision, get the decision document.
+
+Two adapters give the same answer for the same bundle: `EmbeddedEngine` (regopy, in process)
+and `OpaHttpEngine` (a real OPA over its Data API). Both encode the input with
+`bundles.engines.wire.encode_input`, which refuses values the engines would read differently.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from bundles.engines.wire import EngineError, InputError
+
+__all__ = ["EngineError", "InputError", "PolicyEngine"]
+
+
+@runtime_checkable
+class PolicyEngine(Protocol):
+    """Evaluates data.greenlang.decision for one input."""
+
+    async def decide(self, input: dict[str, Any]) -> dict[str, Any]:
+        """The decision document {allow, decision, violations, warnings, evaluated}."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections or interpreter state."""
+        ...

@@ -1,0 +1,36 @@
+# Shared helpers for the policy tests. The cases live in fixtures/cases.json (loaded by
+# `opa test` as data.fixtures); tests/policy runs the same inputs through both engines.
+package greenlang.test
+
+fixtures := data.fixtures
+
+# decide(name) is the decision for case `name`, with the fixture catalog, role bindings and
+# per-agent rate limits in place of the bundle's.
+decide(name) := decision if {
+	decision := data.greenlang.decision with input as fixtures.cases[name].input
+		with data.greenlang.catalog as fixtures.data.catalog
+		with data.greenlang.users as fixtures.data.users
+		with data.greenlang.rate_limits.agents as fixtures.data.rate_limits.agents
+}
+
+ids(findings) := {f.policy_id | some f in findings}
+
+messages(findings, policy_id) := {f.message | some f in findings; f.policy_id == policy_id}
+
+# as_expected(name): the decision of case `name` is its `expect`: the same decision, and
+# violations and warnings from exactly the expected policies.
+as_expected(name) if {
+	d := decide(name)
+	expect := fixtures.cases[name].expect
+	d.decision == expect.decision
+	d.allow == expect.decision != "deny"
+	ids(d.violations) == {id | some id in expect.violations}
+	ids(d.warnings) == {id | some id in expect.warnings}
+}
+
+# Every fixture case, so a case added to the JSON is tested even before it gets a named test.
+test_every_fixture_case_as_expected if {
+	failing := {name | some name, _ in fixtures.cases; not as_expected(name)}
+	print("failing cases:", failing)
+	count(failing) == 0
+}

@@ -1,0 +1,149 @@
+"""Both engines on the shared fixture cases: each gives the expected decision, and the two
+decision documents are identical."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from bundles.engines import EngineError, InputError, PolicyEngine
+from bundles.engines.embedded import EmbeddedEngine
+from bundles.engines.opa_http import OpaHttpEngine
+from tests.policy.conftest import load_fixtures
+from tests.policy.opa import OpaServer
+
+CASES = load_fixtures()["cases"]
+
+
+def policy_ids(findings: list[dict[str, Any]]) -> list[str]:
+    return sorted({f["policy_id"] for f in findings})
+
+
+def check_expected(decision: dict[str, Any], expect: dict[str, Any]) -> None:
+    assert decision["decision"] == expect["decision"], decision
+    assert decision["allow"] is (expect["decision"] != "deny")
+    assert policy_ids(decision["violations"]) == expect["violations"], decision
+    assert policy_ids(decision["warnings"]) == expect["warnings"], decision
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+async def test_fixture_case_same_on_both_engines(
+    name: str, embedded: EmbeddedEngine, opa_http: OpaHttpEngine
+) -> None:
+    case = CASES[name]
+    from_embedded = await embedded.decide(case["input"])
+    from_opa = await opa_http.decide(case["input"])
+    check_expected(from_opa, case["expect"])
+    assert from_embedded == from_opa
+
+
+def test_every_stock_policy_has_allow_and_deny_or_warn_cases(
+    fixtures: dict[str, Any], embedded: EmbeddedEngine
+) -> None:
+    """Each stock policy is the subject of an allowing case and of a case where it denies
+    (or warns, for warn policies; rate-limit does both)."""
+    outcomes: dict[str, set[str]] = {}
+    for case in fixtures["cases"].values():
+        policy, expect = case["policy"], case["expect"]
+        seen = outcomes.setdefault(policy, set())
+        if policy in expect["violations"]:
+            seen.add("deny")
+        if policy in expect["warnings"]:
+            seen.add("warn")
+        if policy not in expect["violations"] + expect["warnings"]:
+            seen.add("allow")
+    evaluated = embedded.decide_sync({"now": fixtures["now"]})["evaluated"]
+    for policy_id in evaluated:
+        assert "allow" in outcomes.get(policy_id, set()), policy_id
+        assert outcomes[policy_id] & {"deny", "warn"}, policy_id
+    assert {"deny", "warn"} <= outcomes["rate-limit"]
+
+
+def test_engines_satisfy_the_port(embedded: EmbeddedEngine, opa_http: OpaHttpEngine) -> None:
+    assert isinstance(embedded, PolicyEngine)
+    assert isinstance(opa_http, PolicyEngine)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"rate": {"current": 2**63}},
+        {"now": float("nan")},
+        {"now": 1.7976931348623155e308},
+        {"rate": {"current": 1e-310}},
+        {"agent": {1: "non-string key"}},
+        {"agent": {"id": object()}},
+    ],
+)
+async def test_inputs_no_engine_reads_the_same_are_refused(
+    bad: dict[str, Any], embedded: EmbeddedEngine, opa_http: OpaHttpEngine
+) -> None:
+    with pytest.raises(InputError):
+        await embedded.decide(bad)
+    with pytest.raises(InputError):
+        await opa_http.decide(bad)
+
+
+async def test_integral_floats_compare_like_integers(
+    embedded: EmbeddedEngine, opa_http: OpaHttpEngine
+) -> None:
+    """1.7e18 as a float is sent as the integer it is, so nanosecond times compare exactly."""
+    agent = {
+        "id": "x",
+        "status": "ACTIVE",
+        "certificate_id": "c",
+        "certificate_expires_at": 1.7e18,
+    }
+    decision_input = {"agent": agent, "now": 1700000000000000001, "policy_types": ["compliance"]}
+    a = await embedded.decide(decision_input)
+    b = await opa_http.decide(decision_input)
+    assert a == b
+    assert a["decision"] == "deny"  # expired by one nanosecond
+
+
+async def test_opa_without_the_bundle_is_an_engine_error(tmp_path: Any) -> None:
+    with OpaServer([], tmp_path) as server:
+        engine = OpaHttpEngine(server.url)
+        try:
+            with pytest.raises(EngineError, match="undefined"):
+                await engine.decide({})
+        finally:
+            await engine.close()
+
+
+async def test_unreachable_opa_is_an_engine_error() -> None:
+    from tests.support.servers import free_port
+
+    engine = OpaHttpEngine(f"http://127.0.0.1:{free_port()}", timeout=1)
+    try:
+        with pytest.raises(EngineError, match="unreachable"):
+            await engine.decide({})
+    finally:
+        await engine.close()
+
+
+async def test_http_engine_uses_a_given_client(opa_server: OpaServer) -> None:
+    async with httpx.AsyncClient(base_url=opa_server.url) as client:
+        engine = OpaHttpEngine(opa_server.url, client=client)
+        decision = await engine.decide({"policy_types": []})
+        await engine.close()  # not ours: stays open
+        assert not client.is_closed
+    assert decision == {
+        "allow": True,
+        "decision": "allow",
+        "violations": [],
+        "warnings": [],
+        "evaluated": [],
+    }
+
+
+def test_embedded_without_decision_module_is_an_engine_error() -> None:
+    with pytest.raises(EngineError):
+        EmbeddedEngine({"x.rego": "package x\n\ny := 1\n"}, {})
+
+
+def test_embedded_with_broken_rego_is_an_engine_error() -> None:
+    with pytest.raises(EngineError, match="cannot build"):
+        EmbeddedEngine({"greenlang/decision.rego": "package greenlang.decision\n\nallow := \n"}, {})
