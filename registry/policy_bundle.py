@@ -24,16 +24,18 @@ from registry.policies import PolicyHeader, PolicyStore
 BUNDLE_NAME = "greenlang"
 NS_PER_S = 1_000_000_000
 
+# Per agent: its team, serving version and every version's status and best certificate.
 CATALOG_SQL = """
-SELECT a.agent_id, a.current_version, a.owner_team, v.status, a.deleted_at IS NOT NULL AS deleted,
+SELECT a.agent_id, a.current_version, a.owner_team, v.version, v.status,
        c.certificate_id, c.expires_at
 FROM agents a
-JOIN agent_versions v ON v.agent_id = a.agent_id AND v.version = a.current_version
+JOIN agent_versions v ON v.agent_id = a.agent_id
 LEFT JOIN LATERAL (
     SELECT certificate_id, expires_at FROM certificates c
-    WHERE c.agent_id = a.agent_id AND c.version = a.current_version
+    WHERE c.agent_id = v.agent_id AND c.version = v.version
     ORDER BY expires_at DESC LIMIT 1
 ) c ON true
+ORDER BY a.agent_id, v.version
 """
 
 
@@ -65,15 +67,29 @@ def _with_enabled(text: str, enabled: bool) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def catalog_entry(row: asyncpg.Record) -> dict[str, Any]:
-    expires = row["expires_at"]
-    return {
-        "version": row["current_version"],
-        "status": "retired" if row["deleted"] else row["status"],
-        "owner_team": row["owner_team"],
-        "certificate_id": row["certificate_id"],
-        "certificate_expires_at": int(expires.timestamp() * NS_PER_S) if expires else None,
-    }
+def catalog(rows: list[asyncpg.Record]) -> dict[str, Any]:
+    """data.greenlang.catalog.agents in the layout of docs/policies.md (statuses upper case,
+    times as epoch nanoseconds)."""
+    agents: dict[str, Any] = {}
+    for r in rows:
+        entry = agents.setdefault(
+            r["agent_id"],
+            {
+                "owner_team": r["owner_team"],
+                "current_version": r["current_version"],
+                "versions": {},
+            },
+        )
+        expires = r["expires_at"]
+        entry["versions"][r["version"]] = {
+            "status": r["status"].upper(),
+            "certificate_id": r["certificate_id"],
+            "certificate_expires_at": int(expires.timestamp()) * NS_PER_S
+            + expires.microsecond * 1000
+            if expires
+            else None,
+        }
+    return agents
 
 
 class BundleServer:
@@ -99,9 +115,8 @@ class BundleServer:
         stored = await self._policies.sources()
         rows = await self._pool.fetch(CATALOG_SQL)
         texts = {pid: _with_enabled(text, enabled) for pid, text, enabled in stored}
-        catalog = {r["agent_id"]: catalog_entry(r) for r in rows}
         try:
             compiled = await asyncio.to_thread(_compile_texts, texts)
-            return await asyncio.to_thread(assemble, compiled, catalog=catalog)
+            return await asyncio.to_thread(assemble, compiled, catalog=catalog(rows))
         except (PolicyError, ValueError) as exc:
             raise ServiceUnavailable(f"the bundle cannot be built: {exc}") from None

@@ -177,3 +177,51 @@ async def test_stock_opa_polls_the_registry_and_reports_status(api: Api, tmp_pat
 
 async def _equals(probe, expected: str) -> bool:  # type: ignore[no-untyped-def]
     return await probe() == expected
+
+
+async def test_retired_agent_is_denied_after_the_next_revision(api: Api, tmp_path: Path) -> None:
+    for path in sorted(STOCK_POLICY_DIR.glob("*.yaml")):
+        assert (await create(api, path.read_text())).status == 201
+    r = await api.call(
+        "POST",
+        "/api/v1/certificates",
+        "approver",
+        json={
+            "agent_id": "gl-cbam-calculator",
+            "version": "1.0.0",
+            "expires_at": "2099-01-01T00:00:00Z",
+            "issuer": "TÜV",
+        },
+    )
+    cert = (await r.json())["certificate_id"]
+    assert (await api.register(make_spec(), certificate_id=cert)).status == 201
+    decision_input = {
+        "input": {
+            "action": "invoke",
+            "policy_types": ["compliance"],
+            "agent": {"id": "gl-cbam-calculator"},
+            "deployment": {"environment": "production"},
+        }
+    }
+    opa = OpaProcess(tmp_path, ["--config-file", str(opa_config(api, tmp_path))])
+    await asyncio.to_thread(opa.start)
+    try:
+        async with httpx.AsyncClient(base_url=opa.url, timeout=5) as client:
+
+            async def decision() -> dict | None:
+                r = await client.post("/v1/data/greenlang/decision", json=decision_input)
+                return r.json().get("result")
+
+            async def decided(expected: str) -> bool:
+                result = await decision()
+                return bool(result) and result["decision"] == expected
+
+            assert await wait_until(lambda: decided("allow"))
+            r = await api.call("DELETE", "/api/v1/agents/gl-cbam-calculator?reason=withdrawn")
+            assert r.status == 200
+            assert await wait_until(lambda: decided("deny"), limit=15)
+            result = await decision()
+            assert result is not None
+            assert "compliance-certified-active" in {v["policy_id"] for v in result["violations"]}
+    finally:
+        await asyncio.to_thread(opa.close)
