@@ -7,6 +7,7 @@ other than a decision log differs from the one the cached bundle was built at.""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,13 @@ import asyncpg
 import yaml
 
 from bundles.assemble import assemble
-from bundles.bundle import BuiltBundle
+from bundles.bundle import BuiltBundle, BundleError, read_revision
 from bundles.compiler import CompiledPolicies, compile_policies
 from bundles.errors import PolicyError
-from registry.errors import ServiceUnavailable
+from registry import audit
+from registry.errors import Conflict, ServiceUnavailable, ValidationFailed
 from registry.policies import PolicyHeader, PolicyStore
+from registry.service import Context
 
 BUNDLE_NAME = "greenlang"
 NS_PER_S = 1_000_000_000
@@ -111,6 +114,9 @@ class BundleServer:
                 self._cached = (state, await self._build())
             return self._cached[1]
 
+    async def catalog(self) -> dict[str, Any]:
+        return catalog(await self._pool.fetch(CATALOG_SQL))
+
     async def _build(self) -> BuiltBundle:
         stored = await self._policies.sources()
         rows = await self._pool.fetch(CATALOG_SQL)
@@ -120,3 +126,58 @@ class BundleServer:
             return await asyncio.to_thread(assemble, compiled, catalog=catalog(rows))
         except (PolicyError, ValueError) as exc:
             raise ServiceUnavailable(f"the bundle cannot be built: {exc}") from None
+
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+def uploaded_revision(content: bytes) -> str:
+    """The revision in an uploaded archive's .manifest; ValueError when it is not a bundle."""
+    with tempfile.NamedTemporaryFile(suffix=".tar.gz") as tmp:
+        tmp.write(content)
+        tmp.flush()
+        try:
+            return read_revision(tmp.name)
+        except BundleError as exc:
+            raise ValueError(str(exc).replace(tmp.name, "upload")) from None
+
+
+async def store_upload(pool: asyncpg.Pool, ctx: Context, name: str, content: bytes) -> str:
+    """Keep a published bundle under `name` (replacing the previous one), audited."""
+    if name == BUNDLE_NAME:
+        raise Conflict(f"{BUNDLE_NAME!r} is built by the registry; publish under another name")
+    try:
+        revision = await asyncio.to_thread(uploaded_revision, content)
+    except ValueError as exc:
+        raise ValidationFailed(f"not an OPA bundle: {exc}") from None
+    digest = hashlib.sha256(content).hexdigest()
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO uploaded_bundles (name, content, revision, sha256, uploaded_at,"
+            " uploaded_by) VALUES ($1,$2,$3,$4,now(),$5) ON CONFLICT (name) DO UPDATE SET"
+            " content = EXCLUDED.content, revision = EXCLUDED.revision, sha256 = EXCLUDED.sha256,"
+            " uploaded_at = EXCLUDED.uploaded_at, uploaded_by = EXCLUDED.uploaded_by",
+            name,
+            content,
+            revision,
+            digest,
+            ctx.principal.actor,
+        )
+        await audit.append(
+            conn,
+            audit.AuditRecord(
+                actor=ctx.principal.actor,
+                action="bundle.publish",
+                target=f"bundle:{name}",
+                after={"revision": revision, "sha256": digest, "size": len(content)},
+                request_id=ctx.request_id,
+            ),
+        )
+    return revision
+
+
+async def load_upload(pool: asyncpg.Pool, name: str) -> tuple[str, bytes] | None:
+    row = await pool.fetchrow(
+        "SELECT revision, content FROM uploaded_bundles WHERE name = $1", name
+    )
+    return (row["revision"], bytes(row["content"])) if row else None

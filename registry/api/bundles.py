@@ -1,23 +1,68 @@
-"""/api/v1/bundles/{name}: the current OPA bundle, polled by stock OPAs with ETag/If-None-Match."""
+"""/api/v1/bundles/{name}: OPA bundles, polled by stock OPAs with ETag/If-None-Match.
+
+`greenlang` is built by the registry from its policies and agent catalog; other names hold
+bundles published with PUT (e.g. by CI)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from registry.errors import NotFound
-from registry.policy_bundle import BUNDLE_NAME, BundleServer
+from registry.api.context import SERVICE, ctx_of, json_response
+from registry.errors import Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
+from registry.models import Role
+from registry.policy_bundle import (
+    BUNDLE_NAME,
+    MAX_UPLOAD_BYTES,
+    BundleServer,
+    load_upload,
+    store_upload,
+)
 
 routes = web.RouteTableDef()
 BUNDLES = web.AppKey("bundles", BundleServer)
+NAMED = "/api/v1/bundles/{name:[a-z0-9][a-z0-9._-]{0,63}}"
 
 
-@routes.get("/api/v1/bundles/{name}")
+@routes.get(NAMED)
 async def get_bundle(request: web.Request) -> web.Response:
-    if request.match_info["name"] != BUNDLE_NAME:
-        raise NotFound(f"no bundle named {request.match_info['name']!r}; try {BUNDLE_NAME!r}")
-    built = await request.app[BUNDLES].current()
-    etag = f'"{built.revision}"'
+    name = request.match_info["name"]
+    if name == BUNDLE_NAME:
+        built = await request.app[BUNDLES].current()
+        revision, content = built.revision, built.content
+    else:
+        found = await load_upload(request.app[SERVICE].pool, name)
+        if found is None:
+            raise NotFound(f"no bundle named {name!r}")
+        revision, content = found
+    etag = f'"{revision}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         return web.Response(status=304, headers=headers)
-    return web.Response(body=built.content, content_type="application/gzip", headers=headers)
+    return web.Response(body=content, content_type="application/gzip", headers=headers)
+
+
+@routes.put(NAMED)
+async def put_bundle(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    if ctx.principal.role not in (Role.APPROVER, Role.ADMIN):
+        raise Forbidden("publishing bundles needs role approver or admin")
+    if request.content_type not in ("application/gzip", "application/octet-stream"):
+        raise UnsupportedMediaType("send the bundle as application/gzip")
+    if (request.content_length or 0) > MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"bundle larger than {MAX_UPLOAD_BYTES} bytes")
+    content = bytearray()
+    async for chunk in request.content.iter_chunked(256 * 1024):
+        content += chunk
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise PayloadTooLarge(f"bundle larger than {MAX_UPLOAD_BYTES} bytes")
+    name = request.match_info["name"]
+    revision = await store_upload(request.app[SERVICE].pool, ctx, name, bytes(content))
+    return json_response(
+        {"name": name, "revision": revision}, status=201, headers={"ETag": f'"{revision}"'}
+    )
+
+
+@routes.get("/api/v1/catalog")
+async def get_catalog(request: web.Request) -> web.Response:
+    """The agent catalog exactly as bundles carry it (for `bundle build` outside the registry)."""
+    return json_response(await request.app[BUNDLES].catalog())

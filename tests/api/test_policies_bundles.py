@@ -225,3 +225,42 @@ async def test_retired_agent_is_denied_after_the_next_revision(api: Api, tmp_pat
             assert "compliance-certified-active" in {v["policy_id"] for v in result["violations"]}
     finally:
         await asyncio.to_thread(opa.close)
+
+
+async def test_published_bundles_are_served_as_uploaded(api: Api, tmp_path: Path) -> None:
+    from bundles.assemble import assemble
+    from bundles.compiler import compile_policies
+    from bundles.publish import publish_registry
+
+    built = assemble(compile_policies([STOCK_POLICY_DIR]), catalog={})
+    path = tmp_path / "bundle.tar.gz"
+    path.write_bytes(built.content)
+    base = str(api.client.make_url("/")).rstrip("/")
+    published = await asyncio.to_thread(publish_registry, path, base, api.tokens["approver"], "ci")
+    assert published.revision == built.revision
+    r = await api.call("GET", "/api/v1/bundles/ci", "viewer")
+    assert await r.read() == built.content and r.headers["ETag"] == f'"{built.revision}"'
+    r = await api.call("GET", "/api/v1/bundles/ci", headers={"If-None-Match": r.headers["ETag"]})
+    assert r.status == 304
+    gz = {"Content-Type": "application/gzip"}
+    assert (
+        await api.call("PUT", "/api/v1/bundles/ci", "viewer", data=built.content, headers=gz)
+    ).status == 403
+    r = await api.call("PUT", "/api/v1/bundles/greenlang", data=built.content, headers=gz)
+    assert r.status == 409
+    r = await api.call("PUT", "/api/v1/bundles/ci", data=b"not a tarball", headers=gz)
+    assert r.status == 422
+    r = await api.call(
+        "PUT", "/api/v1/bundles/ci", data=built.content, headers={"Content-Type": "text/plain"}
+    )
+    assert r.status == 415
+    r = await api.call("GET", "/api/v1/audit?action=bundle.publish")
+    assert len((await r.json())["events"]) == 1
+
+
+async def test_catalog_endpoint(api: Api) -> None:
+    await api.register(make_spec())
+    r = await api.call("GET", "/api/v1/catalog", "viewer")
+    agents = await r.json()
+    assert agents["gl-cbam-calculator"]["versions"]["1.0.0"]["status"] == "DRAFT"
+    assert agents["gl-cbam-calculator"]["owner_team"] == "cbam-team"
