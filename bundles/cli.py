@@ -6,11 +6,17 @@ input, 3 a `decide` that denies."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from bundles.compiler import write_output
+from bundles.layout import STOCK_POLICY_DIR
 from registry.cli.errors import CliError, run_cli
 from registry.cli.http import check, registry_client
 
@@ -76,6 +82,142 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
+def policy_test(args: argparse.Namespace) -> int:
+    from bundles.errors import PolicyError
+    from bundles.testing import run_opa_test
+
+    with tempfile.TemporaryDirectory(prefix="gl-policy-test-") as out:
+        try:
+            result = run_opa_test(args.dir, Path(out) / "compiled")
+        except PolicyError as exc:
+            raise CliError(str(exc), 2) from None
+        except FileNotFoundError as exc:
+            raise CliError(str(exc), 1) from None
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    return 0 if result.passed else 1
+
+
+def _compile(policy_dir: str) -> Any:
+    from bundles.compiler import compile_policies
+    from bundles.errors import PolicyError
+
+    try:
+        return compile_policies([policy_dir])
+    except PolicyError as exc:
+        raise CliError(str(exc), 2) from None
+
+
+def _registry_catalog() -> dict[str, Any] | None:
+    """The agent catalog of the registry at $GREENLANG_REGISTRY_URL, when one is set."""
+    if not os.environ.get("GREENLANG_REGISTRY_URL"):
+        return None
+    with registry_client() as client:
+        catalog: dict[str, Any] = check(client.get("/catalog"))
+        return catalog
+
+
+def bundle_build(args: argparse.Namespace) -> int:
+    from bundles.assemble import assemble
+    from bundles.signing import SigningConfig
+
+    signing = None
+    if args.signing_key:
+        signing = SigningConfig(
+            key=Path(args.signing_key), algorithm=args.signing_alg, keyid=args.key_id
+        )
+    compiled = _compile(args.policies)
+    try:
+        built = assemble(compiled, catalog=_registry_catalog(), signing=signing)
+    except ValueError as exc:
+        raise CliError(f"cannot build the bundle: {exc}", 2) from None
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(built.content)
+    signed = " (signed)" if built.signed else ""
+    print(f"wrote {output}: revision {built.revision}, {len(built.files)} files{signed}")
+    return 0
+
+
+def bundle_publish(args: argparse.Namespace) -> int:
+    from bundles.publish import PublishError, publish_registry, publish_s3
+
+    bundle = Path(args.file)
+    if not bundle.is_file():
+        raise CliError(f"{bundle}: no such bundle file", 2)
+    try:
+        if args.to == "registry":
+            url = os.environ.get("GREENLANG_REGISTRY_URL", "http://127.0.0.1:8700")
+            done = publish_registry(bundle, url, os.environ.get("GREENLANG_TOKEN"), args.name)
+        elif args.to.startswith("s3://"):
+            endpoint = args.endpoint or os.environ.get("GREENLANG_S3_ENDPOINT")
+            keys = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+            if not endpoint or not all(keys):
+                raise CliError(
+                    "s3 publishing needs --endpoint (or GREENLANG_S3_ENDPOINT) and "
+                    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+                    2,
+                )
+            done = publish_s3(
+                bundle, args.to, endpoint=endpoint, access_key=str(keys[0]), secret_key=str(keys[1])
+            )
+        else:
+            raise CliError("--to takes s3://bucket/key or registry", 2)
+    except PublishError as exc:
+        raise CliError(str(exc), 1) from None
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from None
+    print(f"published revision {done.revision} to {done.location}")
+    return 0
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from bundles.engines.embedded import EmbeddedEngine
+    from bundles.engines.opa_http import OpaHttpEngine
+    from bundles.layout import REGO_DIR, STOCK_DATA_DIR
+
+    if args.engine != "embedded":
+        if args.bundle or args.policies:
+            raise CliError(
+                "with an OPA engine the policies are the ones OPA has loaded; "
+                "drop --policies/--bundle",
+                2,
+            )
+        return OpaHttpEngine(args.engine)
+    if args.bundle:
+        return EmbeddedEngine.from_bundle(Path(args.bundle))
+    compiled_dir = Path(tempfile.mkdtemp(prefix="gl-decide-"))
+    try:
+        write_output(_compile(args.policies or str(STOCK_POLICY_DIR)), compiled_dir / "out")
+        return EmbeddedEngine.from_paths([REGO_DIR, compiled_dir / "out", STOCK_DATA_DIR])
+    finally:
+        shutil.rmtree(compiled_dir, ignore_errors=True)
+
+
+async def _decide(args: argparse.Namespace) -> int:
+    from bundles.engines.wire import EngineError
+
+    try:
+        document = json.loads(_read(args.input))
+    except ValueError:
+        raise CliError(f"{args.input} is not valid JSON", 2) from None
+    if not isinstance(document, dict):
+        raise CliError(f"{args.input} must hold a JSON object (the decision input)", 2)
+    engine = _engine(args)
+    try:
+        decision = await engine.decide(document.get("input", document))
+    except EngineError as exc:
+        raise CliError(str(exc), 1) from None
+    finally:
+        await engine.close()
+    _print(decision)
+    return 3 if decision.get("decision") == "deny" else 0
+
+
+def decide(args: argparse.Namespace) -> int:
+    return asyncio.run(_decide(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="greenlang-governance", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +235,33 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("policy_id")
         p.add_argument("--reason")
         p.set_defaults(run=lambda a, action=action: _toggle(a, action))
+    p = policy.add_parser("test", help="compile and run `opa test` over the policy tests")
+    p.add_argument("dir", nargs="?", default=str(STOCK_POLICY_DIR), help="policy YAML directory")
+    p.set_defaults(run=policy_test)
+
+    p = sub.add_parser("decide", help="print the decision for an input (exit 3 on deny)")
+    p.add_argument("--input", required=True, help='JSON file: the input, or {"input": ...}')
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--policies", help="policy YAML directory (default: the stock policies)")
+    source.add_argument("--bundle", help="a bundle .tar.gz")
+    p.add_argument("--engine", default="embedded", help="embedded or an OPA URL")
+    p.set_defaults(run=decide)
+
+    bundle = sub.add_parser("bundle", help="OPA bundles").add_subparsers(dest="sub", required=True)
+    p = bundle.add_parser("build", help="compile policies and write an OPA bundle")
+    p.add_argument("--policies", default=str(STOCK_POLICY_DIR))
+    p.add_argument("--output", required=True)
+    p.add_argument("--signing-key", help="PEM private key (RS256) or shared-secret file (HS256)")
+    p.add_argument("--signing-alg", default="RS256")
+    p.add_argument("--key-id", help="the key id OPA verifies with")
+    p.set_defaults(run=bundle_build)
+    p = bundle.add_parser("publish", help="upload a bundle to S3/MinIO or the registry")
+    p.add_argument("file")
+    p.add_argument("--to", required=True, help="s3://bucket/key or registry")
+    p.add_argument("--name", default="ci", help="bundle name in the registry")
+    p.add_argument("--endpoint", help="S3 endpoint, e.g. http://127.0.0.1:9000")
+    p.set_defaults(run=bundle_publish)
+
     p = sub.add_parser("status", help="which revision each OPA instance runs")
     p.add_argument("--bundle", default="greenlang")
     p.set_defaults(run=status)

@@ -14,9 +14,5 @@ def lifecycle() -> None:
     _unavailable("greenlang-lifecycle")
 
 
-def governance() -> None:
-    _unavailable("greenlang-governance")
-
-
 def sidecar() -> None:
     _unavailable("greenlang-sidecar")
