@@ -11,6 +11,7 @@ import httpx
 
 from bundles.layout import STOCK_POLICY_DIR
 from tests.api.conftest import Api, make_spec
+from tests.api.test_governance_cli import gov, registry_env
 from tests.bundles.opa import OpaProcess
 
 CERT_POLICY = (STOCK_POLICY_DIR / "certification-required.yaml").read_text()
@@ -158,6 +159,9 @@ async def test_stock_opa_polls_the_registry_and_reports_status(api: Api, tmp_pat
                 )
 
             assert await wait_until(reported)
+            code, out, err = await gov("status", env=registry_env(api, "viewer"))
+            assert code == 0, err
+            assert "current" in out and second in out
 
             # A decision made by this OPA reaches the audit trail through its decision logs.
             r = await client.post(
