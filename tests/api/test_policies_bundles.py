@@ -12,6 +12,7 @@ import httpx
 from bundles.layout import STOCK_POLICY_DIR
 from tests.api.conftest import Api, make_spec
 from tests.api.test_governance_cli import gov, registry_env
+from tests.api.test_lifecycle_api import certify
 from tests.bundles.opa import OpaProcess
 
 CERT_POLICY = (STOCK_POLICY_DIR / "certification-required.yaml").read_text()
@@ -186,18 +187,7 @@ async def _equals(probe, expected: str) -> bool:  # type: ignore[no-untyped-def]
 async def test_retired_agent_is_denied_after_the_next_revision(api: Api, tmp_path: Path) -> None:
     for path in sorted(STOCK_POLICY_DIR.glob("*.yaml")):
         assert (await create(api, path.read_text())).status == 201
-    r = await api.call(
-        "POST",
-        "/api/v1/certificates",
-        "approver",
-        json={
-            "agent_id": "gl-cbam-calculator",
-            "version": "1.0.0",
-            "expires_at": "2099-01-01T00:00:00Z",
-            "issuer": "TÜV",
-        },
-    )
-    cert = (await r.json())["certificate_id"]
+    cert = await certify(api)
     assert (await api.register(make_spec(), certificate_id=cert)).status == 201
     decision_input = {
         "input": {
