@@ -10,28 +10,20 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
-from tests.support.servers import find_binary, free_port, log_tail
+from tests.support.servers import ServerExited, ServerProcess, find_binary
 
 T = TypeVar("T")
 
 
-class OpaExited(RuntimeError):
-    """OPA stopped before it became healthy; `.returncode` and `.log` say why."""
-
-    def __init__(self, returncode: int, log: str) -> None:
-        super().__init__(f"opa exited with {returncode}:\n{log}")
-        self.returncode = returncode
-        self.log = log
+OpaExited = ServerExited  # OPA stopped before it became healthy; `.returncode`, `.log`
 
 
-class OpaProcess:
-    """`opa run --server --addr 127.0.0.1:PORT <args>`; logs (JSON lines) go to `workdir`.
+class OpaProcess(ServerProcess):
+    """`opa run --server --addr 127.0.0.1:PORT <args>`; logs (JSON lines) go to `workdir`."""
 
-    start() waits (bounded) for `GET /health` (or `health_path`) to answer 200 and raises
-    OpaExited if the process dies first. close() terminates, then kills after a grace period."""
+    name = "opa"
 
     def __init__(
         self,
@@ -42,21 +34,13 @@ class OpaProcess:
         health_path: str = "/health",
         timeout: float = 30.0,
     ) -> None:
-        self.workdir = workdir
+        super().__init__(workdir, timeout)
         self.args = list(args)
         self.env = dict(env or {})
         self.health_path = health_path
-        self.timeout = timeout
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = workdir / f"opa-{self.port}.log"
-        self._proc: subprocess.Popen[bytes] | None = None
 
-    # -- lifecycle --------------------------------------------------------------------------
-
-    def start(self) -> OpaProcess:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        cmd = [
+    def command(self) -> list[str]:
+        return [
             find_binary("opa"),
             "run",
             "--server",
@@ -69,35 +53,9 @@ class OpaProcess:
             "1",
             *self.args,
         ]
-        env = {**os.environ, **self.env}
-        with self.log_path.open("wb") as log:
-            self._proc = subprocess.Popen(
-                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
-            )
-        try:
-            self._wait_healthy()
-        except BaseException:
-            self.close()
-            raise
-        return self
 
-    def _wait_healthy(self) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise OpaExited(self._proc.returncode, log_tail(self.log_path))
-            try:
-                with urllib.request.urlopen(self.url + self.health_path, timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(
-            f"opa not healthy at {self.health_path} after {self.timeout:.0f}s:\n"
-            + log_tail(self.log_path)
-        )
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **self.env}
 
     def wait_exit(self, timeout: float = 20.0) -> int:
         """For an OPA expected to fail on its own: wait for its exit code (bounded)."""
@@ -117,32 +75,7 @@ class OpaProcess:
         self.close()
         raise AssertionError(f"opa became healthy but was expected to fail:\n{self.log()}")
 
-    def close(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-    def __enter__(self) -> OpaProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # -- API --------------------------------------------------------------------------------
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def log_records(self) -> list[dict[str, Any]]:
         out = []

@@ -4,6 +4,7 @@ A server that cannot start fails the test; only Meilisearch may be skipped."""
 
 from __future__ import annotations
 
+import abc
 import os
 import secrets
 import shutil
@@ -14,6 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 CACHE_BIN = Path(os.environ.get("GREENLANG_CACHE", Path.home() / ".cache" / "greenlang")) / "bin"
 
@@ -41,66 +43,76 @@ def log_tail(path: Path, lines: int = 40) -> str:
         return f"<no log: {e}>"
 
 
-class MinioServer:
-    """A real `minio server` on free loopback ports, data and log in `workdir`.
+class ServerExited(RuntimeError):
+    """The server process ended before it became ready."""
 
-    Use as a context manager or call start()/close(); start() raises with the server's log
-    tail if it does not answer its liveness probe within `timeout` seconds."""
+    def __init__(self, name: str, returncode: int, log: str) -> None:
+        super().__init__(f"{name} exited with {returncode}:\n{log}")
+        self.returncode = returncode
+        self.log = log
+
+
+class ServerProcess(abc.ABC):
+    """A real server binary on a free loopback port, its log in `workdir`.
+
+    start() waits (bounded by `timeout`) until `health_path` answers 200 and raises with the
+    log tail otherwise; close() terminates, then kills. Usable as a context manager."""
+
+    name = "server"
+    health_path = "/health"
 
     def __init__(self, workdir: Path, timeout: float = 30.0) -> None:
         self.workdir = workdir
         self.timeout = timeout
-        self.access_key = "greenlang"
-        self.secret_key = secrets.token_hex(16)
         self.port = free_port()
-        self.endpoint = f"127.0.0.1:{self.port}"
-        self.url = f"http://{self.endpoint}"
-        self.log_path = workdir / "minio.log"
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"{self.name}-{self.port}.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> MinioServer:
-        data = self.workdir / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "MINIO_ROOT_USER": self.access_key,
-            "MINIO_ROOT_PASSWORD": self.secret_key,
-            "MINIO_UPDATE": "off",
-        }
-        cmd = [
-            find_binary("minio"),
-            "server",
-            str(data),
-            "--address",
-            self.endpoint,
-            "--console-address",
-            f"127.0.0.1:{free_port()}",
-        ]
+    @abc.abstractmethod
+    def command(self) -> list[str]:
+        """The argv that starts the server on `self.port`."""
+
+    def environment(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def start(self) -> Self:
+        self.workdir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
-            self._proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self._proc = subprocess.Popen(
+                self.command(),
+                env=self.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+            )
         try:
-            self._wait_live()
+            self._wait_ready()
         except BaseException:
             self.close()
             raise
         return self
 
-    def _wait_live(self) -> None:
+    def _wait_ready(self) -> None:
         assert self._proc is not None
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(
-                    f"minio exited with {self._proc.returncode}:\n{log_tail(self.log_path)}"
-                )
+                raise ServerExited(self.name, self._proc.returncode, log_tail(self.log_path))
             try:
-                with urllib.request.urlopen(f"{self.url}/minio/health/live", timeout=1) as r:
+                with urllib.request.urlopen(self.url + self.health_path, timeout=1) as r:
                     if r.status == 200:
                         return
             except (urllib.error.URLError, OSError):
                 pass
-            time.sleep(0.1)
-        raise RuntimeError(f"minio not live after {self.timeout:.0f}s:\n{log_tail(self.log_path)}")
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"{self.name} not ready at {self.health_path} after {self.timeout:.0f}s:\n"
+            + log_tail(self.log_path)
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
@@ -111,9 +123,9 @@ class MinioServer:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+            proc.wait(timeout=10)
 
-    def __enter__(self) -> MinioServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -123,3 +135,37 @@ class MinioServer:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class MinioServer(ServerProcess):
+    """A real `minio server`: `.endpoint` (host:port), `.url`, `.access_key`, `.secret_key`."""
+
+    name = "minio"
+    health_path = "/minio/health/live"
+
+    def __init__(self, workdir: Path, timeout: float = 30.0) -> None:
+        super().__init__(workdir, timeout)
+        self.access_key = "greenlang"
+        self.secret_key = secrets.token_hex(16)
+        self.endpoint = f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        data = self.workdir / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        return [
+            find_binary("minio"),
+            "server",
+            str(data),
+            "--address",
+            self.endpoint,
+            "--console-address",
+            f"127.0.0.1:{free_port()}",
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "MINIO_ROOT_USER": self.access_key,
+            "MINIO_ROOT_PASSWORD": self.secret_key,
+            "MINIO_UPDATE": "off",
+        }
