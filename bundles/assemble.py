@@ -45,6 +45,7 @@ def bundle_sources(
         RegoDir(rego_dir),
         *modules,
         DataDocument("greenlang/policy_meta", compiled.metadata()),
+        DataDocument("greenlang/policy_index", compiled.index()),
         DataDocument("greenlang", dict(data)),
     ]
 

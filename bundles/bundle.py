@@ -277,28 +277,34 @@ def pack_files(files: Mapping[str, bytes]) -> bytes:
 
 
 def read_bundle_files(
-    path: Path | str, *, max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES
+    path: Path | str | bytes, *, max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES
 ) -> dict[str, bytes]:
-    """Every regular file of a bundle archive, name (without leading ``/`` or ``./``) → bytes."""
+    """Every regular file of a bundle archive, name (without leading ``/`` or ``./``) → bytes.
+
+    ``path`` is the archive's path, or the archive itself as bytes."""
     files: dict[str, bytes] = {}
     total = 0
+    if isinstance(path, bytes):
+        name, archive, where = None, io.BytesIO(path), "<bundle bytes>"
+    else:
+        name, archive, where = path, None, str(path)
     try:
-        with tarfile.open(path, mode="r:gz") as tar:
+        with tarfile.open(name, "r:gz", fileobj=archive) as tar:
             for member in tar:
                 if not member.isreg():
                     continue
                 total += member.size
                 if total > max_bytes:
-                    raise BundleError(f"{path}: bundle inflates to more than {max_bytes} bytes")
-                name = _archive_name(member.name)
+                    raise BundleError(f"{where}: bundle inflates to more than {max_bytes} bytes")
+                entry = _archive_name(member.name)
                 extracted = tar.extractfile(member)
                 if extracted is None:  # pragma: no cover - regular files always have data
                     continue
-                if name in files:
-                    raise BundleError(f"{path}: duplicate bundle entry {name!r}")
-                files[name] = extracted.read()
+                if entry in files:
+                    raise BundleError(f"{where}: duplicate bundle entry {entry!r}")
+                files[entry] = extracted.read()
     except (tarfile.TarError, OSError, EOFError) as e:
-        raise BundleError(f"{path}: not a readable bundle archive: {e}") from e
+        raise BundleError(f"{where}: not a readable bundle archive: {e}") from e
     return files
 
 

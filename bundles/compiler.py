@@ -23,10 +23,11 @@ from bundles.handwritten import handwritten_modules, read_handwritten
 from bundles.layout import (
     COMPILED_MARKER,
     COMPILED_POLICY_DIR,
+    POLICY_INDEX_FILE,
     POLICY_META_FILE,
     REGO_DIR,
 )
-from bundles.model import Policy, PolicyMeta
+from bundles.model import Policy, PolicyMeta, PolicyType
 from bundles.rego_source import render_policy
 from bundles.yaml_source import Document, load_documents
 
@@ -66,6 +67,18 @@ class CompiledPolicies:
             for p in sorted(self.policies, key=lambda p: p.meta.package_key)
         }
 
+    def index(self) -> dict[str, list[list[str]]]:
+        """data.greenlang.policy_index: per policy type, `[key, policy_id]` of each enabled
+        policy of that type, in key order.
+
+        What the decision iterates: only the requested types' entries, instead of every
+        policy's metadata (regopy pays for each element it looks at)."""
+        index: dict[str, list[list[str]]] = {t.value: [] for t in PolicyType}
+        for p in sorted(self.policies, key=lambda p: p.meta.package_key):
+            if p.meta.enabled:
+                index[p.meta.type.value].append([p.meta.package_key, p.meta.policy_id])
+        return index
+
     def files(self) -> dict[str, str]:
         """{relative path: text} of the output directory."""
         out = {
@@ -75,6 +88,8 @@ class CompiledPolicies:
         }
         meta = json.dumps(self.metadata(), indent=2, sort_keys=True, ensure_ascii=False)
         out[str(POLICY_META_FILE)] = meta + "\n"
+        index = json.dumps(self.index(), indent=2, sort_keys=True, ensure_ascii=False)
+        out[str(POLICY_INDEX_FILE)] = index + "\n"
         out[COMPILED_MARKER] = "Output of bundles.compiler; replaced on every compile.\n"
         return dict(sorted(out.items()))
 

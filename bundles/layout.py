@@ -17,6 +17,7 @@ STOCK_DATA_DIR = PACKAGE_DIR / "data"  # default roles, limits, clearances, rete
 # policy metadata, laid out so OPA's directory loader puts them at data.greenlang.*.
 COMPILED_POLICY_DIR = Path("greenlang") / "policies"
 POLICY_META_FILE = Path("greenlang") / "policy_meta" / "data.json"
+POLICY_INDEX_FILE = Path("greenlang") / "policy_index" / "data.json"
 COMPILED_MARKER = ".greenlang-compiled"
 
 DECISION_ENTRYPOINT = "greenlang/decision"

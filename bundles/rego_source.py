@@ -41,6 +41,10 @@ MERGED_ROOTS = {
 def split_field(path: str) -> tuple[str, list[str]]:
     """(the lib document a dotted field lives in, the segments inside it)."""
     root, *rest = path.split(".")
+    if root == "agent" and rest[:1] == ["id"]:
+        # lib.agent.id is always lib.input_agent.id (the catalog is looked up by it and the
+        # input wins); reading it there spares the catalog merge when nothing else needs it.
+        return "lib.input_agent", rest
     if root in MERGED_ROOTS:
         return MERGED_ROOTS[root], rest
     return "lib.request", [root, *rest]

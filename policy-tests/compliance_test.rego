@@ -48,9 +48,18 @@ test_input_status_wins_over_catalog if test.as_expected("compliance_input_status
 
 test_no_agent_nothing_to_check if test.as_expected("compliance_no_agent")
 
-# A disabled policy is not evaluated.
+# A disabled policy is not evaluated: the compiler leaves it out of the index...
 test_disabled_policy_skipped if {
+	index := [pair | some pair in data.greenlang.policy_index.compliance; pair[1] != "compliance-certified-active"]
+	d := test.decide("compliance_expired_certificate") with data.greenlang.policy_index.compliance as index
+	d.decision == "allow"
+	not "compliance-certified-active" in d.evaluated
+}
+
+# ...and without an index, the metadata's `enabled` decides.
+test_disabled_policy_skipped_without_index if {
 	d := test.decide("compliance_expired_certificate") with data.greenlang.policy_meta.compliance_certified_active.enabled as false
+		with data.greenlang.policy_index as null
 	d.decision == "allow"
 	not "compliance-certified-active" in d.evaluated
 }

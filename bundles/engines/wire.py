@@ -31,7 +31,10 @@ def canonical(value: Any, depth: int = 0) -> Any:
     """`value` as plain JSON data, integral floats as ints; InputError for what cannot be."""
     if depth > MAX_DEPTH:
         raise InputError(f"input nested deeper than {MAX_DEPTH} levels")
-    if value is None or isinstance(value, bool | str):
+    if isinstance(value, str):
+        _check_text(value)
+        return value
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int | float):
         problem = number_problem(value)
@@ -45,11 +48,21 @@ def canonical(value: Any, depth: int = 0) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InputError(f"object key {key!r} is not a string")
+            _check_text(key)
             out[key] = canonical(item, depth + 1)
         return out
     if isinstance(value, list | tuple):
         return [canonical(item, depth + 1) for item in value]
     raise InputError(f"{type(value).__name__} is not JSON data")
+
+
+def _check_text(text: str) -> None:
+    """A string neither engine can be sent: not encodable as UTF-8 (a lone surrogate)."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError(f"string {text[:40]!r} is not valid Unicode text") from None
 
 
 def encode_input(value: Any) -> str:

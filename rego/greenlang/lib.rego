@@ -2,8 +2,9 @@
 # operators the YAML compiler emits.
 #
 # Everything here is written for both engines (OPA and regopy/rego-cpp): no cross-type
-# comparisons, no object.union, no `some k, v in x` inside comprehensions, string operators
-# only on plain ASCII text. See docs/policies.md, "Engine differences".
+# comparisons, object.union only where OPA's nested merge cannot happen (see overlay), no
+# `some k, v in x` inside comprehensions, string operators only on plain ASCII text.
+# See docs/policies.md, "Engine differences".
 package greenlang.lib
 
 # The input document as an object ({} when the caller sent no input or a non-object).
@@ -21,7 +22,7 @@ field_object(obj, key) := object_or_empty(object.get(obj, key, {}))
 
 # overlay(base, top) is base with every key of top replacing base's value (shallow).
 # object.union alone would differ: OPA merges nested objects, regopy replaces them.
-overlay(base, top) := object.union(object.remove(base, object.keys(top)), top)
+overlay(base, top) := object.union(object.remove(base, top), top)
 
 # ---------------------------------------------------------------------------------------------
 # Time: `now` and every timestamp are integer epoch nanoseconds.
@@ -34,8 +35,9 @@ now := request.now if {
 # Agent facts: the catalog entry (bundle data) overlaid with what the input says.
 #
 # data.greenlang.catalog.agents[agent_id] is an object of agent facts (owner_team,
-# data_clearance, ...). Facts of one version (version_fields) are either at its top level,
-# describing `version` (or `current_version`), or per version under "versions":
+# data_clearance, ...). Facts of one version (version, status, certificate_id,
+# certificate_expires_at) are either at its top level, describing `version` (or
+# `current_version`), or per version under "versions":
 #   {"owner_team": "cbam", "data_clearance": "confidential", "current_version": "2.1.0",
 #    "versions": {"2.1.0": {"status": "ACTIVE", "certificate_id": "c-1",
 #                           "certificate_expires_at": 1798761600000000000}}}
@@ -43,12 +45,17 @@ now := request.now if {
 # The decision is about input.agent.version, else the catalog's version. Top-level version
 # facts only count for the version they describe; input.agent fields win over all of it.
 
-version_fields := ["version", "status", "certificate_id", "certificate_expires_at"]
+# input.agent as an object. Its `id` is always agent.id: the catalog entry is looked up by it,
+# and the input wins over the catalog, so read lib.input_agent.id when only the id is needed
+# (it spares the merge).
+input_agent := request.agent if {
+	is_object(request.agent)
+} else := {}
 
-input_agent := field_object(request, "agent")
-
-catalog_entry := object_or_empty(object.get(data.greenlang.catalog, ["agents", input_agent.id], {})) if {
+catalog_entry := entry if {
 	is_string(input_agent.id)
+	entry := data.greenlang.catalog.agents[input_agent.id]
+	is_object(entry)
 } else := {}
 
 # The version the catalog entry's top-level facts describe (null when it does not say).
@@ -62,29 +69,35 @@ agent_version := input_agent.version if {
 # The entry's own facts, without those of another version than the one asked about.
 entry_facts := object.remove(catalog_entry, ["versions", "current_version"]) if {
 	agent_version == catalog_version
-} else := object.remove(catalog_entry, array.concat(["versions", "current_version"], version_fields))
+} else := object.remove(catalog_entry, ["versions", "current_version", "version", "status", "certificate_id", "certificate_expires_at"])
 
-version_entry := field_object(object.get(catalog_entry, "versions", {}), agent_version) if {
+# The facts of the version asked about (versions[<version>]) with `version` set; {} when the
+# version is unknown. A plain object.union is an overlay here: "version" is a string.
+version_facts := object.union(object_or_empty(object.get(object.get(catalog_entry, "versions", {}), agent_version, {})), {"version": agent_version}) if {
 	is_string(agent_version)
 } else := {}
 
-version_fact := {"version": agent_version} if {
-	is_string(agent_version)
-} else := {}
+# overlay(overlay(entry_facts, version_facts), input_agent), written out: regopy charges for
+# every call and every object it builds.
+agent_base := object.union(object.remove(entry_facts, version_facts), version_facts)
 
-agent := overlay(overlay(overlay(entry_facts, version_entry), version_fact), input_agent)
+agent := object.union(object.remove(agent_base, input_agent), input_agent)
 
 # ---------------------------------------------------------------------------------------------
 # User facts: role bindings from data.greenlang.users[user_id] = {"roles": [...], "team": "..."}
 # overlaid with the input's user object.
 
-input_user := field_object(request, "user")
-
-bound_user := object_or_empty(object.get(data.greenlang.users, [input_user.id], {})) if {
-	is_string(input_user.id)
+input_user := request.user if {
+	is_object(request.user)
 } else := {}
 
-user := overlay(bound_user, input_user)
+bound_user := bound if {
+	is_string(input_user.id)
+	bound := data.greenlang.users[input_user.id]
+	is_object(bound)
+} else := {}
+
+user := object.union(object.remove(bound_user, input_user), input_user)
 
 # roles is the user's role list ([] when missing or not a list of strings).
 roles := {r | some r in user.roles; is_string(r)} if {
@@ -94,7 +107,8 @@ roles := {r | some r in user.roles; is_string(r)} if {
 # ---------------------------------------------------------------------------------------------
 # Derived facts, computed here so YAML policies can use them as dotted fields (derived.*).
 # They are computed from agent facts and `now`; an input cannot set them. Times outside
-# ±2^62 ns (year 1823..2116) are ignored: their difference could overflow regopy's int64.
+# ±2^62 ns (year 1823..2116) are ignored (is_time): their difference could overflow regopy's
+# int64. Both facts are there, or neither.
 
 is_time(t) if {
 	is_number(t)
@@ -102,15 +116,19 @@ is_time(t) if {
 	t <= 4611686018427387904
 }
 
-derived["certificate_expired"] := agent.certificate_expires_at <= now if {
-	is_time(agent.certificate_expires_at)
-	is_time(now)
-}
-
-derived["certificate_ttl_ns"] := agent.certificate_expires_at - now if {
-	is_time(agent.certificate_expires_at)
-	is_time(now)
-}
+derived := {
+	"certificate_expired": expires <= now,
+	"certificate_ttl_ns": expires - now,
+} if {
+	# is_time, inlined: this runs on most decisions
+	expires := agent.certificate_expires_at
+	is_number(expires)
+	expires >= -4611686018427387904
+	expires <= 4611686018427387904
+	is_number(now)
+	now >= -4611686018427387904
+	now <= 4611686018427387904
+} else := {}
 
 # Everything merged in one document: the input with agent, user, now and derived replaced.
 # Policies read the parts they need (lib.request, lib.agent, ...) instead: in regopy every

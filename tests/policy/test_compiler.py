@@ -11,7 +11,14 @@ import pytest
 
 from bundles.compiler import compile_policies, compile_to_dir, write_output
 from bundles.errors import PolicyError, Problem
-from bundles.layout import COMPILED_MARKER, POLICY_META_FILE, REGO_DIR, STOCK_POLICY_DIR
+from bundles.layout import (
+    COMPILED_MARKER,
+    POLICY_INDEX_FILE,
+    POLICY_META_FILE,
+    REGO_DIR,
+    STOCK_POLICY_DIR,
+)
+from bundles.rego_source import field_ref
 from tests.support.servers import find_binary
 
 GOOD = """\
@@ -246,7 +253,21 @@ def test_output_layout_and_metadata(tmp_path: Path) -> None:
     out = tmp_path / "out"
     compile_to_dir([tmp_path / "p.yaml"], out, rego_dir=None)
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert files == [COMPILED_MARKER, "greenlang/policies/pol_layout.rego", str(POLICY_META_FILE)]
+    assert files == [
+        COMPILED_MARKER,
+        "greenlang/policies/pol_layout.rego",
+        str(POLICY_INDEX_FILE),
+        str(POLICY_META_FILE),
+    ]
+    # disabled: in the metadata, not in the index the decision runs from
+    assert json.loads((out / POLICY_INDEX_FILE).read_text()) == {
+        "access_control": [],
+        "compliance": [],
+        "data_access": [],
+        "deployment": [],
+        "rate_limiting": [],
+        "retention": [],
+    }
     meta = json.loads((out / POLICY_META_FILE).read_text())
     assert meta == {
         "pol_layout": {
@@ -394,6 +415,23 @@ policy_id := "probe-policy"
 
 
 @pytest.mark.parametrize(
+    ("field", "ref"),
+    [
+        ("agent.id", "lib.input_agent.id"),  # same value, without merging the catalog entry
+        ("agent.id.x", "lib.input_agent.id.x"),
+        ("agent.owner_team", "lib.agent.owner_team"),
+        ("agent.identity", "lib.agent.identity"),
+        ("user.id", "lib.user.id"),
+        ("derived.certificate_expired", "lib.derived.certificate_expired"),
+        ("request.path", "lib.request.request.path"),
+        ("now", "lib.now"),
+    ],
+)
+def test_field_references(field: str, ref: str) -> None:
+    assert field_ref(field) == ref
+
+
+@pytest.mark.parametrize(
     ("text", "line", "reason"),
     [
         (HANDWRITTEN.replace("type: compliance", "type: nope"), 5, "METADATA custom.type"),
@@ -428,7 +466,14 @@ def test_handwritten_metadata_read(tmp_path: Path) -> None:
     (policies / "probe_policy_test.rego").write_text("package not.read\n")
     compiled = compile_policies([], rego_dir=tmp_path)
     assert compiled.metadata()["probe_policy"]["policy_id"] == "probe-policy"
-    assert list(compiled.files()) == [COMPILED_MARKER, str(POLICY_META_FILE)]
+    assert compiled.index()[compiled.metadata()["probe_policy"]["type"]] == [
+        ["probe_policy", "probe-policy"]
+    ]
+    assert list(compiled.files()) == [
+        COMPILED_MARKER,
+        str(POLICY_INDEX_FILE),
+        str(POLICY_META_FILE),
+    ]
 
 
 def test_stock_policies_compile() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import aiohttp
 import pytest
 
 from bundles.engines import EngineError, InputError, PolicyEngine
@@ -75,6 +75,8 @@ def test_engines_satisfy_the_port(embedded: EmbeddedEngine, opa_http: OpaHttpEng
         {"rate": {"current": 1e-310}},
         {"agent": {1: "non-string key"}},
         {"agent": {"id": object()}},
+        {"agent": {"id": "lone \ud800 surrogate"}},
+        {"agent": {"lone \udfff": "surrogate key"}},
     ],
 )
 async def test_inputs_no_engine_reads_the_same_are_refused(
@@ -124,12 +126,12 @@ async def test_unreachable_opa_is_an_engine_error() -> None:
         await engine.close()
 
 
-async def test_http_engine_uses_a_given_client(opa_server: OpaServer) -> None:
-    async with httpx.AsyncClient(base_url=opa_server.url) as client:
-        engine = OpaHttpEngine(opa_server.url, client=client)
+async def test_http_engine_uses_a_given_session(opa_server: OpaServer) -> None:
+    async with aiohttp.ClientSession() as session:
+        engine = OpaHttpEngine(opa_server.url, session=session)
         decision = await engine.decide({"policy_types": []})
         await engine.close()  # not ours: stays open
-        assert not client.is_closed
+        assert not session.closed
     assert decision == {
         "allow": True,
         "decision": "allow",
@@ -137,6 +139,14 @@ async def test_http_engine_uses_a_given_client(opa_server: OpaServer) -> None:
         "warnings": [],
         "evaluated": [],
     }
+
+
+async def test_http_engine_reopens_its_session_after_close(opa_server: OpaServer) -> None:
+    engine = OpaHttpEngine(opa_server.url)
+    first = await engine.decide({"policy_types": []})
+    await engine.close()
+    assert await engine.decide({"policy_types": []}) == first
+    await engine.close()
 
 
 def test_embedded_without_decision_module_is_an_engine_error() -> None:

@@ -40,8 +40,8 @@ role_limit := max(role_limits) if {
 	count(role_limits) > 0
 } else := config.default
 
-limit := min({role_limit, config.agents[lib.agent.id]}) if {
-	lib.is_count(config.agents[lib.agent.id])
+limit := min({role_limit, config.agents[lib.input_agent.id]}) if {
+	lib.is_count(config.agents[lib.input_agent.id])
 } else := role_limit
 
 # A whole number up to 10^12: below that every product here fits in regopy's int64.

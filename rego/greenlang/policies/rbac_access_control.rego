@@ -19,15 +19,24 @@ violations contains {"policy_id": policy_id, "message": "user may not perform th
 	not permitted
 }
 
-# A role of the user grants the action (on any agent).
+permitted if role_permits
+
+# Owner-team membership only counts (and the agent's facts are only merged) when no role
+# grants the action.
 permitted if {
+	not role_permits
+	team_permits
+}
+
+# A role of the user grants the action (on any agent).
+role_permits if {
 	some role in lib.roles
 	grant := object.get(data.greenlang.rbac.roles, role, {})
 	action_granted(object.get(grant, "actions", []))
 }
 
 # The user is in the agent's owner team and owner teams may do the action.
-permitted if {
+team_permits if {
 	team := lib.user.team
 	is_string(team)
 	team != ""
