@@ -185,7 +185,8 @@ def _engine(args: argparse.Namespace) -> Any:
             )
         return OpaHttpEngine(args.engine)
     if args.bundle:
-        return EmbeddedEngine.from_bundle(Path(args.bundle))
+        key = _read(args.verification_key) if args.verification_key else None
+        return EmbeddedEngine.from_bundle(Path(args.bundle), verification_key=key)
     compiled_dir = Path(tempfile.mkdtemp(prefix="gl-decide-"))
     try:
         write_output(_compile(args.policies or str(STOCK_POLICY_DIR)), compiled_dir / "out")
@@ -195,7 +196,7 @@ def _engine(args: argparse.Namespace) -> Any:
 
 
 async def _decide(args: argparse.Namespace) -> int:
-    from bundles.engines.wire import EngineError
+    from bundles.engines.wire import EngineError, InputError
 
     try:
         document = json.loads(_read(args.input))
@@ -203,9 +204,14 @@ async def _decide(args: argparse.Namespace) -> int:
         raise CliError(f"{args.input} is not valid JSON", 2) from None
     if not isinstance(document, dict):
         raise CliError(f"{args.input} must hold a JSON object (the decision input)", 2)
-    engine = _engine(args)
+    try:
+        engine = _engine(args)
+    except EngineError as exc:  # an unreadable, unsigned or tampered bundle
+        raise CliError(str(exc), 2) from None
     try:
         decision = await engine.decide(document.get("input", document))
+    except InputError as exc:
+        raise CliError(f"bad decision input: {exc}", 2) from None
     except EngineError as exc:
         raise CliError(str(exc), 1) from None
     finally:
@@ -245,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--policies", help="policy YAML directory (default: the stock policies)")
     source.add_argument("--bundle", help="a bundle .tar.gz")
     p.add_argument("--engine", default="embedded", help="embedded or an OPA URL")
+    p.add_argument("--verification-key", help="public key (PEM) the --bundle must be signed with")
     p.set_defaults(run=decide)
 
     bundle = sub.add_parser("bundle", help="OPA bundles").add_subparsers(dest="sub", required=True)
