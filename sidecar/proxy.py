@@ -1,0 +1,272 @@
+"""Transparent streaming reverse proxy: the sidecar's core, without policy, auth or metrics.
+
+Every method, path, raw query string, end-to-end header, status code and body passes through
+unchanged. Bodies stream in both directions (nothing is buffered whole) and compressed bodies
+pass byte-for-byte: neither the server nor the client side decompresses. Hop-by-hop headers
+(RFC 9110 §7.6.1) are dropped, ``X-Forwarded-*`` added, ``traceparent``/``tracestate`` pass
+through, and ``X-Request-Id`` is added when absent. Upstream connection errors answer 502 and
+upstream timeouts 504, both as RFC 9457 ``application/problem+json``.
+
+Later layers (authentication, policy, metrics) wrap :class:`ReverseProxy` or add middlewares to
+the app returned by :func:`create_proxy_app`; the request id is available as
+``request[REQUEST_ID]``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from typing import Final
+
+import aiohttp
+import structlog
+from aiohttp import hdrs, web
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from registry.errors import PROBLEM_BASE
+
+log = structlog.get_logger("sidecar.proxy")
+
+REQUEST_ID_HEADER: Final = "X-Request-Id"
+REQUEST_ID = web.RequestKey("request_id", str)
+
+#: RFC 9110 §7.6.1 connection-specific fields, plus ``Proxy-Connection`` (non-standard, still
+#: sent by some clients). Header names listed in ``Connection`` are dropped as well.
+HOP_BY_HOP: Final = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Request-only fields the proxy itself answers or must recompute for the upstream hop:
+# ``Host`` becomes the upstream's (the original goes in X-Forwarded-Host) and ``Expect`` was
+# already handled by this server (it sent ``100 Continue``).
+_REQUEST_ONLY_DROP: Final = frozenset({"host", "expect"})
+_STREAM_CHUNK: Final = 64 * 1024
+
+
+def _connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> set[str]:
+    tokens: set[str] = set()
+    for value in headers.getall(hdrs.CONNECTION, ()):
+        tokens.update(t.strip().lower() for t in value.split(",") if t.strip())
+    return tokens
+
+
+def filter_hop_by_hop(
+    headers: CIMultiDictProxy[str] | CIMultiDict[str], extra: Iterable[str] = ()
+) -> CIMultiDict[str]:
+    """Copy ``headers`` without hop-by-hop fields (and those named in ``Connection``)."""
+    drop = HOP_BY_HOP | _connection_tokens(headers) | {e.lower() for e in extra}
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        if name.lower() not in drop:
+            out.add(name, value)
+    return out
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    request_id: str | None = None,
+) -> web.Response:
+    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    return web.Response(
+        status=status,
+        text=json.dumps(body),
+        content_type="application/problem+json",
+        headers=headers,
+    )
+
+
+async def _body_stream(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    async for chunk in content.iter_chunked(_STREAM_CHUNK):
+        yield chunk
+
+
+class ReverseProxy:
+    """Forwards requests to one upstream over a pooled keep-alive client session."""
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        connect_timeout: float = 5,
+        read_timeout: float = 60,
+        connection_limit: int = 100,
+    ) -> None:
+        url = URL(upstream)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"upstream must be an absolute http(s) URL, got {upstream!r}")
+        if url.query_string or url.fragment:
+            raise ValueError(f"upstream must not carry a query or fragment: {upstream!r}")
+        self._base = str(url.origin()) + url.raw_path.rstrip("/")
+        self.upstream = url
+        self.timeout = aiohttp.ClientTimeout(
+            total=None, connect=None, sock_connect=connect_timeout, sock_read=read_timeout
+        )
+        self._limit = connection_limit
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("proxy not started (app startup has not run)")
+        return self._session
+
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._limit, enable_cleanup_closed=True),
+                timeout=self.timeout,
+                auto_decompress=False,
+                # Pass the caller's headers as they are; never invent defaults.
+                skip_auto_headers=(
+                    hdrs.USER_AGENT,
+                    hdrs.ACCEPT,
+                    hdrs.ACCEPT_ENCODING,
+                    hdrs.CONTENT_TYPE,
+                ),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                raise_for_status=False,
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def cleanup_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        await self.start()
+        yield
+        await self.close()
+
+    def upstream_url(self, request: web.BaseRequest) -> URL:
+        raw = request.raw_path  # path and query exactly as the client sent them
+        if not raw.startswith("/"):  # absolute-form or asterisk-form request target
+            raw = request.rel_url.raw_path_qs if raw != "*" else "*"
+        return URL(self._base + raw, encoded=True)
+
+    def upstream_headers(self, request: web.BaseRequest, request_id: str) -> CIMultiDict[str]:
+        headers = filter_hop_by_hop(request.headers, extra=_REQUEST_ONLY_DROP)
+        remote = request.remote or ""
+        if remote:
+            prior = ", ".join(headers.getall("X-Forwarded-For", ()))
+            headers["X-Forwarded-For"] = f"{prior}, {remote}" if prior else remote
+        # A previous proxy's view of the original scheme and host wins over ours.
+        headers.setdefault("X-Forwarded-Proto", request.scheme)
+        if request.host:
+            headers.setdefault("X-Forwarded-Host", request.host)
+        headers[REQUEST_ID_HEADER] = request_id
+        return headers
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        request_id = request.headers.get(REQUEST_ID_HEADER) or str(uuid.uuid4())
+        request[REQUEST_ID] = request_id
+        return await self.forward(request, request_id)
+
+    async def forward(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        headers = self.upstream_headers(request, request_id)
+        data = _body_stream(request.content) if request.body_exists else None
+        try:
+            upstream = await self.session.request(
+                request.method,
+                self.upstream_url(request),
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+                compress=None,
+            )
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            log.warning("upstream_timeout", error=repr(exc), request_id=request_id)
+            return problem_response(
+                504,
+                "upstream-timeout",
+                "Gateway Timeout",
+                "The upstream agent did not answer in time.",
+                request_id,
+            )
+        except aiohttp.ClientError as exc:
+            log.warning("upstream_unreachable", error=repr(exc), request_id=request_id)
+            return problem_response(
+                502,
+                "upstream-unavailable",
+                "Bad Gateway",
+                "The upstream agent could not be reached or closed the connection.",
+                request_id,
+            )
+        try:
+            return await self._relay(request, upstream, request_id)
+        finally:
+            upstream.release()
+
+    async def _relay(
+        self, request: web.Request, upstream: aiohttp.ClientResponse, request_id: str
+    ) -> web.StreamResponse:
+        resp_headers = filter_hop_by_hop(upstream.headers)
+        resp_headers.setdefault(REQUEST_ID_HEADER, request_id)
+        response = web.StreamResponse(
+            status=upstream.status, reason=upstream.reason, headers=resp_headers
+        )
+        await response.prepare(request)
+        try:
+            while True:
+                try:
+                    chunk = await upstream.content.readany()
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    # Headers are out: the only honest signal left is a truncated response.
+                    # Close the client connection without the final chunk; finish_response's
+                    # write_eof then meets a closed transport and aiohttp drops the connection.
+                    log.warning(
+                        "upstream_failed_mid_response", error=repr(exc), request_id=request_id
+                    )
+                    upstream.close()
+                    if request.transport is not None:
+                        request.transport.close()
+                    return response
+                if not chunk:
+                    break
+                await response.write(chunk)  # flushed as it arrives (SSE, chunked)
+        except BaseException:
+            upstream.close()  # client went away: never pool a half-read connection
+            raise
+        await response.write_eof()
+        return response
+
+
+PROXY = web.AppKey("proxy", ReverseProxy)
+
+
+def create_proxy_app(
+    upstream: str,
+    *,
+    connect_timeout: float = 5,
+    read_timeout: float = 60,
+    connection_limit: int = 100,
+) -> web.Application:
+    """An aiohttp app that forwards every request to ``upstream`` (see module docstring).
+
+    The app's server must not decompress request bodies; this is set through ``handler_args``
+    and holds for ``web.run_app``, ``AppRunner`` and ``aiohttp.test_utils.TestServer``."""
+    proxy = ReverseProxy(
+        upstream,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        connection_limit=connection_limit,
+    )
+    app = web.Application(handler_args={"auto_decompress": False})
+    app[PROXY] = proxy
+    app.cleanup_ctx.append(proxy.cleanup_ctx)
+    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    return app
