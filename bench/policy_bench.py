@@ -44,8 +44,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,65 +235,42 @@ def build_time(policy_dir: Path, data_dir: Path, catalog: dict[str, Any], runs: 
 # OPA
 
 
-class Opa:
-    """`opa run --server` with one bundle, on a free loopback port; stopped on close()."""
+def opa_server(bundle: Path, workdir: Path, gogc: int | None = None) -> Any:
+    """`opa run --server` with one bundle, on a free loopback port (the tests' ServerProcess)."""
+    from tests.support.servers import ServerProcess, find_binary
 
-    def __init__(self, bundle: Path, workdir: Path, gogc: int | None = None) -> None:
-        from tests.support.servers import find_binary, free_port
+    class Opa(ServerProcess):
+        name = "opa"
+        health_path = "/health?bundles"  # ready only once the bundle is activated
 
-        self.env = {**os.environ, "GOGC": str(gogc)} if gogc else None
-        self.binary = find_binary("opa")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / "opa.log"
-        self.cmd = [
-            self.binary,
-            "run",
-            "--server",
-            "--addr",
-            f"127.0.0.1:{self.port}",
-            "--skip-version-check",
-            "--log-level",
-            "error",
-            "--bundle",
-            str(bundle),
-        ]
-        self.proc: subprocess.Popen[bytes] | None = None
+        def command(self) -> list[str]:
+            return [
+                find_binary("opa"),
+                "run",
+                "--server",
+                "--addr",
+                f"127.0.0.1:{self.port}",
+                "--skip-version-check",
+                "--log-level",
+                "error",
+                "--bundle",
+                str(bundle),
+            ]
 
-    def version(self) -> str:
-        out = subprocess.run([self.binary, "version"], capture_output=True, text=True, timeout=30)
-        return out.stdout.splitlines()[0] if out.stdout else "unknown"
+        def environment(self) -> dict[str, str]:
+            return {**os.environ, "GOGC": str(gogc)} if gogc else dict(os.environ)
 
-    def start(self) -> None:
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                self.cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env
+        def version(self) -> str:
+            out = subprocess.run(
+                [find_binary("opa"), "version"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"opa exited with {self.proc.returncode}: {self.log.read_text()}"
-                )
-            try:
-                with urllib.request.urlopen(f"{self.url}/health?bundles", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"opa not healthy after 30 s: {self.log.read_text()}")
+            return out.stdout.splitlines()[0] if out.stdout else "unknown"
 
-    def close(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return Opa(workdir)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,7 +324,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     mismatches = 0
     opa_version = "-"
     if not args.skip_opa:
-        opa = Opa(bundle, tmp, args.opa_gogc)
+        opa = opa_server(bundle, tmp, args.opa_gogc)
         opa_version = opa.version()
         opa.start()
         try:
