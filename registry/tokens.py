@@ -3,12 +3,14 @@ is enough; no password-style stretching needed)."""
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import secrets
 from dataclasses import dataclass
 
 import asyncpg
 
+from registry import audit
 from registry.models import Role
 from registry.ttl_cache import TtlCache
 
@@ -40,15 +42,60 @@ async def create_token(
     token_id = secrets.token_hex(6)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     name = name or f"{role.value}-{token_id}"
-    await pool.execute(
-        "INSERT INTO api_tokens (token_id, name, role, team, token_hash) VALUES ($1,$2,$3,$4,$5)",
-        token_id,
-        name,
-        role.value,
-        team,
-        hash_token(secret),
-    )
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO api_tokens (token_id, name, role, team, token_hash)"
+            " VALUES ($1,$2,$3,$4,$5)",
+            token_id,
+            name,
+            role.value,
+            team,
+            hash_token(secret),
+        )
+        await audit.append(
+            conn,
+            audit.AuditRecord(
+                actor=_operator(),
+                action="token.create",
+                target=f"token:{token_id}",
+                after={"name": name, "role": role.value, "team": team},
+            ),
+        )
     return Principal(token_id, name, role, team), secret
+
+
+async def revoke_token(pool: asyncpg.Pool, token_id: str) -> bool:
+    """Mark a token revoked (kept for the record); False when no live token has that id."""
+    async with pool.acquire() as conn, conn.transaction():
+        name = await conn.fetchval(
+            "UPDATE api_tokens SET revoked_at = now() WHERE token_id = $1 AND revoked_at IS NULL"
+            " RETURNING name",
+            token_id,
+        )
+        if name is None:
+            return False
+        await audit.append(
+            conn,
+            audit.AuditRecord(
+                actor=_operator(),
+                action="token.revoke",
+                target=f"token:{token_id}",
+                after={"name": name},
+            ),
+        )
+    return True
+
+
+async def list_tokens(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT token_id, name, role, team, created_at, revoked_at FROM api_tokens"
+        " ORDER BY created_at"
+    )
+
+
+def _operator() -> str:
+    """Token commands run with database access, not a token: record the OS user instead."""
+    return f"cli:{getpass.getuser()}"
 
 
 class TokenResolver:

@@ -79,6 +79,45 @@ async def _token_create(args: argparse.Namespace) -> int:
     return await _with_database(args, create)
 
 
+async def _token_revoke(args: argparse.Namespace) -> int:
+    from registry.tokens import revoke_token
+
+    async def revoke(pool: Any) -> int:
+        if not await revoke_token(pool, args.token_id):
+            raise CliError(f"no live token with id {args.token_id!r}", 2)
+        print(f"revoked token {args.token_id} (in-flight caches forget it within 10 s)")
+        return 0
+
+    return await _with_database(args, revoke)
+
+
+async def _token_list(args: argparse.Namespace) -> int:
+    from registry.cli.output import table
+    from registry.tokens import list_tokens
+
+    async def show(pool: Any) -> int:
+        rows = await list_tokens(pool)
+        print(
+            table(
+                ["ID", "NAME", "ROLE", "TEAM", "CREATED", "REVOKED"],
+                [
+                    (
+                        r["token_id"],
+                        r["name"],
+                        r["role"],
+                        r["team"],
+                        r["created_at"].isoformat()[:19],
+                        r["revoked_at"].isoformat()[:19] if r["revoked_at"] else "",
+                    )
+                    for r in rows
+                ],
+            )
+        )
+        return 0
+
+    return await _with_database(args, show)
+
+
 async def _audit_verify(args: argparse.Namespace) -> int:
     from registry.audit import verify_chain
 
@@ -132,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name")
     _server_args(create)
     create.set_defaults(run=_token_create)
+    revoke = token.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("token_id")
+    _server_args(revoke)
+    revoke.set_defaults(run=_token_revoke)
+    listing = token.add_parser("list", help="list tokens (never their secrets)")
+    _server_args(listing)
+    listing.set_defaults(run=_token_list)
 
     audit = sub.add_parser("audit", help="audit trail").add_subparsers(dest="sub", required=True)
     verify = audit.add_parser("verify", help="check the audit hash chain")

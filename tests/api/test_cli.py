@@ -70,7 +70,8 @@ async def test_audit_verify(api: Api, database_url: str) -> None:
     await api.register(make_spec())
     env = {"GREENLANG_DATABASE_URL": database_url}
     code, out, _ = await cli("audit", "verify", env=env)
-    assert code == 0 and "1 events verified" in out
+    total = await api.pool.fetchval("SELECT count(*) FROM audit_events")
+    assert code == 0 and f"{total} events verified" in out
     await api.pool.execute("UPDATE audit_events SET actor = 'mallory'")
     code, out, _ = await cli("audit", "verify", env=env)
     assert code == 1 and "BROKEN" in out
@@ -122,3 +123,28 @@ async def test_agent_errors_are_one_line_with_exit_codes(api: Api, tmp_path: Pat
     assert code == 1 and "cannot reach" in err
     code, _, err = await cli("agent", "search", env=env)
     assert code == 2 and "usage" in err
+
+
+async def test_token_list_revoke_and_audit(api: Api, database_url: str) -> None:
+    env = {"GREENLANG_DATABASE_URL": database_url}
+    code, out, _ = await cli("token", "create", "--role", "viewer", "--name", "temp", env=env)
+    token = out.strip().splitlines()[-1]
+    token_id = await api.pool.fetchval("SELECT token_id FROM api_tokens WHERE name = 'temp'")
+    code, out, _ = await cli("token", "list", env=env)
+    assert code == 0 and token_id in out and token not in out
+    code, out, _ = await cli("token", "revoke", token_id, env=env)
+    assert code == 0
+    code, _, err = await cli("token", "revoke", token_id, env=env)
+    assert code == 2 and "no live token" in err
+    row = await api.pool.fetchrow("SELECT revoked_at FROM api_tokens WHERE token_id = $1", token_id)
+    assert row["revoked_at"] is not None
+    actions = [
+        r["action"]
+        for r in await api.pool.fetch(
+            "SELECT action FROM audit_events WHERE target = $1 ORDER BY seq", f"token:{token_id}"
+        )
+    ]
+    assert actions == ["token.create", "token.revoke"]
+    # Never used before revocation, so not cached: the running API refuses it at once.
+    r = await api.client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"})
+    assert r.status == 401
