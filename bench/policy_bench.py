@@ -237,25 +237,13 @@ def build_time(policy_dir: Path, data_dir: Path, catalog: dict[str, Any], runs: 
 
 def opa_server(bundle: Path, workdir: Path, gogc: int | None = None) -> Any:
     """`opa run --server` with one bundle, on a free loopback port (the tests' ServerProcess)."""
-    from tests.support.servers import ServerProcess, find_binary
+    from tests.support.servers import OpaServerProcess, find_binary
 
-    class Opa(ServerProcess):
-        name = "opa"
+    class Opa(OpaServerProcess):
         health_path = "/health?bundles"  # ready only once the bundle is activated
 
-        def command(self) -> list[str]:
-            return [
-                find_binary("opa"),
-                "run",
-                "--server",
-                "--addr",
-                f"127.0.0.1:{self.port}",
-                "--skip-version-check",
-                "--log-level",
-                "error",
-                "--bundle",
-                str(bundle),
-            ]
+        def opa_args(self) -> list[str]:
+            return ["--bundle", str(bundle)]
 
         def environment(self) -> dict[str, str]:
             return {**os.environ, "GOGC": str(gogc)} if gogc else dict(os.environ)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.support.servers import ServerExited, ServerProcess, find_binary
+from tests.support.servers import OpaServerProcess, ServerExited
 
 T = TypeVar("T")
 
@@ -20,10 +20,10 @@ T = TypeVar("T")
 OpaExited = ServerExited  # OPA stopped before it became healthy; `.returncode`, `.log`
 
 
-class OpaProcess(ServerProcess):
+class OpaProcess(OpaServerProcess):
     """`opa run --server --addr 127.0.0.1:PORT <args>`; logs (JSON lines) go to `workdir`."""
 
-    name = "opa"
+    log_level = "debug"
 
     def __init__(
         self,
@@ -39,20 +39,8 @@ class OpaProcess(ServerProcess):
         self.env = dict(env or {})
         self.health_path = health_path
 
-    def command(self) -> list[str]:
-        return [
-            find_binary("opa"),
-            "run",
-            "--server",
-            "--addr",
-            f"127.0.0.1:{self.port}",
-            "--skip-version-check",
-            "--log-level",
-            "debug",
-            "--shutdown-grace-period",
-            "1",
-            *self.args,
-        ]
+    def opa_args(self) -> list[str]:
+        return ["--shutdown-grace-period", "1", *self.args]
 
     def environment(self) -> dict[str, str]:
         return {**os.environ, **self.env}

@@ -5,26 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.support.servers import ServerProcess, find_binary
+from tests.support.servers import OpaServerProcess
 
 
-class OpaServer(ServerProcess):
+class OpaServer(OpaServerProcess):
     """Start with `paths` loaded (Rego and JSON, directories allowed); `.url` when live."""
-
-    name = "opa"
 
     def __init__(self, paths: Sequence[Path | str], workdir: Path, timeout: float = 30.0) -> None:
         super().__init__(workdir, timeout)
         self.paths = [str(p) for p in paths]
 
-    def command(self) -> list[str]:
-        return [
-            find_binary("opa"),
-            "run",
-            "--server",
-            "--addr",
-            f"127.0.0.1:{self.port}",
-            "--log-level",
-            "error",
-            *self.paths,
-        ]
+    def opa_args(self) -> list[str]:
+        return self.paths

@@ -169,3 +169,26 @@ class MinioServer(ServerProcess):
             "MINIO_ROOT_PASSWORD": self.secret_key,
             "MINIO_UPDATE": "off",
         }
+
+
+class OpaServerProcess(ServerProcess):
+    """`opa run --server` on the free port; subclasses give `opa_args()` (paths, flags)."""
+
+    name = "opa"
+    log_level = "error"
+
+    def opa_args(self) -> list[str]:
+        return []
+
+    def command(self) -> list[str]:
+        return [
+            find_binary("opa"),
+            "run",
+            "--server",
+            "--addr",
+            f"127.0.0.1:{self.port}",
+            "--skip-version-check",
+            "--log-level",
+            self.log_level,
+            *self.opa_args(),
+        ]
