@@ -285,9 +285,10 @@ def read_bundle_files(
     files: dict[str, bytes] = {}
     total = 0
     if isinstance(path, bytes):
-        name, archive, where = None, io.BytesIO(path), "<bundle bytes>"
+        name, archive = None, io.BytesIO(path)
     else:
-        name, archive, where = path, None, str(path)
+        name, archive = path, None
+    where = _where(path)
     try:
         with tarfile.open(name, "r:gz", fileobj=archive) as tar:
             for member in tar:
@@ -308,25 +309,30 @@ def read_bundle_files(
     return files
 
 
-def read_manifest(path: Path | str) -> dict[str, Any]:
-    """The parsed ``.manifest`` of a bundle archive."""
+def _where(path: Path | str | bytes) -> str:
+    return "<bundle bytes>" if isinstance(path, bytes) else str(path)
+
+
+def read_manifest(path: Path | str | bytes) -> dict[str, Any]:
+    """The parsed ``.manifest`` of a bundle archive (a path, or the archive as bytes)."""
     files = read_bundle_files(path)
     raw = files.get(MANIFEST_FILE)
+    where = _where(path)
     if raw is None:
-        raise BundleError(f"{path}: bundle has no {MANIFEST_FILE}")
+        raise BundleError(f"{where}: bundle has no {MANIFEST_FILE}")
     try:
         manifest = json.loads(raw)
     except ValueError as e:
-        raise BundleError(f"{path}: {MANIFEST_FILE} is not JSON: {e}") from e
+        raise BundleError(f"{where}: {MANIFEST_FILE} is not JSON: {e}") from e
     if not isinstance(manifest, dict):
-        raise BundleError(f"{path}: {MANIFEST_FILE} is not a JSON object")
+        raise BundleError(f"{where}: {MANIFEST_FILE} is not a JSON object")
     return manifest
 
 
-def read_revision(path: Path | str) -> str:
+def read_revision(path: Path | str | bytes) -> str:
     revision = read_manifest(path).get("revision")
     if not isinstance(revision, str):
-        raise BundleError(f"{path}: {MANIFEST_FILE} has no string revision")
+        raise BundleError(f"{_where(path)}: {MANIFEST_FILE} has no string revision")
     return revision
 
 

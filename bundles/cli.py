@@ -17,7 +17,7 @@ from typing import Any
 
 from bundles.compiler import write_output
 from bundles.layout import STOCK_POLICY_DIR
-from registry.cli.errors import CliError, run_cli
+from registry.cli.errors import CliError, read_file, run_cli
 from registry.cli.http import check, registry_client
 
 
@@ -25,13 +25,6 @@ def _print(body: Any) -> int:
     json.dump(body, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
-
-
-def _read(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}", 2) from None
 
 
 def policy_list(args: argparse.Namespace) -> int:
@@ -49,7 +42,7 @@ def policy_show(args: argparse.Namespace) -> int:
 
 
 def policy_create(args: argparse.Namespace) -> int:
-    body = _read(args.file)
+    body = read_file(args.file, "policy")
     with registry_client() as client:
         created = check(
             client.post("/policies", content=body, headers={"Content-Type": "application/yaml"})
@@ -185,7 +178,9 @@ def _engine(args: argparse.Namespace) -> Any:
             )
         return OpaHttpEngine(args.engine)
     if args.bundle:
-        key = _read(args.verification_key) if args.verification_key else None
+        key = (
+            read_file(args.verification_key, "verification key") if args.verification_key else None
+        )
         return EmbeddedEngine.from_bundle(Path(args.bundle), verification_key=key)
     compiled_dir = Path(tempfile.mkdtemp(prefix="gl-decide-"))
     try:
@@ -199,7 +194,7 @@ async def _decide(args: argparse.Namespace) -> int:
     from bundles.engines.wire import EngineError, InputError
 
     try:
-        document = json.loads(_read(args.input))
+        document = json.loads(read_file(args.input, "input"))
     except ValueError:
         raise CliError(f"{args.input} is not valid JSON", 2) from None
     if not isinstance(document, dict):

@@ -133,13 +133,10 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 def uploaded_revision(content: bytes) -> str:
     """The revision in an uploaded archive's .manifest; ValueError when it is not a bundle."""
-    with tempfile.NamedTemporaryFile(suffix=".tar.gz") as tmp:
-        tmp.write(content)
-        tmp.flush()
-        try:
-            return read_revision(tmp.name)
-        except BundleError as exc:
-            raise ValueError(str(exc).replace(tmp.name, "upload")) from None
+    try:
+        return read_revision(content)
+    except BundleError as exc:
+        raise ValueError(str(exc)) from None
 
 
 async def store_upload(pool: asyncpg.Pool, ctx: Context, name: str, content: bytes) -> str:

@@ -47,14 +47,8 @@ def parse_search(request: web.Request) -> SearchQuery:
 
 
 @routes.get("/api/v1/agents/search")
+@routes.get("/api/v1/agents")  # listing is a search without text: same filters and pages
 async def search(request: web.Request) -> web.Response:
-    result = await request.app[SERVICE].search(parse_search(request))
-    return json_response(result)
-
-
-@routes.get("/api/v1/agents")
-async def list_agents(request: web.Request) -> web.Response:
-    """Same as search without text: filters and pages over every agent."""
     result = await request.app[SERVICE].search(parse_search(request))
     return json_response(result)
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from registry.cli.errors import CliError
+from registry.cli.errors import CliError, read_file
 from registry.cli.http import check, registry_client
 from registry.cli.output import print_agent, print_search
 
@@ -22,15 +22,10 @@ def _emit(args: argparse.Namespace, body: Any, table: Any) -> int:
     return 0
 
 
-def _read(path: str, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise CliError(f"cannot read {what} {path}: {exc.strerror}", 2) from None
-
-
 def _register(args: argparse.Namespace) -> int:
-    files: dict[str, Any] = {"spec": ("spec.yaml", _read(args.spec, "spec"), "application/yaml")}
+    files: dict[str, Any] = {
+        "spec": ("spec.yaml", read_file(args.spec, "spec"), "application/yaml")
+    }
     artifact = None
     if args.artifact:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
@@ -12,6 +13,14 @@ class CliError(Exception):
     def __init__(self, message: str, code: int):
         super().__init__(message)
         self.code = code
+
+
+def read_file(path: str, what: str) -> bytes:
+    """A file named on the command line; a missing or unreadable one is a usage error (2)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {what} {path}: {exc.strerror}", 2) from None
 
 
 def run_cli(fn: Callable[[], int]) -> int:
