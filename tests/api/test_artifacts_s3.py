@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -55,8 +56,6 @@ async def test_register_and_download_through_minio(s3_api: Api, minio_server: Mi
         minio_server.endpoint, minio_server.access_key, minio_server.secret_key, secure=False
     )
     key = uri.split("/", 3)[3]
-    import io
-
     forged = b"f" * len(blob)
     client.put_object(s3_api.bucket, key, io.BytesIO(forged), len(forged))  # type: ignore[attr-defined]
     r = await s3_api.call("GET", "/api/v1/agents/gl-cbam-calculator/versions/1.0.0/artifact")
