@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 import structlog
@@ -79,19 +79,33 @@ def problem_response(
     title: str,
     detail: str,
     request_id: str | None = None,
+    *,
+    extra: dict[str, Any] | None = None,
+    headers: Iterable[tuple[str, str]] = (),
 ) -> web.Response:
+    """An RFC 9457 problem; ``extra`` adds members (e.g. the violations of a denial)."""
     body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
-    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    if request_id:
+        body["request_id"] = request_id
+    if extra:
+        body.update(extra)
+    out: CIMultiDict[str] = CIMultiDict(headers)
+    if request_id:
+        out[REQUEST_ID_HEADER] = request_id
     return web.Response(
         status=status,
         text=json.dumps(body),
         content_type="application/problem+json",
-        headers=headers,
+        headers=out,
     )
 
 
-async def _body_stream(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+async def _body_stream(content: aiohttp.StreamReader, limit: int | None) -> AsyncIterator[bytes]:
+    received = 0
     async for chunk in content.iter_chunked(_STREAM_CHUNK):
+        received += len(chunk)
+        if limit is not None and received > limit:
+            raise BodyTooLarge
         yield chunk
 
 
@@ -177,72 +191,146 @@ class ReverseProxy:
         return await self.forward(request, request_id)
 
     async def forward(self, request: web.Request, request_id: str) -> web.StreamResponse:
-        headers = self.upstream_headers(request, request_id)
-        data = _body_stream(request.content) if request.body_exists else None
+        """Send the request upstream and stream the answer back (the plain-proxy path)."""
         try:
-            upstream = await self.session.request(
+            upstream = await self.open(request, self.upstream_headers(request, request_id))
+        except UpstreamError as exc:
+            return exc.response(request_id)
+        try:
+            return await self.stream_back(request, upstream, request_id)
+        finally:
+            upstream.release()
+
+    async def open(
+        self,
+        request: web.Request,
+        headers: CIMultiDict[str],
+        *,
+        client_timeout: aiohttp.ClientTimeout | None = None,
+        body_limit: int | None = None,
+    ) -> aiohttp.ClientResponse:
+        """Send the request upstream (its body streamed) and return the response at headers.
+
+        Raises UpstreamError: 502 when the agent cannot be reached, 504 when it is too slow,
+        413 when a streamed request body exceeds ``body_limit``."""
+        data = None
+        if request.body_exists:
+            data = _body_stream(request.content, body_limit)
+        try:
+            return await self.session.request(
                 request.method,
                 self.upstream_url(request),
                 headers=headers,
                 data=data,
                 allow_redirects=False,
                 compress=None,
+                timeout=client_timeout or self.timeout,
             )
+        except BodyTooLarge:
+            raise UpstreamError.body_too_large(body_limit or 0) from None
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            log.warning("upstream_timeout", error=repr(exc), request_id=request_id)
-            return problem_response(
-                504,
-                "upstream-timeout",
-                "Gateway Timeout",
-                "The upstream agent did not answer in time.",
-                request_id,
-            )
+            log.warning("upstream_timeout", error=repr(exc))
+            raise UpstreamError.timeout() from None
         except aiohttp.ClientError as exc:
-            log.warning("upstream_unreachable", error=repr(exc), request_id=request_id)
-            return problem_response(
-                502,
-                "upstream-unavailable",
-                "Bad Gateway",
-                "The upstream agent could not be reached or closed the connection.",
-                request_id,
-            )
-        try:
-            return await self._relay(request, upstream, request_id)
-        finally:
-            upstream.release()
+            if isinstance(exc.__cause__, BodyTooLarge) or isinstance(exc.__context__, BodyTooLarge):
+                raise UpstreamError.body_too_large(body_limit or 0) from None
+            log.warning("upstream_unreachable", error=repr(exc))
+            raise UpstreamError.unreachable() from None
 
-    async def _relay(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, request_id: str
+    async def stream_back(
+        self,
+        request: web.Request,
+        upstream: aiohttp.ClientResponse,
+        request_id: str,
+        *,
+        extra_headers: Iterable[tuple[str, str]] = (),
+        limit: int | None = None,
     ) -> web.StreamResponse:
-        resp_headers = filter_hop_by_hop(upstream.headers)
-        resp_headers.setdefault(REQUEST_ID_HEADER, request_id)
+        """Stream the upstream response to the client as it arrives (SSE, chunked, large).
+
+        Past ``limit`` bytes the response is cut off: the headers are out, so a truncated
+        response is the only honest signal left."""
+        resp_headers = response_headers(upstream, request_id, extra_headers)
         response = web.StreamResponse(
             status=upstream.status, reason=upstream.reason, headers=resp_headers
         )
         await response.prepare(request)
+        sent = 0
         try:
             while True:
                 try:
                     chunk = await upstream.content.readany()
                 except (TimeoutError, aiohttp.ClientError) as exc:
-                    # Headers are out: the only honest signal left is a truncated response.
-                    # Close the client connection without the final chunk; finish_response's
-                    # write_eof then meets a closed transport and aiohttp drops the connection.
-                    log.warning(
-                        "upstream_failed_mid_response", error=repr(exc), request_id=request_id
-                    )
-                    upstream.close()
-                    if request.transport is not None:
-                        request.transport.close()
+                    log.warning("upstream_failed_mid_response", error=repr(exc))
+                    _abort(request, upstream)
                     return response
                 if not chunk:
                     break
+                sent += len(chunk)
+                if limit is not None and sent > limit:
+                    log.warning("response_over_limit", limit=limit)
+                    _abort(request, upstream)
+                    return response
                 await response.write(chunk)  # flushed as it arrives (SSE, chunked)
         except BaseException:
             upstream.close()  # client went away: never pool a half-read connection
             raise
         await response.write_eof()
         return response
+
+
+def response_headers(
+    upstream: aiohttp.ClientResponse, request_id: str, extra: Iterable[tuple[str, str]] = ()
+) -> CIMultiDict[str]:
+    """The upstream's end-to-end headers for the client, plus ``extra`` and the request id."""
+    headers = filter_hop_by_hop(upstream.headers)
+    headers.setdefault(REQUEST_ID_HEADER, request_id)
+    for name, value in extra:
+        headers.add(name, value)
+    return headers
+
+
+def _abort(request: web.Request, upstream: aiohttp.ClientResponse) -> None:
+    """Close both sides without the final chunk; aiohttp then drops the client connection."""
+    upstream.close()
+    if request.transport is not None:
+        request.transport.close()
+
+
+class BodyTooLarge(Exception):
+    """A streamed request body went past its limit."""
+
+
+class UpstreamError(Exception):
+    """The upstream hop failed before a response started; carries the problem to answer."""
+
+    def __init__(self, status: int, slug: str, title: str, detail: str, kind: str) -> None:
+        super().__init__(detail)
+        self.status, self.slug, self.title, self.detail, self.kind = (
+            status,
+            slug,
+            title,
+            detail,
+            kind,
+        )
+
+    @classmethod
+    def unreachable(cls) -> UpstreamError:
+        detail = "The upstream agent could not be reached or closed the connection."
+        return cls(502, "upstream-unavailable", "Bad Gateway", detail, "upstream_unreachable")
+
+    @classmethod
+    def timeout(cls) -> UpstreamError:
+        detail = "The upstream agent did not answer in time."
+        return cls(504, "upstream-timeout", "Gateway Timeout", detail, "upstream_timeout")
+
+    @classmethod
+    def body_too_large(cls, limit: int) -> UpstreamError:
+        detail = f"The request body exceeds this agent's limit of {limit} bytes."
+        return cls(413, "payload-too-large", "Content Too Large", detail, "request_too_large")
+
+    def response(self, request_id: str | None) -> web.Response:
+        return problem_response(self.status, self.slug, self.title, self.detail, request_id)
 
 
 PROXY = web.AppKey("proxy", ReverseProxy)
