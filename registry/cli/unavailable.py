@@ -12,7 +12,3 @@ def _unavailable(name: str) -> None:
 
 def lifecycle() -> None:
     _unavailable("greenlang-lifecycle")
-
-
-def sidecar() -> None:
-    _unavailable("greenlang-sidecar")

@@ -1,0 +1,30 @@
+"""The admin listener: /metrics, /healthz, /readyz — kept off the proxied port so an agent's
+own paths never collide with them and they can be bound to a private interface."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from sidecar.metrics import SidecarMetrics
+from sidecar.policy_source import PolicySource
+
+
+def create_admin_app(source: PolicySource, metrics: SidecarMetrics) -> web.Application:
+    async def metrics_endpoint(request: web.Request) -> web.Response:
+        body, content_type = metrics.render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        reason = await source.not_ready_reason()
+        if reason is None:
+            return web.json_response({"status": "ready", "revision": source.revision})
+        return web.json_response({"status": "not ready", "reason": reason}, status=503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

@@ -1,0 +1,109 @@
+"""Assemble a running sidecar: proxy listener, admin listener, policy source, audit sink.
+
+`Sidecar` owns every long-lived part and starts/stops them in order, so tests, the CLI and the
+benchmark run the same object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from opentelemetry.sdk.trace import TracerProvider
+
+from sidecar.admin import create_admin_app
+from sidecar.audit_shipper import AuditShipper
+from sidecar.audit_sink import AuditSink, LogAuditSink, SpoolAuditSink
+from sidecar.audit_spool import AuditSpool
+from sidecar.auth import Authenticator
+from sidecar.call import Target
+from sidecar.enforcer import Enforcer
+from sidecar.metrics import SidecarMetrics
+from sidecar.policy_source import PolicySource
+from sidecar.proxy import PROXY, ReverseProxy
+from sidecar.rate import SlidingWindowCounter
+from sidecar.tracing import setup_tracing, shutdown
+
+
+@dataclass
+class Listen:
+    host: str
+    port: int
+
+
+@dataclass
+class Sidecar:
+    target: Target
+    upstream: str
+    listen: Listen
+    admin_listen: Listen
+    source: PolicySource
+    authenticator: Authenticator
+    sink: AuditSink = field(default_factory=LogAuditSink)
+    fail_open: bool = False
+    connect_timeout_s: float = 5.0
+    tracer_provider: TracerProvider | None = None
+    metrics: SidecarMetrics = field(default_factory=SidecarMetrics)
+
+    def __post_init__(self) -> None:
+        self.proxy = ReverseProxy(self.upstream, connect_timeout=self.connect_timeout_s)
+        if self.tracer_provider is None:
+            self.tracer_provider = setup_tracing()
+        self.enforcer = Enforcer(
+            target=self.target,
+            proxy=self.proxy,
+            source=self.source,
+            authenticator=self.authenticator,
+            rate=SlidingWindowCounter(self.target.rate_window_s),
+            sink=self.sink,
+            metrics=self.metrics,
+            tracer=self.tracer_provider.get_tracer("greenlang.sidecar"),
+            fail_open=self.fail_open,
+            connect_timeout_s=self.connect_timeout_s,
+        )
+        self.metrics.track_audit_spool(self.sink.pending)
+        self._runners: list[web.AppRunner] = []
+
+    def proxy_app(self) -> web.Application:
+        # The server must not decompress request bodies: they pass byte-for-byte.
+        app = web.Application(handler_args={"auto_decompress": False}, client_max_size=0)
+        app[PROXY] = self.proxy
+        app.router.add_route("*", "/{tail:.*}", self.enforcer.handle)
+        return app
+
+    async def start(self) -> None:
+        await self.proxy.start()
+        start_auth = getattr(self.authenticator, "start", None)
+        if start_auth is not None:
+            await start_auth()
+        await self.source.start()
+        await self.sink.start()
+        for app, where in (
+            (self.proxy_app(), self.listen),
+            (create_admin_app(self.source, self.metrics), self.admin_listen),
+        ):
+            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await runner.setup()
+            await web.TCPSite(runner, where.host, where.port, reuse_address=True).start()
+            self._runners.append(runner)
+
+    async def stop(self) -> None:
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+        await self.sink.close()
+        await self.source.close()
+        close_auth = getattr(self.authenticator, "close", None)
+        if close_auth is not None:
+            await close_auth()
+        await self.proxy.close()
+        if self.tracer_provider is not None:
+            shutdown(self.tracer_provider)
+
+
+def spool_sink(
+    directory: Path, registry_url: str, token: str | None, *, max_bytes: int
+) -> SpoolAuditSink:
+    spool = AuditSpool(directory, max_bytes=max_bytes)
+    return SpoolAuditSink(spool, AuditShipper(spool, registry_url, token))

@@ -1,0 +1,83 @@
+"""Where the sidecar's audit events go: the registry (through the on-disk spool) or the log.
+
+With a registry every event is appended to the spool first and shipped from there, so a
+registry outage or a sidecar restart loses nothing. Without one (a standalone sidecar with a
+bundle file) events are written as structured log lines. When the spool is full the sidecar
+stops accepting calls (503) rather than run calls it cannot audit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import structlog
+
+from sidecar.audit_shipper import AuditShipper
+from sidecar.audit_spool import AuditSpool, SpoolFull
+
+log = structlog.get_logger("sidecar.audit")
+
+# Room kept free in the spool for calls already admitted when the check ran.
+_HEADROOM_BYTES = 1024 * 1024
+
+
+class AuditSink(Protocol):
+    def accepting(self) -> bool:
+        """False when a new call's event could not be kept (the call is refused)."""
+        ...
+
+    def record(self, event: dict[str, Any]) -> None: ...
+
+    def pending(self) -> int: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class LogAuditSink:
+    """Audit events as JSON log lines (standalone sidecar without a registry)."""
+
+    def accepting(self) -> bool:
+        return True
+
+    def record(self, event: dict[str, Any]) -> None:
+        log.info("audit", **event)
+
+    def pending(self) -> int:
+        return 0
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class SpoolAuditSink:
+    """Events spooled on disk and shipped to the registry's audit intake in batches."""
+
+    def __init__(self, spool: AuditSpool, shipper: AuditShipper) -> None:
+        self._spool = spool
+        self._shipper = shipper
+
+    def accepting(self) -> bool:
+        return self._spool.size_bytes() + _HEADROOM_BYTES < self._spool.max_bytes
+
+    def record(self, event: dict[str, Any]) -> None:
+        try:
+            self._shipper.submit(event)  # spooled; wakes the shipper once a batch is full
+        except SpoolFull:
+            # Only calls admitted just before the spool filled get here; the headroom makes
+            # it rare. The event is logged so it still exists somewhere.
+            log.error("audit_spool_full", **event)
+
+    def pending(self) -> int:
+        return self._spool.pending()
+
+    async def start(self) -> None:
+        await self._shipper.start()
+
+    async def close(self) -> None:
+        await self._shipper.stop()
+        self._spool.close()

@@ -1,0 +1,127 @@
+"""One proxied call as the sidecar saw it, and the decision inputs and audit event made from it.
+
+The pipeline fills a `Call` step by step; whatever happens (denied, failed, streamed), the same
+record becomes one audit event and one set of metric samples, so they always agree.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sidecar.auth import Principal
+from sidecar.usage import Usage
+
+Finding = dict[str, str]  # {"policy_id", "message"}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The agent this sidecar guards and the facts it adds to every decision input."""
+
+    agent_id: str
+    version: str | None
+    environment: str | None
+    sidecar_id: str
+    pre_policy_types: tuple[str, ...] = (
+        "access_control",
+        "rate_limiting",
+        "compliance",
+        "data_access",
+    )
+    post_policy_types: tuple[str, ...] = ("rate_limiting",)
+    rate_window_s: int = 60
+
+
+@dataclass(slots=True)
+class Call:
+    request_id: str
+    method: str
+    path: str
+    started_ns: int = field(default_factory=time.time_ns)
+    trace_id: str | None = None
+    principal: Principal | None = None
+    data_classification: str | None = None
+    decision: str = "error"  # allow | warn | deny | error | fail_open
+    violations: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    denied_types: list[str] = field(default_factory=list)
+    status: int = 0
+    usage: Usage | None = None
+    error: str | None = None  # agent_errors_total type, when the call failed
+    decided_by_sidecar: bool = False  # the status is the sidecar's answer, not the agent's
+
+    def adopt(self, decision: dict[str, Any]) -> None:
+        """Take the decision's verdict and findings (both engines return the same shape)."""
+        self.decision = str(decision.get("decision", "deny"))
+        self.violations = list(decision.get("violations") or [])
+        self.warnings = list(decision.get("warnings") or [])
+        self.denied_types = list(decision.get("denied_types") or [])
+
+
+def pre_input(target: Target, call: Call, rate_current: int) -> dict[str, Any]:
+    """The pre-execution decision input (docs/policies.md, Decision input)."""
+    doc = _common(target, call, "pre", target.pre_policy_types)
+    doc["rate"] = {"current": rate_current, "window_s": target.rate_window_s}
+    return doc
+
+
+def post_input(target: Target, call: Call, usage: Usage) -> dict[str, Any]:
+    """The post-execution input: the call's facts plus the token usage the agent reported."""
+    doc = _common(target, call, "post", target.post_policy_types)
+    doc["usage"] = usage.as_input()
+    return doc
+
+
+def _common(target: Target, call: Call, phase: str, types: tuple[str, ...]) -> dict[str, Any]:
+    principal = call.principal
+    user: dict[str, Any] = {}
+    if principal is not None:
+        user = {"id": principal.id, "roles": list(principal.roles)}
+        if principal.team is not None:
+            user["team"] = principal.team
+    agent: dict[str, Any] = {"id": target.agent_id}
+    if target.version:
+        agent["version"] = target.version
+    request: dict[str, Any] = {"method": call.method, "path": call.path}
+    if call.data_classification:
+        request["data_classification"] = call.data_classification
+    doc: dict[str, Any] = {
+        "action": "invoke",
+        "phase": phase,
+        "policy_types": list(types),
+        "user": user,
+        "agent": agent,
+        "request": request,
+        "now": time.time_ns(),
+    }
+    if target.environment:
+        doc["deployment"] = {"environment": target.environment}
+    return doc
+
+
+def audit_event(target: Target, call: Call, latency_s: float) -> dict[str, Any]:
+    """The audit event for the registry's intake (docs/sidecar.md, Audit)."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "time": datetime.fromtimestamp(call.started_ns / 1e9, UTC).isoformat(),
+        "sidecar": target.sidecar_id,
+        "request_id": call.request_id,
+        "trace_id": call.trace_id,
+        "user_id": call.principal.id if call.principal else None,
+        "agent_id": target.agent_id,
+        "version": target.version,
+        "action": "invoke",
+        "method": call.method,
+        "path": call.path,
+        "environment": target.environment,
+        "decision": call.decision,
+        "violations": call.violations,
+        "warnings": call.warnings,
+        "status": call.status,
+        "latency_ms": round(latency_s * 1000, 3),
+        "tokens": call.usage.as_event() if call.usage else None,
+    }

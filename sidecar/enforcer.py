@@ -1,0 +1,366 @@
+"""The enforcement pipeline: authenticate, measure, decide, forward, inspect, decide again, audit.
+
+caller -> [401 no/invalid JWT] -> [503 audit spool full] -> pre decision
+       -> [429 rate | 403 policy | 503 no decision] -> [413 body cap] -> agent
+       -> JSON: read (size cap), tokens, post decision [403 over token limit], mask
+          other: tokens from X-Tokens-Used, post decision, stream (size cap)
+every call -> one audit event, metrics, one span (pre-check, upstream, post-check)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import structlog
+from aiohttp import web
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Tracer
+
+from bundles.engines import EngineError, InputError
+from sidecar import refusals, tracing
+from sidecar.audit_sink import AuditSink
+from sidecar.auth import Authenticator, AuthError, Principal
+from sidecar.call import Call, Target, audit_event, post_input, pre_input
+from sidecar.masking import MaskingError, masker_for
+from sidecar.metrics import SidecarMetrics
+from sidecar.obligations import Obligations, from_decision, stock
+from sidecar.policy_source import PolicySource
+from sidecar.proxy import (
+    REQUEST_ID,
+    REQUEST_ID_HEADER,
+    ReverseProxy,
+    UpstreamError,
+    response_headers,
+)
+from sidecar.rate import SlidingWindowCounter
+from sidecar.refusals import Refused
+from sidecar.usage import Usage, usage_from_headers, usage_from_json
+
+log = structlog.get_logger("sidecar")
+
+WARNING_HEADER = "X-Governance-Warning"
+CLASSIFICATION_HEADER = "X-Data-Classification"
+# Changed bodies lose what described the old bytes.
+_STALE_WHEN_REWRITTEN = ("Content-Length", "Content-Encoding", "ETag", "Content-MD5", "Digest")
+_NOT_JSON = object()
+
+
+@dataclass
+class Enforcer:
+    target: Target
+    proxy: ReverseProxy
+    source: PolicySource
+    authenticator: Authenticator
+    rate: SlidingWindowCounter
+    sink: AuditSink
+    metrics: SidecarMetrics
+    tracer: Tracer
+    fail_open: bool = False
+    connect_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        self._bound = self.metrics.for_agent(self.target.agent_id, self.target.version or "")
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        start = time.perf_counter()
+        call = Call(
+            request_id=request.headers.get(REQUEST_ID_HEADER) or str(uuid.uuid4()),
+            method=request.method,
+            path=request.path,
+        )
+        request[REQUEST_ID] = call.request_id
+        with self.tracer.start_as_current_span(
+            "sidecar.invoke",
+            context=tracing.extract(request.headers),
+            kind=SpanKind.SERVER,
+            attributes=self._span_attributes(call),
+        ) as span:
+            call.trace_id = tracing.trace_id_hex(span)
+            structlog.contextvars.bind_contextvars(
+                request_id=call.request_id, trace_id=call.trace_id
+            )
+            self._bound.concurrent_inc()
+            try:
+                response = await self._invoke(request, call)
+                call.status = response.status
+                return response
+            except Refused as refused:
+                call.status, call.decided_by_sidecar = refused.status, True
+                call.error = refused.error or call.error
+                return refused.response(call.request_id)
+            except BaseException:
+                call.status = call.status or 499  # the client went away mid-call
+                raise
+            finally:
+                self._bound.concurrent_dec()
+                self._finish(call, time.perf_counter() - start, span)
+                structlog.contextvars.unbind_contextvars("request_id", "trace_id")
+
+    async def _invoke(self, request: web.Request, call: Call) -> web.StreamResponse:
+        t0 = time.perf_counter()
+        call.principal = await self._authenticate(request)
+        call.data_classification = request.headers.get(CLASSIFICATION_HEADER)
+        if not self.sink.accepting():
+            raise refusals.audit_unavailable()
+        obligations = await self._pre_check(call)
+        size = request.content_length
+        if size is not None and size > obligations.max_request_bytes:
+            raise refusals.request_too_large(obligations.max_request_bytes)
+        self._bound.observe_overhead("pre", time.perf_counter() - t0)
+        upstream = await self._send(request, call, obligations)
+        try:
+            return await self._respond(request, call, upstream, obligations)
+        finally:
+            upstream.release()
+
+    async def _authenticate(self, request: web.Request) -> Principal:
+        try:
+            return await self.authenticator.authenticate(request.headers.get("Authorization"))
+        except AuthError as exc:
+            raise refusals.unauthenticated(str(exc)) from None
+
+    async def _pre_check(self, call: Call) -> Obligations:
+        assert call.principal is not None
+        key = call.principal.id
+        decision = await self._decide(pre_input(self.target, call, self.rate.count(key)), call)
+        if decision is None:  # fail-open
+            return stock()
+        call.adopt(decision)
+        if call.decision == "deny":
+            types = call.denied_types
+            if types and all(t == "rate_limiting" for t in types):
+                raise refusals.rate_limited(call.violations, self.rate.retry_after(key))
+            raise refusals.denied(call.violations, call.warnings)
+        self.rate.hit(key)
+        return from_decision(decision)
+
+    async def _decide(self, input: dict[str, Any], call: Call) -> dict[str, Any] | None:
+        """The decision; None when failing open. Refuses with 503 when there is none."""
+        phase = input["phase"]
+        with self.tracer.start_as_current_span(f"governance.{phase}_check") as span:
+            engine = self.source.engine
+            try:
+                if engine is None:
+                    raise EngineError(await self.source.not_ready_reason() or "no policy loaded")
+                decision = await engine.decide(input)
+                span.set_attribute(tracing.DECISION, str(decision.get("decision")))
+                return decision
+            except InputError as exc:
+                raise refusals.bad_request(f"the request cannot be evaluated: {exc}") from None
+            except EngineError as exc:
+                span.set_status(trace.StatusCode.ERROR, str(exc))
+                log.warning("decision_unavailable", phase=phase, error=str(exc))
+                call.error = "decision_unavailable"
+                if self.fail_open:
+                    call.decision = "fail_open"
+                    return None
+                call.decision = "error"
+                raise refusals.decision_unavailable(str(exc)) from None
+
+    async def _send(
+        self, request: web.Request, call: Call, obligations: Obligations
+    ) -> aiohttp.ClientResponse:
+        headers = self.proxy.upstream_headers(request, call.request_id)
+        with self.tracer.start_as_current_span("upstream", kind=SpanKind.CLIENT) as span:
+            tracing.inject(headers, trace.set_span_in_context(span))
+            try:
+                return await self.proxy.open(
+                    request,
+                    headers,
+                    client_timeout=self._timeout(obligations.timeout_s),
+                    body_limit=obligations.max_request_bytes,
+                )
+            except UpstreamError as exc:
+                span.set_status(trace.StatusCode.ERROR, exc.detail)
+                call.decided_by_sidecar, call.error = True, exc.kind
+                raise Refused(exc.status, exc.slug, exc.title, exc.detail, error=exc.kind) from None
+
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        """The agent may stay silent at most ``seconds`` (per read), however long it streams."""
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(
+                total=None, sock_connect=self.connect_timeout_s, sock_read=seconds
+            )
+            self._timeouts[seconds] = timeout
+        return timeout
+
+    async def _respond(
+        self,
+        request: web.Request,
+        call: Call,
+        upstream: aiohttp.ClientResponse,
+        obligations: Obligations,
+    ) -> web.StreamResponse:
+        warn = [(WARNING_HEADER, f"{w['policy_id']}: {w['message']}") for w in call.warnings]
+        if _is_json(upstream) and request.method != "HEAD":
+            return await self._respond_json(request, call, upstream, obligations, warn)
+        t0 = time.perf_counter()
+        await self._post_check(call, usage_from_headers(upstream.headers), upstream)
+        self._bound.observe_overhead("post", time.perf_counter() - t0)
+        call.status = upstream.status
+        return await self.proxy.stream_back(
+            request,
+            upstream,
+            call.request_id,
+            extra_headers=warn,
+            limit=obligations.max_response_bytes,
+        )
+
+    async def _respond_json(
+        self,
+        request: web.Request,
+        call: Call,
+        upstream: aiohttp.ClientResponse,
+        obligations: Obligations,
+        warn: list[tuple[str, str]],
+    ) -> web.Response:
+        """Buffer a JSON answer (within the cap) to read its token usage and mask it."""
+        body = await _read_limited(upstream, obligations.max_response_bytes)
+        t0 = time.perf_counter()
+        encoding = upstream.headers.get("Content-Encoding", "identity").strip().lower()
+        text = _decode(body, encoding, obligations.max_response_bytes)
+        doc = _parse(text)
+        usage = usage_from_headers(upstream.headers) or (
+            usage_from_json(doc) if doc is not _NOT_JSON else None
+        )
+        await self._post_check(call, usage, upstream)
+        out = body
+        if obligations.mask and text is None:
+            raise refusals.response_uninspectable(encoding)
+        if obligations.mask and doc is not _NOT_JSON:
+            out = self._mask(doc, obligations) or body
+        headers = response_headers(upstream, call.request_id, warn)
+        for name in _STALE_WHEN_REWRITTEN if out is not body else ("Content-Length",):
+            headers.popall(name, None)
+        self._bound.observe_overhead("post", time.perf_counter() - t0)
+        return web.Response(
+            status=upstream.status, reason=upstream.reason, body=out, headers=headers
+        )
+
+    def _mask(self, doc: Any, obligations: Obligations) -> bytes | None:
+        try:
+            masked, replaced = masker_for(obligations.mask).mask_value(doc)
+        except MaskingError as exc:
+            raise refusals.masking_failed(str(exc)) from None
+        if not replaced:
+            return None
+        return json.dumps(masked, ensure_ascii=False, separators=(",", ":")).encode()
+
+    async def _post_check(
+        self, call: Call, usage: Usage | None, upstream: aiohttp.ClientResponse
+    ) -> None:
+        """With token usage known, ask again; a denial replaces the agent's answer with 403."""
+        call.usage = usage
+        if usage is None or call.decision == "fail_open":
+            return
+        decision = await self._decide(post_input(self.target, call, usage), call)
+        if decision is None:
+            return
+        violations = list(decision.get("violations") or [])
+        call.warnings += [w for w in decision.get("warnings") or [] if w not in call.warnings]
+        if violations:
+            call.decision, call.violations = "deny", call.violations + violations
+            call.denied_types = sorted({*call.denied_types, *(decision.get("denied_types") or [])})
+            upstream.close()  # the body is not wanted; never pool a half-read connection
+            raise refusals.denied(call.violations, call.warnings)
+
+    def _types(self, call: Call) -> Mapping[str, str]:
+        """policy_id -> type: the bundle's metadata, else the decision's single denied type."""
+        known = self.source.policy_types
+        if known or len(call.denied_types) != 1:
+            return known
+        return {v["policy_id"]: call.denied_types[0] for v in call.violations}
+
+    def _span_attributes(self, call: Call) -> dict[str, Any]:
+        return {
+            tracing.AGENT_ID: self.target.agent_id,
+            tracing.AGENT_VERSION: self.target.version or "",
+            tracing.HTTP_METHOD: call.method,
+            tracing.URL_PATH: call.path,
+        }
+
+    def _finish(self, call: Call, latency_s: float, span: trace.Span) -> None:
+        """One audit event and one set of metric samples per call, whatever happened."""
+        self.sink.record(audit_event(self.target, call, latency_s))
+        bound = self._bound
+        bound.record_call(call.status, call.decided_by_sidecar, latency_s)
+        if call.error:
+            bound.record_error(call.error)
+        if call.usage is not None:
+            bound.record_tokens(call.usage.model, call.usage.total)
+            tracing.set_usage(span, call.usage)
+        if call.violations:
+            self.metrics.record_violations(call.violations, self._types(call))
+        self.metrics.record_decision(call.decision)
+        span.set_attribute(tracing.HTTP_STATUS, call.status)
+        span.set_attribute(tracing.DECISION, call.decision)
+        if call.status >= 500:
+            span.set_status(trace.StatusCode.ERROR)
+
+
+def _is_json(upstream: aiohttp.ClientResponse) -> bool:
+    if upstream.status in (204, 304):
+        return False
+    ctype = upstream.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    return ctype == "application/json" or (
+        ctype.startswith("application/") and ctype.endswith("+json")
+    )
+
+
+async def _read_limited(upstream: aiohttp.ClientResponse, limit: int) -> bytes:
+    if upstream.content_length is not None and upstream.content_length > limit:
+        upstream.close()
+        raise refusals.response_too_large(limit)
+    chunks, size = [], 0
+    try:
+        while chunk := await upstream.content.readany():
+            size += len(chunk)
+            if size > limit:
+                upstream.close()
+                raise refusals.response_too_large(limit)
+            chunks.append(chunk)
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        upstream.close()
+        kind = "upstream_timeout" if isinstance(exc, TimeoutError) else "upstream_unreachable"
+        failure = (
+            UpstreamError.timeout() if kind == "upstream_timeout" else UpstreamError.unreachable()
+        )
+        raise Refused(
+            failure.status, failure.slug, failure.title, failure.detail, error=kind
+        ) from None
+    return b"".join(chunks)
+
+
+def _decode(body: bytes, encoding: str, limit: int) -> bytes | None:
+    """The body without its content coding (gzip, deflate), or None when it cannot be read."""
+    if encoding in ("", "identity"):
+        return body
+    wbits = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+    if encoding not in wbits:
+        return None
+    inflater = zlib.decompressobj(wbits[encoding])
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        return None
+    if len(out) > limit:
+        raise refusals.response_too_large(limit)
+    return out
+
+
+def _parse(text: bytes | None) -> Any:
+    if text is None:
+        return _NOT_JSON
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return _NOT_JSON

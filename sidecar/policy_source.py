@@ -1,0 +1,234 @@
+"""Where the sidecar's decisions come from: a bundle for the embedded engine, or a real OPA.
+
+A source hands out the current `PolicyEngine` (None while it has none: the sidecar then fails
+closed) and says whether it is ready. Three kinds:
+
+- `FileBundleSource`: one bundle file, loaded at start.
+- `PolledBundleSource`: a bundle URL (the registry's `/api/v1/bundles/greenlang` or any HTTP
+  server), fetched with ``If-None-Match`` every ``interval_s``. A new revision replaces the
+  engine only once it compiled (and verified, with a key); a bad or unreachable bundle keeps the
+  last good one, so a registry outage never takes decisions away.
+- `OpaSource`: decisions from a real OPA over HTTP; ready while OPA says its bundles are
+  activated (``GET /health?bundles``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+import aiohttp
+import structlog
+
+from bundles.bundle import BundleError, read_bundle_files
+from bundles.engines import EngineError, PolicyEngine
+from bundles.engines.embedded import EmbeddedEngine
+from bundles.engines.opa_http import OpaHttpEngine
+from bundles.layout import POLICY_META_FILE
+from bundles.signing import KeyMaterial
+
+log = structlog.get_logger("sidecar.policy")
+
+
+def policy_types_of(archive: bytes) -> dict[str, str]:
+    """policy_id -> type, from the bundle's policy metadata (for the violation metrics)."""
+    try:
+        meta = json.loads(read_bundle_files(archive).get(POLICY_META_FILE.as_posix(), b"{}"))
+        return {m["policy_id"]: m["type"] for m in meta.values()}
+    except (BundleError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+class PolicySource(Protocol):
+    """The current engine (or None) and the reason the sidecar is not ready (or None)."""
+
+    @property
+    def engine(self) -> PolicyEngine | None: ...
+
+    @property
+    def revision(self) -> str | None: ...
+
+    @property
+    def policy_types(self) -> Mapping[str, str]:
+        """policy_id -> policy type, as far as the source knows them."""
+        ...
+
+    async def not_ready_reason(self) -> str | None: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class FileBundleSource:
+    """An embedded engine over one bundle file, loaded once."""
+
+    def __init__(self, path: Path, *, verification_key: KeyMaterial | None = None) -> None:
+        self._path = path
+        self._key = verification_key
+        self._engine: EmbeddedEngine | None = None
+        self._error: str | None = "bundle not loaded yet"
+        self.policy_types: Mapping[str, str] = {}
+
+    @property
+    def engine(self) -> PolicyEngine | None:
+        return self._engine
+
+    @property
+    def revision(self) -> str | None:
+        return self._engine.revision if self._engine else None
+
+    async def not_ready_reason(self) -> str | None:
+        return self._error
+
+    async def start(self) -> None:
+        try:
+            archive = self._path.read_bytes()
+            self._engine = EmbeddedEngine.from_bundle(archive, verification_key=self._key)
+            self.policy_types = policy_types_of(archive)
+            self._error = None
+        except (OSError, EngineError) as exc:
+            self._error = f"bundle {self._path}: {exc}"
+            log.error("bundle_load_failed", error=self._error)
+
+    async def close(self) -> None:
+        self._engine = None
+
+
+class PolledBundleSource:
+    """An embedded engine kept fresh from a bundle URL by ETag polling."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        interval_s: float = 5.0,
+        verification_key: KeyMaterial | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._url = url
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._interval = interval_s
+        self._key = verification_key
+        self._session = session
+        self._owns_session = session is None
+        self._engine: EmbeddedEngine | None = None
+        self._etag: str | None = None
+        self._error: str | None = "bundle not fetched yet"
+        self._task: asyncio.Task[None] | None = None
+        self.policy_types: Mapping[str, str] = {}
+        self.last_success: float | None = None  # time.monotonic() of the last good poll
+
+    @property
+    def engine(self) -> PolicyEngine | None:
+        return self._engine
+
+    @property
+    def revision(self) -> str | None:
+        return self._engine.revision if self._engine else None
+
+    async def not_ready_reason(self) -> str | None:
+        return None if self._engine is not None else self._error
+
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        await self.poll_once()
+        self._task = asyncio.create_task(self._loop(), name="bundle-poller")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.poll_once()
+
+    async def poll_once(self) -> bool:
+        """Fetch the bundle unless unchanged; True when a new engine was installed."""
+        assert self._session is not None
+        headers = dict(self._headers)
+        if self._etag and self._engine is not None:
+            headers["If-None-Match"] = self._etag
+        try:
+            async with self._session.get(self._url, headers=headers) as response:
+                if response.status == 304:
+                    self.last_success = time.monotonic()
+                    return False
+                body = await response.read()
+                if response.status != 200:
+                    raise EngineError(f"{self._url} answered {response.status}")
+                etag = response.headers.get("ETag")
+        except (TimeoutError, aiohttp.ClientError, OSError, EngineError) as exc:
+            self._failed(f"cannot fetch the bundle: {exc}")
+            return False
+        try:
+            engine = EmbeddedEngine.from_bundle(
+                body, verification_key=self._key, previous=self._engine
+            )
+        except EngineError as exc:
+            self._failed(str(exc))
+            return False
+        changed = engine is not self._engine
+        if changed:
+            self.policy_types = policy_types_of(body)
+        self._engine, self._etag, self._error = engine, etag, None
+        self.last_success = time.monotonic()
+        if changed:
+            log.info("bundle_activated", revision=engine.revision, url=self._url)
+        return changed
+
+    def _failed(self, error: str) -> None:
+        if error != self._error:
+            log.warning("bundle_poll_failed", error=error, keeping=self.revision)
+        self._error = error
+
+
+class OpaSource:
+    """Decisions from a real OPA; ready while its bundles are activated."""
+
+    def __init__(self, url: str, *, timeout_s: float = 5.0, token: str | None = None) -> None:
+        self._url = url.rstrip("/")
+        self._engine = OpaHttpEngine(self._url, timeout=timeout_s, token=token)
+        self._health: aiohttp.ClientSession | None = None
+        # Unknown: OPA holds the metadata; the sidecar falls back to the decision's denied_types.
+        self.policy_types: Mapping[str, str] = {}
+
+    @property
+    def engine(self) -> PolicyEngine | None:
+        return self._engine
+
+    @property
+    def revision(self) -> str | None:
+        return None  # OPA reports its revision to the registry (status API)
+
+    async def not_ready_reason(self) -> str | None:
+        if self._health is None:
+            self._health = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2))
+        try:
+            async with self._health.get(f"{self._url}/health?bundles") as response:
+                if response.status == 200:
+                    return None
+                return f"OPA at {self._url} is not ready ({response.status})"
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return f"OPA at {self._url} is unreachable: {exc!r}"
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self._engine.close()
+        if self._health is not None:
+            await self._health.close()
+            self._health = None

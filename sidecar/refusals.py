@@ -1,0 +1,145 @@
+"""The sidecar's own answers (401, 403, 413, 429, 502, 503), each an RFC 9457 problem.
+
+The pipeline raises `Refused` wherever it stops a call; the handler turns it into the response
+and the audit record keeps its status and error type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from sidecar.proxy import problem_response
+
+Finding = dict[str, str]
+
+
+class Refused(Exception):
+    """Stop the call and answer with a problem; ``error`` is the agent_errors_total type."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        *,
+        error: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.slug, self.title, self.detail = status, slug, title, detail
+        self.error, self.extra, self.headers = error, extra, headers
+
+    def response(self, request_id: str) -> web.Response:
+        return problem_response(
+            self.status,
+            self.slug,
+            self.title,
+            self.detail,
+            request_id,
+            extra=self.extra,
+            headers=self.headers,
+        )
+
+
+def unauthenticated(detail: str) -> Refused:
+    return Refused(
+        401,
+        "unauthenticated",
+        "Unauthorized",
+        detail,
+        headers=(("WWW-Authenticate", 'Bearer realm="greenlang-sidecar"'),),
+    )
+
+
+def denied(violations: list[Finding], warnings: list[Finding]) -> Refused:
+    ids = ", ".join(sorted({v["policy_id"] for v in violations})) or "unknown"
+    return Refused(
+        403,
+        "policy-denied",
+        "Forbidden",
+        f"Denied by policy: {ids}.",
+        extra={"violations": violations, "warnings": warnings},
+    )
+
+
+def rate_limited(violations: list[Finding], retry_after_s: int) -> Refused:
+    return Refused(
+        429,
+        "rate-limited",
+        "Too Many Requests",
+        f"Rate limit reached; retry in {retry_after_s} s.",
+        extra={"violations": violations},
+        headers=(("Retry-After", str(retry_after_s)),),
+    )
+
+
+def decision_unavailable(detail: str) -> Refused:
+    return Refused(
+        503,
+        "decision-unavailable",
+        "Service Unavailable",
+        f"No policy decision could be had, so the call is refused: {detail}",
+        error="decision_unavailable",
+        headers=(("Retry-After", "1"),),
+    )
+
+
+def audit_unavailable() -> Refused:
+    return Refused(
+        503,
+        "audit-unavailable",
+        "Service Unavailable",
+        "The audit spool is full (the registry has been unreachable too long); calls are "
+        "refused until events can be delivered.",
+        error="audit_unavailable",
+        headers=(("Retry-After", "5"),),
+    )
+
+
+def bad_request(detail: str) -> Refused:
+    return Refused(400, "bad-request", "Bad Request", detail, error="bad_request")
+
+
+def request_too_large(limit: int) -> Refused:
+    return Refused(
+        413,
+        "payload-too-large",
+        "Content Too Large",
+        f"The request body exceeds this agent's limit of {limit} bytes.",
+        error="request_too_large",
+    )
+
+
+def response_too_large(limit: int) -> Refused:
+    return Refused(
+        502,
+        "response-too-large",
+        "Bad Gateway",
+        f"The agent's response exceeds this agent's limit of {limit} bytes.",
+        error="response_too_large",
+    )
+
+
+def response_uninspectable(encoding: str) -> Refused:
+    return Refused(
+        502,
+        "response-uninspectable",
+        "Bad Gateway",
+        f"The agent's response is encoded with {encoding!r}, which the sidecar cannot "
+        "decode to apply the masking policy.",
+        error="masking_failed",
+    )
+
+
+def masking_failed(detail: str) -> Refused:
+    return Refused(
+        502,
+        "masking-failed",
+        "Bad Gateway",
+        f"The masking policy cannot be applied: {detail}",
+        error="masking_failed",
+    )

@@ -1,0 +1,430 @@
+"""The whole sidecar in process: real example agent, real bundle of the stock policies, embedded
+engine; every refusal and pass-through path, with its audit event and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import shutil
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+import pytest
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+
+from bundles.assemble import assemble
+from bundles.compiler import compile_policies
+from bundles.layout import STOCK_DATA_DIR, STOCK_POLICY_DIR
+from examples.cbam_agent.agent import create_app as create_agent_app
+from sidecar.app import Listen, Sidecar
+from sidecar.auth import SecretAuthenticator
+from sidecar.call import Target
+from sidecar.policy_source import FileBundleSource
+from tests.support.servers import free_port
+
+SECRET = b"s" * 48
+AGENT = "gl-cbam-test"
+FAR = 4_102_444_800_000_000_000  # 2100-01-01 in ns
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+CALC_BODY = {
+    "goods": [{"cn_code": "72081000", "quantity_tonnes": 10, "country_of_origin": "CN"}],
+    "declarant": {"name": "Acme", "email": "ops@acme.example", "iban": "DE89370400440532013000"},
+}
+
+
+def catalog(status: str = "ACTIVE", certified: bool = True) -> dict[str, Any]:
+    entry: dict[str, Any] = {"owner_team": "cbam", "version": "1.0.0", "status": status}
+    if certified:
+        entry |= {"certificate_id": "cert-1", "certificate_expires_at": FAR}
+    return {AGENT: entry}
+
+
+def write_bundle(tmp: Path, cat: dict[str, Any], data: dict[str, Any] | None = None) -> Path:
+    """The stock bundle with this catalog; ``data`` merges into data files by path."""
+    data_dir = tmp / f"data-{time.monotonic_ns()}"
+    shutil.copytree(STOCK_DATA_DIR, data_dir)
+    for rel, patch in (data or {}).items():
+        file = data_dir / rel / "data.json"
+        file.write_text(json.dumps(json.loads(file.read_text()) | patch))
+    built = assemble(compile_policies([STOCK_POLICY_DIR]), catalog=cat, data_dirs=[data_dir])
+    out = tmp / f"bundle-{time.monotonic_ns()}.tar.gz"
+    out.write_bytes(built.content)
+    return out
+
+
+def token(sub: str = "carla", roles: tuple[str, ...] = ("operator",), **claims: Any) -> str:
+    body = {"sub": sub, "roles": list(roles), "team": "cbam", "exp": int(time.time()) + 600}
+    return jwt.encode(body | claims, SECRET, algorithm="HS256")
+
+
+class ListSink:
+    """Audit events kept in memory: the sink port's simplest adapter."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.full = False
+
+    def accepting(self) -> bool:
+        return not self.full
+
+    def record(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def pending(self) -> int:
+        return 0
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class Harness:
+    def __init__(self, sidecar: Sidecar, sink: ListSink) -> None:
+        self.sidecar, self.sink = sidecar, sink
+        self.url = f"http://127.0.0.1:{sidecar.listen.port}"
+        self.admin = f"http://127.0.0.1:{sidecar.admin_listen.port}"
+        self.http = aiohttp.ClientSession(auto_decompress=False)
+
+    async def call(
+        self, method: str, path: str, *, auth: str | None = "default", **kw: Any
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        headers = dict(kw.pop("headers", {}))
+        if auth is not None:
+            headers["Authorization"] = f"Bearer {token() if auth == 'default' else auth}"
+        async with self.http.request(method, self.url + path, headers=headers, **kw) as resp:
+            return resp, await resp.read()
+
+    async def metrics(self) -> list[tuple[str, dict[str, str], float]]:
+        async with self.http.get(self.admin + "/metrics") as resp:
+            text = await resp.text()
+        return [
+            (s.name, s.labels, s.value)
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        ]
+
+
+def sample(metrics: list[tuple[str, dict[str, str], float]], name: str, **labels: str) -> float:
+    """The value of the one sample ``name`` whose labels include ``labels``."""
+    [value] = [v for n, ls, v in metrics if n == name and labels.items() <= ls.items()]
+    return value
+
+
+@pytest.fixture
+async def agent_url() -> AsyncIterator[str]:
+    runner = web.AppRunner(create_agent_app())
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+MakeSidecar = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def make_sidecar(agent_url: str, tmp_path: Path) -> AsyncIterator[MakeSidecar]:
+    made: list[Harness] = []
+
+    async def make(
+        cat: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        *,
+        upstream: str | None = None,
+        bundle: Path | None = None,
+        fail_open: bool = False,
+    ) -> Harness:
+        path = bundle or write_bundle(tmp_path, catalog() if cat is None else cat, data)
+        sink = ListSink()
+        sidecar = Sidecar(
+            target=Target(AGENT, None, "production", "test-sidecar"),
+            upstream=upstream or agent_url,
+            listen=Listen("127.0.0.1", free_port()),
+            admin_listen=Listen("127.0.0.1", free_port()),
+            source=FileBundleSource(path),
+            authenticator=SecretAuthenticator(SECRET),
+            sink=sink,
+            fail_open=fail_open,
+        )
+        await sidecar.start()
+        harness = Harness(sidecar, sink)
+        made.append(harness)
+        return harness
+
+    yield make
+    for h in made:
+        await h.http.close()
+        await h.sidecar.stop()
+
+
+async def test_allowed_call_passes_byte_for_byte(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar()
+    payload = bytes(range(256)) * 4096  # 1 MiB, every byte value
+    resp, body = await h.call(
+        "POST", "/v1/echo?x=%2F1", data=payload, headers={"Content-Type": "application/x-bin"}
+    )
+    assert resp.status == 200
+    assert body == payload
+    assert resp.headers["Content-Type"] == "application/x-bin"
+    assert resp.headers["X-Request-Id"]
+    [event] = h.sink.events
+    assert event["decision"] == "allow" and event["status"] == 200
+    assert event["user_id"] == "carla" and event["agent_id"] == AGENT
+    assert event["request_id"] == resp.headers["X-Request-Id"]
+
+
+async def test_trace_continues_to_the_agent(make_sidecar: MakeSidecar, agent_url: str) -> None:
+    seen: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("traceparent", ""))
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/t", record)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        h = await make_sidecar(upstream=f"http://127.0.0.1:{port}")
+        resp, _ = await h.call("GET", "/t", headers={"traceparent": TRACEPARENT})
+        assert resp.status == 200
+    finally:
+        await runner.cleanup()
+    _version, trace_id, parent, _flags = seen[0].split("-")
+    assert trace_id == TRACEPARENT.split("-")[1]  # same trace
+    assert parent != TRACEPARENT.split("-")[2]  # a child span of the sidecar's
+    assert h.sink.events[0]["trace_id"] == trace_id
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [None, "not-a-jwt", "expired", "wrong-secret", "no-sub"],
+)
+async def test_missing_or_invalid_token_is_401(make_sidecar: MakeSidecar, auth: str | None) -> None:
+    h = await make_sidecar()
+    value = {
+        "expired": token(exp=int(time.time()) - 3600),
+        "wrong-secret": jwt.encode({"sub": "x", "exp": int(time.time()) + 60}, b"w" * 48, "HS256"),
+        "no-sub": jwt.encode({"exp": int(time.time()) + 60}, SECRET, algorithm="HS256"),
+    }.get(auth or "", auth)
+    resp, body = await h.call("GET", "/v1/factors", auth=value)
+    assert resp.status == 401
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+    assert json.loads(body)["type"].endswith("/unauthenticated")
+    assert "Bearer" in resp.headers["WWW-Authenticate"]
+    [event] = h.sink.events
+    assert event["status"] == 401 and event["user_id"] is None
+
+
+async def test_uncertified_agent_is_403_with_every_violation(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar(catalog(status="DRAFT", certified=False))
+    resp, body = await h.call("POST", "/v1/calculate", json=CALC_BODY)
+    assert resp.status == 403
+    problem = json.loads(body)
+    ids = {v["policy_id"] for v in problem["violations"]}
+    assert {"pol-001-certification-required", "compliance-certified-active"} <= ids
+    assert h.sink.events[0]["decision"] == "deny"
+    assert {v["policy_id"] for v in h.sink.events[0]["violations"]} == ids
+    metrics = await h.metrics()
+    name, policy = "governance_violations_total", "compliance-certified-active"
+    found = sum(1 for v in problem["violations"] if v["policy_id"] == policy)
+    assert sample(metrics, name, policy_id=policy, type="compliance") == found >= 1
+
+
+async def test_user_outside_team_without_role_is_403(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar()
+    outsider = token(sub="eve", roles=(), team="csrd")
+    resp, body = await h.call("GET", "/v1/factors", auth=outsider)
+    assert resp.status == 403
+    assert "rbac-access-control" in {v["policy_id"] for v in json.loads(body)["violations"]}
+
+
+async def test_rate_limit_is_429_with_retry_after(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar(data={"greenlang/rate_limits": {"agents": {AGENT: 3}}})
+    statuses = [(await h.call("GET", "/v1/factors"))[0].status for _ in range(5)]
+    assert statuses[:3] == [200, 200, 200]
+    resp, body = await h.call("GET", "/v1/factors")
+    assert resp.status == 429
+    assert 1 <= int(resp.headers["Retry-After"]) <= 60
+    assert json.loads(body)["violations"][0]["policy_id"] == "rate-limit"
+    other, _ = await h.call("GET", "/v1/factors", auth=token(sub="olga"))
+    assert other.status == 200  # the rate is per caller
+
+
+async def test_warning_passes_with_header(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar(catalog(status="DEPRECATED"))
+    resp, _ = await h.call("GET", "/v1/factors")
+    assert resp.status == 200
+    warnings = resp.headers.getall("X-Governance-Warning")
+    assert any(w.startswith("compliance-deprecated-warn: ") for w in warnings)
+    assert h.sink.events[0]["decision"] == "warn"
+
+
+async def test_email_and_iban_are_masked_by_default(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar()
+    resp, body = await h.call("POST", "/v1/calculate", json=CALC_BODY)
+    assert resp.status == 200
+    text = body.decode()
+    assert "ops@acme.example" not in text and "DE89370400440532013000" not in text
+    doc = json.loads(body)
+    assert doc["declarant"]["name"] == "Acme"
+    assert "REDACTED" in doc["declarant"]["email"] and "REDACTED" in doc["declarant"]["iban"]
+    assert int(resp.headers["Content-Length"]) == len(body)
+
+
+async def test_agent_data_can_turn_masking_off(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar(data={"greenlang/sidecar": {"agents": {AGENT: {"mask": []}}}})
+    _, body = await h.call("POST", "/v1/calculate", json=CALC_BODY)
+    assert json.loads(body)["declarant"]["email"] == "ops@acme.example"
+
+
+async def test_gzip_json_is_masked_after_decoding(make_sidecar: MakeSidecar) -> None:
+    doc = {"contact": "ops@acme.example", "note": "x" * 100}
+    app = web.Application()
+
+    async def gz(request: web.Request) -> web.Response:
+        return web.Response(
+            body=gzip.compress(json.dumps(doc).encode()),
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
+
+    app.router.add_get("/gz", gz)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        h = await make_sidecar(upstream=f"http://127.0.0.1:{port}")
+        resp, body = await h.call("GET", "/gz")
+    finally:
+        await runner.cleanup()
+    assert "Content-Encoding" not in resp.headers
+    assert json.loads(body)["contact"] != "ops@acme.example"
+
+
+async def test_token_limit_denies_after_execution(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar(data={"greenlang/sidecar": {"agents": {AGENT: {"max_tokens": 10}}}})
+    resp, body = await h.call("POST", "/v1/calculate", json=CALC_BODY)
+    assert resp.status == 403
+    assert "token-limit" in {v["policy_id"] for v in json.loads(body)["violations"]}
+    [event] = h.sink.events
+    assert event["tokens"]["total"] > 10  # the audit keeps the real figure
+    metrics = await h.metrics()
+    tokens = [v for name, _, v in metrics if name == "agent_tokens_used_total"]
+    assert tokens == [event["tokens"]["total"]]
+
+
+async def test_tokens_from_header_on_a_stream(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar()
+    resp, body = await h.call("GET", "/v1/stream?events=3&delay_ms=1")
+    assert resp.status == 200
+    assert body.count(b"data:") >= 3
+    assert h.sink.events[0]["tokens"]["total"] == int(resp.headers["X-Tokens-Used"])
+
+
+async def test_no_decision_fails_closed(make_sidecar: MakeSidecar, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(b"not a bundle")
+    h = await make_sidecar(bundle=broken)
+    resp, body = await h.call("GET", "/v1/factors")
+    assert resp.status == 503
+    assert json.loads(body)["type"].endswith("/decision-unavailable")
+    assert h.sink.events[0]["decision"] == "error"
+    async with h.http.get(h.admin + "/readyz") as ready:
+        assert ready.status == 503
+
+
+async def test_fail_open_forwards_and_audits(make_sidecar: MakeSidecar, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(b"not a bundle")
+    h = await make_sidecar(bundle=broken, fail_open=True)
+    resp, _ = await h.call("GET", "/v1/factors")
+    assert resp.status == 200
+    assert h.sink.events[0]["decision"] == "fail_open"
+
+
+async def test_full_audit_spool_refuses_calls(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar()
+    h.sink.full = True
+    resp, body = await h.call("GET", "/v1/factors")
+    assert resp.status == 503
+    assert json.loads(body)["type"].endswith("/audit-unavailable")
+
+
+async def test_request_cap_from_policy_data(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar(
+        data={"greenlang/sidecar": {"agents": {AGENT: {"max_request_bytes": 1000}}}}
+    )
+    resp, _ = await h.call("POST", "/v1/echo", data=b"x" * 1001)
+    assert resp.status == 413
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"y" * 500
+
+    resp, _ = await h.call("POST", "/v1/echo", data=chunks())
+    assert resp.status == 413
+    ok, body = await h.call("POST", "/v1/echo", data=b"z" * 1000)
+    assert ok.status == 200 and body == b"z" * 1000
+
+
+async def test_response_cap_from_policy_data(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar(
+        data={"greenlang/sidecar": {"agents": {AGENT: {"max_response_bytes": 200}}}}
+    )
+    resp, body = await h.call("POST", "/v1/calculate", json=CALC_BODY)
+    assert resp.status == 502
+    assert json.loads(body)["type"].endswith("/response-too-large")
+
+
+async def test_agent_timeout_from_policy_data(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar(data={"greenlang/sidecar": {"agents": {AGENT: {"timeout_s": 0.2}}}})
+    auth = {"Authorization": f"Bearer {token()}"}
+    # Headers come at once, then the stream stalls past the read timeout and is cut off: the
+    # caller sees a truncated body, never a silently complete one.
+    async with h.http.get(h.url + "/v1/stream?events=2&delay_ms=1000", headers=auth) as resp:
+        assert resp.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await resp.read()
+    await asyncio.sleep(0.1)
+    assert h.sink.events[0]["latency_ms"] < 1000
+
+
+async def test_upstream_down_is_502_and_counted(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar(upstream=f"http://127.0.0.1:{free_port()}")
+    resp, _ = await h.call("GET", "/v1/factors")
+    assert resp.status == 502
+    metrics = await h.metrics()
+    assert sample(metrics, "agent_errors_total", agent_id=AGENT, type="upstream_unreachable") == 1
+
+
+async def test_metrics_count_calls_by_outcome(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar()
+    for _ in range(3):
+        await h.call("GET", "/v1/factors")
+    await h.call("GET", "/v1/factors", auth=None)
+    m = await h.metrics()
+    assert sample(m, "agent_invocations_total", agent_id=AGENT, status="success") == 3
+    assert sample(m, "agent_invocations_total", agent_id=AGENT, status="unauthenticated") == 1
+    assert sample(m, "agent_invocation_duration_seconds_count", agent_id=AGENT) == 4
+    assert sample(m, "agent_concurrent_executions", agent_id=AGENT) == 0
+    assert sample(m, "sidecar_overhead_seconds_count", phase="pre") == 3
+
+
+async def test_concurrent_calls_are_each_audited_once(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar()
+    results = await asyncio.gather(*(h.call("GET", "/v1/factors") for _ in range(50)))
+    assert [r.status for r, _ in results] == [200] * 50
+    assert len({e["event_id"] for e in h.sink.events}) == 50
+    assert len({e["request_id"] for e in h.sink.events}) == 50
