@@ -225,3 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         return 0
 
     sys.exit(run_cli(run))
+
+
+if __name__ == "__main__":
+    main()

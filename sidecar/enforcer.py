@@ -28,7 +28,7 @@ from sidecar import refusals, tracing
 from sidecar.audit_sink import AuditSink
 from sidecar.auth import Authenticator, AuthError, Principal
 from sidecar.call import Call, Target, audit_event, post_input, pre_input
-from sidecar.masking import MaskingError, masker_for
+from sidecar.masking import MaskingError, encode_json, masker_for
 from sidecar.metrics import SidecarMetrics
 from sidecar.obligations import Obligations, from_decision, stock
 from sidecar.policy_source import PolicySource
@@ -253,7 +253,7 @@ class Enforcer:
             raise refusals.masking_failed(str(exc)) from None
         if not replaced:
             return None
-        return json.dumps(masked, ensure_ascii=False, separators=(",", ":")).encode()
+        return encode_json(masked)
 
     async def _post_check(
         self, call: Call, usage: Usage | None, upstream: aiohttp.ClientResponse

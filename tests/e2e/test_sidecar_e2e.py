@@ -122,8 +122,11 @@ def test_governed_calls_end_to_end(stack: Stack) -> None:
         assert r.status_code == 403
         assert "compliance-certified-active" in {v["policy_id"] for v in r.json()["violations"]}
 
-        # Rate: with a 1 s window the stock default (600/min) allows 10 calls per second.
-        statuses = [call(sc, "GET", "/v1/factors").status_code for _ in range(25)]
+        # Rate: with a 1 s window the stock default (600/min, a caller without a role) allows
+        # 10 calls per second.
+        member = {"Authorization": f"Bearer {caller_token('otto', roles=())}"}
+        with httpx.Client(base_url=sc.proxy_url, headers=member) as client:
+            statuses = [client.get("/v1/factors").status_code for _ in range(30)]
         assert 429 in statuses
         limited = next(i for i, s in enumerate(statuses) if s == 429)
         assert all(s == 200 for s in statuses[:limited])
