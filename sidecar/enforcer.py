@@ -130,16 +130,21 @@ class Enforcer:
     async def _pre_check(self, call: Call) -> Obligations:
         assert call.principal is not None
         key = call.principal.id
-        decision = await self._decide(pre_input(self.target, call, self.rate.count(key)), call)
+        current = self.rate.take(key)  # reserved now: concurrent calls count each other
+        try:
+            decision = await self._decide(pre_input(self.target, call, current), call)
+        except BaseException:
+            self.rate.release(key)
+            raise
         if decision is None:  # fail-open
             return stock()
         call.adopt(decision)
         if call.decision == "deny":
+            self.rate.release(key)  # refused calls do not count against the caller
             types = call.denied_types
             if types and all(t == "rate_limiting" for t in types):
                 raise refusals.rate_limited(call.violations, self.rate.retry_after(key))
             raise refusals.denied(call.violations, call.warnings)
-        self.rate.hit(key)
         return from_decision(decision)
 
     async def _decide(self, input: dict[str, Any], call: Call) -> dict[str, Any] | None:

@@ -92,6 +92,24 @@ class SlidingWindowCounter:
         if not self._ops & 63:  # idle-key sweep every 64 hits: amortised, off the hot path
             self.sweep(now)
 
+    def take(self, key: Hashable) -> int:
+        """Record a hit and return the count before it, in one step.
+
+        The caller reserves its place before awaiting a decision, so concurrent calls of one
+        caller see 0, 1, 2, ... instead of all seeing the same count; `release` gives the
+        place back when the call is not admitted."""
+        before = self.count(key)
+        self.hit(key)
+        return before
+
+    def release(self, key: Hashable) -> None:
+        """Undo the newest hit of ``key`` (a reservation whose call was refused)."""
+        hits = self._keys.get(key)
+        if hits:
+            hits.pop()
+            if not hits:
+                del self._keys[key]
+
     def sweep(self, now: float | None = None) -> None:
         """Forget keys whose newest hit has left the window (``hit`` does this every 64 calls).
 

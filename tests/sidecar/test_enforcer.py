@@ -262,6 +262,13 @@ async def test_rate_limit_is_429_with_retry_after(make_sidecar: MakeSidecar) -> 
     assert other.status == 200  # the rate is per caller
 
 
+async def test_concurrent_calls_cannot_overrun_the_rate_limit(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar(data={"greenlang/rate_limits": {"agents": {AGENT: 3}}})
+    results = await asyncio.gather(*(h.call("GET", "/v1/factors") for _ in range(10)))
+    statuses = sorted(r.status for r, _ in results)
+    assert statuses == [200] * 3 + [429] * 7
+
+
 async def test_warning_passes_with_header(make_sidecar: MakeSidecar) -> None:
     h = await make_sidecar(catalog(status="DEPRECATED"))
     resp, _ = await h.call("GET", "/v1/factors")

@@ -191,3 +191,15 @@ def test_bad_arguments(kwargs: dict[str, float]) -> None:
     window = kwargs.pop("window_s")
     with pytest.raises(ValueError):
         SlidingWindowCounter(window, **kwargs)  # type: ignore[arg-type]
+
+
+def test_take_reserves_and_release_gives_back() -> None:
+    now = [100.0]
+    counter = SlidingWindowCounter(60, clock=lambda: now[0])
+    assert [counter.take("a") for _ in range(3)] == [0, 1, 2]
+    counter.release("a")
+    assert counter.count("a") == 2
+    counter.release("a")
+    counter.release("a")
+    counter.release("a")  # nothing left: a no-op
+    assert counter.count("a") == 0 and len(counter) == 0
