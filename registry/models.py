@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import semver
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -32,6 +32,11 @@ class Role(StrEnum):
     PUBLISHER = "publisher"
     APPROVER = "approver"
     ADMIN = "admin"
+    SERVICE = "service"  # machines reporting telemetry: sidecars, OPAs
+
+
+# Who may write telemetry (sidecar audit events, OPA status and decision logs).
+TELEMETRY_WRITERS = frozenset({Role.SERVICE, Role.ADMIN})
 
 
 class AgentVersion(BaseModel):
@@ -154,6 +159,10 @@ class AuditFilter(BaseModel):
 
     agent_id: str | None = Field(default=None, max_length=64)
     action: str | None = Field(default=None, max_length=64)
+    request_id: str | None = Field(default=None, max_length=256)
+    decision: Literal["allow", "warn", "deny", "error", "fail_open"] | None = Field(
+        default=None, description="after.decision of sidecar events and OPA decision logs"
+    )
     since: datetime | None = None
     until: datetime | None = None
     after_seq: int = Field(default=0, ge=0)

@@ -31,9 +31,12 @@ def gunzip_limited(body: bytes, limit: int = MAX_LOG_BYTES) -> bytes:
 
 def parse_json(raw: bytes, what: str) -> Any:
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValidationFailed(f"{what} is not valid JSON") from None
+    if (where := audit.nul_path(value)) is not None:
+        raise ValidationFailed(f"{what}: NUL characters cannot be stored (at {where})")
+    return value
 
 
 async def record_status(pool: asyncpg.Pool, report: Any) -> str:
@@ -69,6 +72,8 @@ def _decision_record(event: dict[str, Any]) -> audit.AuditRecord:
     agent_id = agent.get("id") if isinstance(agent.get("id"), str) else None
     result = event.get("result")
     decision = result.get("decision") if isinstance(result, dict) else None
+    if not (isinstance(decision, str) and len(decision) <= 64):
+        decision = None  # a policy may return anything; the whole result is kept below
     return audit.AuditRecord(
         actor=f"opa:{labels.get('id', 'unknown')}",
         action="opa.decision",
@@ -94,7 +99,7 @@ def _timestamp(value: Any) -> datetime:
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-        except ValueError:
+        except (ValueError, OverflowError):
             pass
     return datetime.now(UTC)
 
@@ -105,22 +110,11 @@ async def record_decisions(pool: asyncpg.Pool, events: Any) -> int:
         isinstance(e, dict) and isinstance(e.get("decision_id"), str) for e in events
     ):
         raise ValidationFailed("decision logs must be a JSON array of events with decision_id")
+    if any(not 0 < len(e["decision_id"]) <= 200 for e in events):
+        raise ValidationFailed("a decision_id must have 1 to 200 characters")
     records = [_decision_record(e) for e in events]
-    stored = 0
     async with pool.acquire() as conn, conn.transaction():
-        known = set(
-            await conn.fetchval(
-                "SELECT coalesce(array_agg(event_id), '{}') FROM audit_events"
-                " WHERE event_id = ANY($1::text[])",
-                [r.event_id for r in records],
-            )
-        )
-        for record in records:
-            if record.event_id not in known:
-                known.add(record.event_id)
-                await audit.append(conn, record)
-                stored += 1
-    return stored
+        return await audit.append_new(conn, records)
 
 
 async def list_instances(pool: asyncpg.Pool) -> list[dict[str, Any]]:

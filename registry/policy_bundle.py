@@ -1,8 +1,10 @@
 """The bundle the registry serves to OPA: the hand-written Rego, the policies stored in the
-registry (compiled on demand), the stock data and the live agent catalog.
+registry (compiled on demand), the stock data, the live agent catalog and the role bindings of
+the registry's tokens.
 
 It is rebuilt only when something that can change it happened, i.e. when the newest audit event
-other than a decision log differs from the one the cached bundle was built at."""
+other than a decision log or a sidecar event differs from the one the cached bundle was built at
+(token creation and revocation are audited, so they count)."""
 
 from __future__ import annotations
 
@@ -15,12 +17,13 @@ from typing import Any
 import asyncpg
 import yaml
 
-from bundles.assemble import assemble
-from bundles.bundle import BuiltBundle, BundleError, read_revision
+from bundles.assemble import ROOTS, bundle_data, bundle_sources
+from bundles.bundle import BuiltBundle, BundleError, build_bundle_bytes, read_revision
 from bundles.compiler import CompiledPolicies, compile_policies
 from bundles.errors import PolicyError
 from registry import audit
 from registry.errors import Conflict, ServiceUnavailable, ValidationFailed
+from registry.models import Role
 from registry.policies import PolicyHeader, PolicyStore
 from registry.service import Context
 
@@ -70,6 +73,41 @@ def _with_enabled(text: str, enabled: bool) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+# Registry roles -> the roles bundle policies see. Every binding carries the registry role itself
+# (so data.greenlang.rbac may grant it actions) plus the stock policy role it implies: the stock
+# rbac data knows `admin` (anything) and `operator` (invoke any agent); a publisher or viewer
+# invokes only its own team's agents (rbac owner_team_actions). `service` tokens are machines
+# (sidecars, OPAs), not callers of agents, and get no binding.
+POLICY_ROLES: dict[Role, tuple[str, ...]] = {
+    Role.ADMIN: ("admin",),
+    Role.APPROVER: ("approver", "operator"),
+    Role.PUBLISHER: ("publisher",),
+    Role.VIEWER: ("viewer",),
+    Role.SERVICE: (),
+}
+USERS_SQL = """
+SELECT name, role, team FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at, token_id
+"""
+
+
+def users(rows: list[asyncpg.Record]) -> dict[str, Any]:
+    """data.greenlang.users from live tokens: user id = token name; a name with several tokens
+    gets the union of their roles and the team of its newest token that has one."""
+    bound: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        roles = POLICY_ROLES.get(Role(r["role"]), ())
+        if not roles:
+            continue
+        entry = bound.setdefault(r["name"], {"roles": [], "team": None})
+        entry["roles"] = sorted({*entry["roles"], *roles})
+        if r["team"]:
+            entry["team"] = r["team"]
+    for entry in bound.values():
+        if entry["team"] is None:
+            del entry["team"]
+    return bound
+
+
 def catalog(rows: list[asyncpg.Record]) -> dict[str, Any]:
     """data.greenlang.catalog.agents in the layout of docs/policies.md (statuses upper case,
     times as epoch nanoseconds)."""
@@ -95,6 +133,14 @@ def catalog(rows: list[asyncpg.Record]) -> dict[str, Any]:
     return agents
 
 
+# The newest audit event that can change the bundle. The predicate is that of the partial index
+# audit_events_bundle_state_v2 (migration 004), verbatim, so the planner can use it.
+STATE_SQL = (
+    "SELECT seq FROM audit_events WHERE action NOT IN ('opa.decision', 'sidecar.invoke')"
+    " ORDER BY seq DESC LIMIT 1"
+)
+
+
 class BundleServer:
     def __init__(self, pool: asyncpg.Pool, policies: PolicyStore):
         self._pool = pool
@@ -103,9 +149,7 @@ class BundleServer:
         self._cached: tuple[int | None, BuiltBundle] | None = None
 
     async def _state(self) -> int | None:
-        return await self._pool.fetchval(
-            "SELECT seq FROM audit_events WHERE action <> 'opa.decision' ORDER BY seq DESC LIMIT 1"
-        )
+        return await self._pool.fetchval(STATE_SQL)
 
     async def current(self) -> BuiltBundle:
         async with self._lock:
@@ -117,15 +161,28 @@ class BundleServer:
     async def catalog(self) -> dict[str, Any]:
         return catalog(await self._pool.fetch(CATALOG_SQL))
 
+    async def role_bindings(self) -> dict[str, Any]:
+        return users(await self._pool.fetch(USERS_SQL))
+
     async def _build(self) -> BuiltBundle:
         stored = await self._policies.sources()
         rows = await self._pool.fetch(CATALOG_SQL)
+        bindings = await self.role_bindings()
         texts = {pid: _with_enabled(text, enabled) for pid, text, enabled in stored}
         try:
             compiled = await asyncio.to_thread(_compile_texts, texts)
-            return await asyncio.to_thread(assemble, compiled, catalog=catalog(rows))
+            return await asyncio.to_thread(_assemble, compiled, catalog(rows), bindings)
         except (PolicyError, ValueError) as exc:
             raise ServiceUnavailable(f"the bundle cannot be built: {exc}") from None
+
+
+def _assemble(
+    compiled: CompiledPolicies, agents: dict[str, Any], bindings: dict[str, Any]
+) -> BuiltBundle:
+    """bundles.assemble.assemble, with the role bindings overlaid on the stock users data."""
+    data = bundle_data(catalog=agents)
+    data["users"] = {**data.get("users", {}), **bindings}
+    return build_bundle_bytes(bundle_sources(compiled, data=data), roots=ROOTS)
 
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024

@@ -8,17 +8,22 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 
-from registry.errors import PROBLEM_BASE, Problem, Unauthorized, ValidationFailed
+from registry.errors import PROBLEM_BASE, BadRequest, Problem, Unauthorized, ValidationFailed
 from registry.tokens import Principal, TokenResolver
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("registry.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+UNSTORABLE_TEXT = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
 PRINCIPAL = web.AppKey("resolver", TokenResolver)
 REQUEST_ID = web.RequestKey("request_id", str)
 CALLER = web.RequestKey("principal", Principal)
@@ -69,6 +74,11 @@ async def errors_and_ids(request: web.Request, handler: Handler) -> web.StreamRe
         response = problem_response(exc.body(request.path))
     except ValidationError as exc:
         response = problem_response(validation_problem(exc).body(request.path))
+    except UNSTORABLE_TEXT:
+        # Always the caller's input (a NUL character, which PostgreSQL text and jsonb cannot
+        # hold), wherever it got past validation.
+        detail = "the request holds text that cannot be stored (NUL characters)"
+        response = problem_response(BadRequest(detail).body(request.path))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -7,9 +7,18 @@ from aiohttp import web
 
 from registry import opa_control
 from registry.api.context import SERVICE, json_response
+from registry.api.middleware import principal_of
+from registry.errors import Forbidden
+from registry.models import TELEMETRY_WRITERS
 
 routes = web.RouteTableDef()
 GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _require_writer(request: web.Request, what: str) -> None:
+    role = principal_of(request).role
+    if role not in TELEMETRY_WRITERS:
+        raise Forbidden(f"{what} needs role service or admin; token has role {role.value}")
 
 
 async def _json_body(request: web.Request, what: str) -> object:
@@ -21,6 +30,7 @@ async def _json_body(request: web.Request, what: str) -> object:
 
 @routes.post("/api/v1/opa/status")
 async def status(request: web.Request) -> web.Response:
+    _require_writer(request, "reporting status")
     report = await _json_body(request, "status report")
     instance = await opa_control.record_status(request.app[SERVICE].pool, report)
     return json_response({"instance_id": instance})
@@ -28,6 +38,7 @@ async def status(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/opa/logs")
 async def logs(request: web.Request) -> web.Response:
+    _require_writer(request, "sending decision logs")
     events = await _json_body(request, "decision log batch")
     stored = await opa_control.record_decisions(request.app[SERVICE].pool, events)
     return json_response({"stored": stored})

@@ -15,6 +15,7 @@ from registry.models import (
     SearchResult,
     StatusChange,
 )
+from registry.sidecar_audit import IntakeResult, SidecarBatch
 from registry.spec import AgentSpec
 
 MODELS = (
@@ -23,8 +24,10 @@ MODELS = (
     AuditPage,
     Certificate,
     CertificateRequest,
+    IntakeResult,
     RegistryEntry,
     SearchResult,
+    SidecarBatch,
     StatusChange,
 )
 REF = "#/components/schemas/{model}"
@@ -194,12 +197,43 @@ PATHS: dict[str, dict[str, Any]] = {
             "parameters": [
                 _q("agent_id"),
                 _q("action"),
+                _q("request_id"),
+                _q("decision"),
                 _q("since"),
                 _q("until"),
                 _q("after_seq", "integer"),
                 _q("limit", "integer"),
             ],
             "responses": _ok(_ref("AuditPage")),
+        },
+        "post": {
+            "summary": "Report sidecar audit events (role service or admin)",
+            "description": (
+                "1 to 500 events per batch, at most 8 MiB. Stored in the audit trail as action "
+                "sidecar.invoke, once per event_id: a retried or concurrent batch stores each "
+                "event once and counts the rest as duplicates. Any invalid event refuses the "
+                "whole batch (400, nothing stored); more than 500 events or 8 MiB is 413, "
+                "another content type 415, a token without role service or admin 403."
+            ),
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("SidecarBatch")}},
+            },
+            "responses": _ok(_ref("IntakeResult")),
+        },
+    },
+    "/api/v1/opa/status": {
+        "post": {
+            "summary": "OPA status report (role service or admin)",
+            "requestBody": {"required": True, "content": {"application/json": {}}},
+            "responses": _ok({"type": "object"}),
+        }
+    },
+    "/api/v1/opa/logs": {
+        "post": {
+            "summary": "OPA decision logs, gzip JSON array (role service or admin)",
+            "requestBody": {"required": True, "content": {"application/json": {}}},
+            "responses": _ok({"type": "object"}),
         }
     },
 }

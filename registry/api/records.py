@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import ValidationError
 
+from registry import sidecar_audit
 from registry.api.context import SERVICE, ctx_of, json_response
-from registry.errors import BadRequest, UnsupportedMediaType
-from registry.models import AuditFilter, CertificateRequest
+from registry.api.middleware import validation_problem
+from registry.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
+from registry.models import TELEMETRY_WRITERS, AuditFilter, CertificateRequest
 
 routes = web.RouteTableDef()
+MAX_ERRORS_SHOWN = 20
 
 
 @routes.post("/api/v1/certificates")
@@ -36,3 +40,44 @@ async def list_audit(request: web.Request) -> web.Response:
         raise BadRequest("each audit filter may be given once")
     f = AuditFilter.model_validate(dict(request.query))
     return json_response(await request.app[SERVICE].list_audit(f))
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    """The (already decompressed) body, refusing more than `limit` bytes before reading it all."""
+    if (request.content_length or 0) > limit:
+        raise PayloadTooLarge(f"body larger than {limit} bytes; send smaller batches")
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(256 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"body larger than {limit} bytes; send smaller batches")
+    return bytes(body)
+
+
+@routes.post("/api/v1/audit")
+async def post_audit_events(request: web.Request) -> web.Response:
+    """Sidecar audit events: validated as a whole, stored once per event id."""
+    ctx = ctx_of(request)
+    if ctx.principal.role not in TELEMETRY_WRITERS:
+        raise Forbidden(
+            f"reporting audit events needs role service or admin; token has role "
+            f"{ctx.principal.role.value}"
+        )
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("send application/json")
+    raw = await _read_limited(request, sidecar_audit.MAX_BATCH_BYTES)
+    try:
+        batch = sidecar_audit.SidecarBatch.model_validate_json(raw)
+    except ValidationError as exc:
+        if any(e["loc"] == ("events",) and e["type"] == "too_long" for e in exc.errors()):
+            raise PayloadTooLarge(
+                f"at most {sidecar_audit.MAX_EVENTS} events per batch; send smaller batches"
+            ) from None
+        errors = validation_problem(exc).extras["errors"]
+        shown = errors[:MAX_ERRORS_SHOWN]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in shown)
+        if len(errors) > len(shown):
+            detail += f"; and {len(errors) - len(shown)} more"
+        raise BadRequest(detail, errors=shown) from None
+    result = await sidecar_audit.store_events(request.app[SERVICE].pool, batch, ctx.principal)
+    return json_response(result)

@@ -166,7 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="sub", required=True
     )
     create = token.add_parser("create", help="create a token; prints it alone on the last line")
-    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=[r.value for r in Role],
+        help="viewer/publisher/approver/admin for people and CI; service for sidecars and OPAs "
+        "(report audit events, status and decision logs; read like a viewer)",
+    )
     create.add_argument("--team")
     create.add_argument("--name")
     _server_args(create)

@@ -80,6 +80,7 @@ ROLES = {
     "other_publisher": (Role.PUBLISHER, "csrd-team"),
     "approver": (Role.APPROVER, None),
     "viewer": (Role.VIEWER, None),
+    "service": (Role.SERVICE, None),
 }
 
 

@@ -31,10 +31,10 @@ def decision(i: int, agent: str = "gl-cbam-calculator") -> dict:
 
 
 async def test_status_reports_upsert_per_instance(api: Api) -> None:
-    r = await api.call("POST", "/api/v1/opa/status", "viewer", json=REPORT)
+    r = await api.call("POST", "/api/v1/opa/status", "service", json=REPORT)
     assert r.status == 200, await r.text()
     newer = {**REPORT, "bundles": {"greenlang": {"name": "greenlang", "active_revision": "def456"}}}
-    await api.call("POST", "/api/v1/opa/status", "viewer", json=newer)
+    await api.call("POST", "/api/v1/opa/status", "service", json=newer)
     r = await api.call("GET", "/api/v1/opa/instances", "viewer")
     (inst,) = await r.json()
     assert inst["instance_id"] == "opa-1"
@@ -61,14 +61,14 @@ async def test_status_needs_token_and_valid_body(api: Api) -> None:
 async def test_gzip_decision_logs_land_in_audit_once(api: Api) -> None:
     body = gzip_json([decision(1), decision(2)])
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-    r = await api.call("POST", "/api/v1/opa/logs", "viewer", data=body, headers=headers)
+    r = await api.call("POST", "/api/v1/opa/logs", "service", data=body, headers=headers)
     assert r.status == 200, await r.text()
     assert (await r.json())["stored"] == 2
     # OPA retries a batch it is unsure about: nothing is stored twice.
     r = await api.call(
         "POST",
         "/api/v1/opa/logs",
-        "viewer",
+        "service",
         data=gzip_json([decision(2), decision(3)]),
         headers=headers,
     )

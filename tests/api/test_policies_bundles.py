@@ -92,7 +92,7 @@ async def test_bundle_etag_changes_only_with_content(api: Api) -> None:
 
 def opa_config(api: Api, tmp_path: Path) -> Path:
     url = str(api.client.make_url("/api/v1")).rstrip("/")
-    auth = {"bearer": {"token": api.tokens["viewer"]}}
+    auth = {"bearer": {"token": api.tokens["service"]}}
     config = {
         # Bundles come from /api/v1/bundles/...; status and decision logs go to /api/v1/opa/...
         "services": {
