@@ -10,6 +10,7 @@ every call -> one audit event, metrics, one span (pre-check, upstream, post-chec
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 import zlib
@@ -50,6 +51,9 @@ CLASSIFICATION_HEADER = "X-Data-Classification"
 # Changed bodies lose what described the old bytes.
 _STALE_WHEN_REWRITTEN = ("Content-Length", "Content-Encoding", "ETag", "Content-MD5", "Digest")
 _NOT_JSON = object()
+# A caller's X-Request-Id is kept when it is a plain token (what the registry's audit accepts);
+# anything else is replaced, so no caller can smuggle text into logs and audit records.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 @dataclass
@@ -71,8 +75,9 @@ class Enforcer:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
+        given = request.headers.get(REQUEST_ID_HEADER, "")
         call = Call(
-            request_id=request.headers.get(REQUEST_ID_HEADER) or str(uuid.uuid4()),
+            request_id=given if _REQUEST_ID.match(given) else str(uuid.uuid4()),
             method=request.method,
             path=request.path,
         )

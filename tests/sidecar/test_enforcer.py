@@ -435,3 +435,14 @@ async def test_concurrent_calls_are_each_audited_once(make_sidecar: MakeSidecar)
     assert [r.status for r, _ in results] == [200] * 50
     assert len({e["event_id"] for e in h.sink.events}) == 50
     assert len({e["request_id"] for e in h.sink.events}) == 50
+
+
+async def test_request_id_is_kept_when_plain_and_replaced_otherwise(
+    make_sidecar: MakeSidecar,
+) -> None:
+    h = await make_sidecar()
+    kept, _ = await h.call("GET", "/v1/factors", headers={"X-Request-Id": "abc-123.x:y"})
+    assert kept.headers["X-Request-Id"] == "abc-123.x:y"
+    odd, _ = await h.call("GET", "/v1/factors", headers={"X-Request-Id": "a b\"<script>" * 20})
+    assert odd.headers["X-Request-Id"] != "a b\"<script>" * 20
+    assert [e["request_id"] for e in h.sink.events] == ["abc-123.x:y", odd.headers["X-Request-Id"]]
