@@ -10,8 +10,14 @@ from sidecar.policy_source import PolicySource
 
 
 def create_admin_app(source: PolicySource, metrics: SidecarMetrics) -> web.Application:
+    shown: list[str | None] = [None]  # the bundle revision sidecar_bundle_info shows
+
     async def metrics_endpoint(request: web.Request) -> web.Response:
-        body, content_type = metrics.render()
+        revision = source.revision
+        if revision is not None and revision != shown[0]:
+            metrics.set_bundle(revision)
+            shown[0] = revision
+        body, content_type = metrics.render(request.headers.get("Accept"))
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def healthz(request: web.Request) -> web.Response:

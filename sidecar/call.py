@@ -53,6 +53,7 @@ class Call:
     usage: Usage | None = None
     error: str | None = None  # agent_errors_total type, when the call failed
     decided_by_sidecar: bool = False  # the status is the sidecar's answer, not the agent's
+    overhead_s: float = 0.0  # time spent in the sidecar itself (pre + post phases)
 
     def adopt(self, decision: dict[str, Any]) -> None:
         """Take the decision's verdict and findings (both engines return the same shape)."""

@@ -119,7 +119,7 @@ class Enforcer:
         size = request.content_length
         if size is not None and size > obligations.max_request_bytes:
             raise refusals.request_too_large(obligations.max_request_bytes)
-        self._bound.observe_overhead("pre", time.perf_counter() - t0)
+        self._overhead(call, "pre", time.perf_counter() - t0)
         upstream = await self._send(request, call, obligations)
         try:
             return await self._respond(request, call, upstream, obligations)
@@ -215,7 +215,7 @@ class Enforcer:
             return await self._respond_json(request, call, upstream, obligations, warn)
         t0 = time.perf_counter()
         await self._post_check(call, usage_from_headers(upstream.headers), upstream)
-        self._bound.observe_overhead("post", time.perf_counter() - t0)
+        self._overhead(call, "post", time.perf_counter() - t0)
         call.status = upstream.status
         return await self.proxy.stream_back(
             request,
@@ -251,7 +251,7 @@ class Enforcer:
         headers = response_headers(upstream, call.request_id, warn)
         for name in _STALE_WHEN_REWRITTEN if out is not body else ("Content-Length",):
             headers.popall(name, None)
-        self._bound.observe_overhead("post", time.perf_counter() - t0)
+        self._overhead(call, "post", time.perf_counter() - t0)
         return web.Response(
             status=upstream.status, reason=upstream.reason, body=out, headers=headers
         )
@@ -283,6 +283,10 @@ class Enforcer:
             upstream.close()  # the body is not wanted; never pool a half-read connection
             raise refusals.denied(call.violations, call.warnings)
 
+    def _overhead(self, call: Call, phase: str, seconds: float) -> None:
+        self._bound.observe_overhead(phase, seconds)
+        call.overhead_s += seconds
+
     def _types(self, call: Call) -> Mapping[str, str]:
         """policy_id -> type: the bundle's metadata, else the decision's single denied type."""
         known = self.source.policy_types
@@ -302,7 +306,9 @@ class Enforcer:
         """One audit event and one set of metric samples per call, whatever happened."""
         self.sink.record(audit_event(self.target, call, latency_s))
         bound = self._bound
-        bound.record_call(call.status, call.decided_by_sidecar, latency_s)
+        bound.record_call(call.status, call.decided_by_sidecar, latency_s, call.trace_id)
+        if call.overhead_s:
+            bound.observe_overhead("total", call.overhead_s)
         if call.error:
             bound.record_error(call.error)
         if call.usage is not None:

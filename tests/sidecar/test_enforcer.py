@@ -16,6 +16,8 @@ import aiohttp
 import jwt
 import pytest
 from aiohttp import web
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
 from bundles.assemble import assemble
@@ -26,6 +28,7 @@ from sidecar.app import Listen, Sidecar
 from sidecar.auth import SecretAuthenticator
 from sidecar.call import Target
 from sidecar.policy_source import FileBundleSource
+from sidecar.tracing import setup_tracing
 from tests.support.servers import free_port
 
 SECRET = b"s" * 48
@@ -142,6 +145,7 @@ async def make_sidecar(agent_url: str, tmp_path: Path) -> AsyncIterator[MakeSide
         upstream: str | None = None,
         bundle: Path | None = None,
         fail_open: bool = False,
+        tracer_provider: TracerProvider | None = None,
     ) -> Harness:
         path = bundle or write_bundle(tmp_path, catalog() if cat is None else cat, data)
         sink = ListSink()
@@ -154,6 +158,7 @@ async def make_sidecar(agent_url: str, tmp_path: Path) -> AsyncIterator[MakeSide
             authenticator=SecretAuthenticator(SECRET),
             sink=sink,
             fail_open=fail_open,
+            tracer_provider=tracer_provider,
         )
         await sidecar.start()
         harness = Harness(sidecar, sink)
@@ -443,6 +448,22 @@ async def test_request_id_is_kept_when_plain_and_replaced_otherwise(
     h = await make_sidecar()
     kept, _ = await h.call("GET", "/v1/factors", headers={"X-Request-Id": "abc-123.x:y"})
     assert kept.headers["X-Request-Id"] == "abc-123.x:y"
-    odd, _ = await h.call("GET", "/v1/factors", headers={"X-Request-Id": "a b\"<script>" * 20})
-    assert odd.headers["X-Request-Id"] != "a b\"<script>" * 20
+    odd, _ = await h.call("GET", "/v1/factors", headers={"X-Request-Id": 'a b"<script>' * 20})
+    assert odd.headers["X-Request-Id"] != 'a b"<script>' * 20
     assert [e["request_id"] for e in h.sink.events] == ["abc-123.x:y", odd.headers["X-Request-Id"]]
+
+
+async def test_one_span_per_call_with_phase_children(make_sidecar: MakeSidecar) -> None:
+    spans = InMemorySpanExporter()
+    h = await make_sidecar(tracer_provider=setup_tracing(exporter=spans))
+    resp, _ = await h.call("POST", "/v1/calculate", json=CALC_BODY)
+    assert resp.status == 200
+    by_name = {s.name: s for s in spans.get_finished_spans()}
+    root = by_name["sidecar.invoke"]
+    for child in ("governance.pre_check", "upstream", "governance.post_check"):
+        assert by_name[child].parent is not None
+        assert by_name[child].parent.span_id == root.context.span_id
+    attrs = dict(root.attributes or {})
+    assert attrs["agent.id"] == AGENT and attrs["http.response.status_code"] == 200
+    assert attrs["gen_ai.usage.input_tokens"] > 0 and attrs["governance.decision"] == "allow"
+    assert h.sink.events[0]["trace_id"] == format(root.context.trace_id, "032x")
