@@ -356,6 +356,7 @@ def test_sigterm_exits_cleanly(tmp_path: Path) -> None:
 
 
 def test_agent_spec_is_a_valid_registry_spec() -> None:
-    spec = parse_spec((AGENT_DIR / "agent.yaml").read_bytes())
+    spec_file = AGENT_DIR.parent / "agents" / "gl-cbam-embedded-emissions" / "agent.yaml"
+    spec = parse_spec(spec_file.read_bytes())
     assert spec.agent_id == "gl-cbam-embedded-emissions"
     assert spec.metadata.regulatory_scope == ["CBAM"]
