@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import jwt
+import psutil
 import pytest
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
@@ -467,3 +470,32 @@ async def test_one_span_per_call_with_phase_children(make_sidecar: MakeSidecar) 
     assert attrs["agent.id"] == AGENT and attrs["http.response.status_code"] == 200
     assert attrs["gen_ai.usage.input_tokens"] > 0 and attrs["governance.decision"] == "allow"
     assert h.sink.events[0]["trace_id"] == format(root.context.trace_id, "032x")
+
+
+async def test_large_bodies_stream_through_the_whole_pipeline(make_sidecar: MakeSidecar) -> None:
+    limit = {"max_request_bytes": 2**31, "max_response_bytes": 2**31}
+    h = await make_sidecar(data={"greenlang/sidecar": {"agents": {AGENT: limit}}})
+    block, blocks = os.urandom(1024 * 1024), 200
+    proc = psutil.Process()
+    baseline = peak = proc.memory_info().rss
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal peak
+        for _ in range(blocks):
+            peak = max(peak, proc.memory_info().rss)
+            yield block
+
+    sent, got = hashlib.sha256(), hashlib.sha256()
+    for _ in range(blocks):
+        sent.update(block)
+    headers = {"Authorization": f"Bearer {token()}", "Content-Type": "application/octet-stream"}
+    size = 0
+    async with h.http.post(h.url + "/v1/echo", data=body(), headers=headers) as resp:
+        assert resp.status == 200
+        async for chunk in resp.content.iter_chunked(1024 * 1024):
+            got.update(chunk)
+            size += len(chunk)
+            peak = max(peak, proc.memory_info().rss)
+    assert size == blocks * len(block) and got.digest() == sent.digest()
+    # Sidecar, agent and client share this process: none of them held the body.
+    assert peak - baseline < 64 * 1024 * 1024, f"RSS grew {(peak - baseline) / 2**20:.0f} MiB"
