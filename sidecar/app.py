@@ -18,6 +18,7 @@ from sidecar.audit_sink import AuditSink, LogAuditSink, SpoolAuditSink
 from sidecar.audit_spool import AuditSpool
 from sidecar.auth import Authenticator
 from sidecar.call import Target
+from sidecar.decisions import DecisionCache
 from sidecar.enforcer import Enforcer
 from sidecar.metrics import SidecarMetrics
 from sidecar.policy_source import PolicySource
@@ -43,6 +44,7 @@ class Sidecar:
     sink: AuditSink = field(default_factory=LogAuditSink)
     fail_open: bool = False
     connect_timeout_s: float = 5.0
+    decision_cache_ttl_s: float = 1.0
     tracer_provider: TracerProvider | None = None
     metrics: SidecarMetrics = field(default_factory=SidecarMetrics)
 
@@ -61,6 +63,7 @@ class Sidecar:
             tracer=self.tracer_provider.get_tracer("greenlang.sidecar"),
             fail_open=self.fail_open,
             connect_timeout_s=self.connect_timeout_s,
+            cache=DecisionCache(self.decision_cache_ttl_s),
         )
         self.metrics.track_audit_spool(self.sink.pending)
         self._runners: list[web.AppRunner] = []

@@ -263,9 +263,7 @@ class AuditShipper:
                     response=text[:500],
                 )
                 return "split"
-            await _in_thread(
-                lambda: self.spool.reject(batch, status=status, reason=text[:2000])
-            )
+            await _in_thread(lambda: self.spool.reject(batch, status=status, reason=text[:2000]))
             self.rejected += batch.count
             self._delivered_until = self.spool.delivered
             self.last_error = f"registry refused an event ({status}): {text[:200]}"

@@ -16,6 +16,15 @@ from sidecar.auth import Principal
 from sidecar.usage import Usage
 
 Finding = dict[str, str]  # {"policy_id", "message"}
+RATE_LIMITING = "rate_limiting"
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One engine query; a cacheable one holds no per-call measurement (see decisions.py)."""
+
+    input: dict[str, Any]
+    cacheable: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,24 @@ def pre_input(target: Target, call: Call, rate_current: int) -> dict[str, Any]:
     doc = _common(target, call, "pre", target.pre_policy_types)
     doc["rate"] = {"current": rate_current, "window_s": target.rate_window_s}
     return doc
+
+
+def pre_queries(target: Target, call: Call, rate_current: int, *, split: bool) -> list[Query]:
+    """The pre-execution decision as queries: the rate part (the measured rate, on every call)
+    and the rest (no rate: the same for every call of this caller and request, cacheable).
+    ``rate`` is given only to rate_limiting policies (docs/sidecar.md, Decisions)."""
+    doc = pre_input(target, call, rate_current)
+    types = target.pre_policy_types
+    fixed = {k: v for k, v in doc.items() if k != "rate"}
+    if RATE_LIMITING not in types:
+        return [Query(fixed)]
+    rest = [t for t in types if t != RATE_LIMITING]
+    if not split or not rest:
+        return [Query(doc, cacheable=False)]
+    return [
+        Query({**fixed, "policy_types": rest}),
+        Query({**doc, "policy_types": [RATE_LIMITING]}, cacheable=False),
+    ]
 
 
 def post_input(target: Target, call: Call, usage: Usage) -> dict[str, Any]:

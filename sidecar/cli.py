@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy-types", default="access_control,rate_limiting,compliance,data_access")
     p.add_argument("--rate-window", type=int, default=60, help="rate window, seconds")
     p.add_argument("--connect-timeout", type=float, default=5.0)
+    p.add_argument(
+        "--decision-cache-ttl",
+        type=float,
+        default=1.0,
+        help="reuse the non-rate part of a decision for this many seconds (0: off)",
+    )
     p.add_argument("--sidecar-id", help="instance id in audit events (default host:port)")
     p.add_argument("--log-level", default="info")
     return p
@@ -100,6 +106,8 @@ def _validate(args: argparse.Namespace) -> None:
         raise CliError("callers must be authenticated: give --jwt-secret-file or --jwks-url", 2)
     if not 0 < args.poll_interval <= 3600:
         raise CliError("--poll-interval must be between 0 and 3600 seconds", 2)
+    if not 0 <= args.decision_cache_ttl <= 60:
+        raise CliError("--decision-cache-ttl must be between 0 and 60 seconds", 2)
     if not 0 < args.rate_window <= 86400:
         raise CliError("--rate-window must be between 1 and 86400 seconds", 2)
     unknown = set(_policy_types(args)) - set(POLICY_TYPES)
@@ -185,6 +193,7 @@ def build_sidecar(args: argparse.Namespace) -> Sidecar:
             sink=_sink(args, listen, token),
             fail_open=args.fail_open,
             connect_timeout_s=args.connect_timeout,
+            decision_cache_ttl_s=args.decision_cache_ttl,
         )
     except ValueError as exc:
         raise CliError(str(exc), 2) from None

@@ -15,7 +15,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -24,11 +24,12 @@ from aiohttp import web
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 
-from bundles.engines import EngineError, InputError
+from bundles.engines import EngineError, InputError, PolicyEngine
 from sidecar import refusals, tracing
 from sidecar.audit_sink import AuditSink
 from sidecar.auth import Authenticator, AuthError, Principal
-from sidecar.call import Call, Target, audit_event, post_input, pre_input
+from sidecar.call import RATE_LIMITING, Call, Query, Target, audit_event, post_input, pre_queries
+from sidecar.decisions import Decision, DecisionCache, unite
 from sidecar.masking import MaskingError, encode_json, masker_for
 from sidecar.metrics import SidecarMetrics
 from sidecar.obligations import Obligations, from_decision, stock
@@ -68,6 +69,7 @@ class Enforcer:
     tracer: Tracer
     fail_open: bool = False
     connect_timeout_s: float = 5.0
+    cache: DecisionCache = field(default_factory=DecisionCache)
 
     def __post_init__(self) -> None:
         self._bound = self.metrics.for_agent(self.target.agent_id, self.target.version or "")
@@ -137,7 +139,8 @@ class Enforcer:
         key = call.principal.id
         current = self.rate.take(key)  # reserved now: concurrent calls count each other
         try:
-            decision = await self._decide(pre_input(self.target, call, current), call)
+            queries = pre_queries(self.target, call, current, split=self.cache.ttl_s > 0)
+            decision = await self._decide(call, "pre", queries)
         except BaseException:
             self.rate.release(key)
             raise
@@ -147,20 +150,20 @@ class Enforcer:
         if call.decision == "deny":
             self.rate.release(key)  # refused calls do not count against the caller
             types = call.denied_types
-            if types and all(t == "rate_limiting" for t in types):
+            if types and all(t == RATE_LIMITING for t in types):
                 raise refusals.rate_limited(call.violations, self.rate.retry_after(key))
             raise refusals.denied(call.violations, call.warnings)
         return from_decision(decision)
 
-    async def _decide(self, input: dict[str, Any], call: Call) -> dict[str, Any] | None:
-        """The decision; None when failing open. Refuses with 503 when there is none."""
-        phase = input["phase"]
+    async def _decide(self, call: Call, phase: str, queries: list[Query]) -> Decision | None:
+        """The united decision of ``queries``; None when failing open, else 503 without one."""
         with self.tracer.start_as_current_span(f"governance.{phase}_check") as span:
             engine = self.source.engine
             try:
                 if engine is None:
                     raise EngineError(await self.source.not_ready_reason() or "no policy loaded")
-                decision = await engine.decide(input)
+                parts = [await self._ask(engine, q) for q in queries]
+                decision = parts[0] if len(parts) == 1 else unite(parts)
                 span.set_attribute(tracing.DECISION, str(decision.get("decision")))
                 return decision
             except InputError as exc:
@@ -174,6 +177,16 @@ class Enforcer:
                     return None
                 call.decision = "error"
                 raise refusals.decision_unavailable(str(exc)) from None
+
+    async def _ask(self, engine: PolicyEngine, query: Query) -> Decision:
+        if not query.cacheable:
+            return await engine.decide(query.input)
+        key = self.cache.key(query.input)
+        decision = self.cache.get(engine, key)
+        if decision is None:
+            decision = await engine.decide(query.input)
+            self.cache.put(engine, key, decision)
+        return decision
 
     async def _send(
         self, request: web.Request, call: Call, obligations: Obligations
@@ -272,7 +285,7 @@ class Enforcer:
         call.usage = usage
         if usage is None or call.decision == "fail_open":
             return
-        decision = await self._decide(post_input(self.target, call, usage), call)
+        decision = await self._decide(call, "post", [Query(post_input(self.target, call, usage))])
         if decision is None:
             return
         violations = list(decision.get("violations") or [])
