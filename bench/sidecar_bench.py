@@ -4,7 +4,7 @@ sidecar (embedded engine and OPA over HTTP), under the same load, in one run.
     python bench/sidecar_bench.py [--duration 10] [--warmup 2] [--concurrency 32]
                                   [--processes 2] [--latency-concurrency 1]
                                   [--path "POST /v1/calculate"] [--body FILE]
-                                  [--only a,p,b,c] [--keep-logs]
+                                  [--only a,p,b,n,c] [--keep-logs]
 
 What it does:
 
@@ -54,7 +54,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +101,7 @@ def sidecar_command(
     bundle: Path,
     jwt_secret_file: Path,
     spool_dir: Path,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     """The sidecar's command line: the one place to follow changes of its CLI. With an OPA
     engine the bundle is OPA's (started with it), so the sidecar gets no --bundle."""
@@ -116,6 +117,7 @@ def sidecar_command(
         "--environment", ENVIRONMENT,
         "--jwt-secret-file", str(jwt_secret_file),
         "--spool-dir", str(spool_dir),
+        *extra,
         *shlex.split(os.environ.get(EXTRA_SIDECAR_ARGS_ENV, "")),
     ]  # fmt: skip
 
@@ -307,9 +309,17 @@ class SidecarProcess(ServerProcess):
     health_path = "/readyz"
 
     def __init__(
-        self, workdir: Path, *, upstream: str, engine: str, bundle: Path, jwt_secret_file: Path
+        self,
+        workdir: Path,
+        *,
+        upstream: str,
+        engine: str,
+        bundle: Path,
+        jwt_secret_file: Path,
+        extra: Sequence[str] = (),
     ) -> None:
         super().__init__(workdir, timeout=60)
+        self.extra = list(extra)
         self.listen_port = free_port()
         self.proxy_url = f"http://127.0.0.1:{self.listen_port}"
         self.upstream = upstream
@@ -326,6 +336,7 @@ class SidecarProcess(ServerProcess):
             bundle=self.bundle,
             jwt_secret_file=self.jwt_secret_file,
             spool_dir=self.workdir / "spool",
+            extra=self.extra,
         )
 
     def environment(self) -> dict[str, str]:
@@ -452,19 +463,20 @@ def summary(targets: list[Target], direct: Target, load_clients: int, lat_client
         lat, lat_base = result(t, lat_clients), result(direct, lat_clients)
         if lat is not None and lat_base is not None and lat.count and lat_base.count:
             added = (lat.p50 - lat_base.p50) * 1e3
-            verdict = ("PASS" if added < ADDED_P50_TARGET_MS else "MISS") if t.key == "b" else ""
+            judged = t.key in ("b", "n")
+            verdict = ("PASS" if added < ADDED_P50_TARGET_MS else "MISS") if judged else ""
             print(f"  {t.label:<34} added p50  {added:>7.2f} ms     {verdict}")
         load, load_base = result(t, load_clients), result(direct, load_clients)
         if load is not None and load_base is not None and load_base.throughput:
             ratio = load.throughput / load_base.throughput
-            target = t.key in ("b", "c")
+            target = t.key in ("b", "n", "c")
             verdict = ("PASS" if ratio >= THROUGHPUT_RATIO_TARGET else "MISS") if target else ""
             print(f"  {t.label:<34} throughput {ratio:>7.0%} of direct  {verdict}")
     print()
 
 
 LOG_DIRS = {"a": ["agent"], "p": ["plain", "agent"], "b": ["sidecar-embedded", "agent"],
-            "c": ["sidecar-opa", "opa", "agent"]}  # fmt: skip
+            "n": ["sidecar-nocache", "agent"], "c": ["sidecar-opa", "opa", "agent"]}  # fmt: skip
 
 
 def run(args: argparse.Namespace, tmp: Path) -> int:
@@ -499,7 +511,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
 
     agent = AgentProcess(tmp / "agent").start()
     try:
-        reason = sidecar_unavailable() if {"b", "c"} & set(args.only) else None
+        reason = sidecar_unavailable() if {"b", "n", "c"} & set(args.only) else None
 
         @contextmanager
         def direct() -> Iterator[tuple[str, dict[str, int]]]:
@@ -510,16 +522,20 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
             with PlainProxyProcess(tmp / "plain", agent.url) as proxy:
                 yield proxy.proxy_url, {"agent": pid_of(agent), "proxy": pid_of(proxy)}
 
-        @contextmanager
-        def embedded() -> Iterator[tuple[str, dict[str, int]]]:
-            with SidecarProcess(
-                tmp / "sidecar-embedded",
-                upstream=agent.url,
-                engine="embedded",
-                bundle=bundle,
-                jwt_secret_file=secret_file,
-            ) as sidecar:
-                yield sidecar.proxy_url, {"agent": pid_of(agent), "sidecar": pid_of(sidecar)}
+        def embedded(name: str, *extra: str) -> Callable[[], Any]:
+            @contextmanager
+            def start() -> Iterator[tuple[str, dict[str, int]]]:
+                with SidecarProcess(
+                    tmp / name,
+                    upstream=agent.url,
+                    engine="embedded",
+                    bundle=bundle,
+                    jwt_secret_file=secret_file,
+                    extra=extra,
+                ) as sidecar:
+                    yield sidecar.proxy_url, {"agent": pid_of(agent), "sidecar": pid_of(sidecar)}
+
+            return start
 
         @contextmanager
         def opa() -> Iterator[tuple[str, dict[str, int]]]:
@@ -544,7 +560,15 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         targets = [
             Target("a", "(a) direct to the agent", direct),
             Target("p", "(p) plain proxy, no policy", plain),
-            Target("b", "(b) sidecar, embedded engine", embedded, skipped=reason),
+            Target(
+                "b", "(b) sidecar, embedded engine", embedded("sidecar-embedded"), skipped=reason
+            ),
+            Target(
+                "n",
+                "(n) embedded, no decision cache",
+                embedded("sidecar-nocache", "--decision-cache-ttl", "0"),
+                skipped=reason,
+            ),
             Target("c", "(c) sidecar, OPA over HTTP", opa, skipped=reason),
         ]
         targets = [t for t in targets if t.key in args.only]
@@ -623,14 +647,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--content-type", default="application/json")
     p.add_argument(
         "--only",
-        default="a,p,b,c",
-        help="targets to run: a direct, p plain proxy, b sidecar embedded, c sidecar OPA",
+        default="a,p,b,n,c",
+        help="targets: a direct, p plain proxy, b sidecar embedded, n embedded without the "
+        "decision cache, c sidecar OPA",
     )
     p.add_argument("--keep-logs", action="store_true", help="keep the temp dir with server logs")
     args = p.parse_args(argv)
     args.only = [x.strip() for x in args.only.split(",") if x.strip()]
-    if not set(args.only) <= {"a", "p", "b", "c"}:
-        p.error("--only takes a comma list of a, p, b, c")
+    if not set(args.only) <= {"a", "p", "b", "n", "c"}:
+        p.error("--only takes a comma list of a, p, b, n, c")
     if " " not in args.path.strip() or not args.path.split(" ", 1)[1].startswith("/"):
         p.error('--path must look like "POST /v1/calculate"')
     if min(args.duration, args.concurrency, args.processes) <= 0 or args.warmup < 0:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,10 +22,11 @@ RATE_LIMITING = "rate_limiting"
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One engine query; a cacheable one holds no per-call measurement (see decisions.py)."""
+    """One engine query and, when its answer may be reused (see decisions.py), its cache key:
+    everything in the input that can differ between calls of this sidecar, except ``now``."""
 
     input: dict[str, Any]
-    cacheable: bool = True
+    key: Hashable | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,12 @@ class Call:
     decided_by_sidecar: bool = False  # the status is the sidecar's answer, not the agent's
     overhead_s: float = 0.0  # time spent in the sidecar itself (pre + post phases)
 
+    def key(self) -> tuple[Hashable, ...]:
+        """What a decision input takes from the call (the target's facts are constant)."""
+        p = self.principal
+        who = (p.id, p.roles, p.team) if p is not None else None
+        return (who, self.method, self.path, self.data_classification)
+
     def adopt(self, decision: dict[str, Any]) -> None:
         """Take the decision's verdict and findings (both engines return the same shape)."""
         self.decision = str(decision.get("decision", "deny"))
@@ -87,21 +95,21 @@ def pre_queries(target: Target, call: Call, rate_current: int, *, split: bool) -
     types = target.pre_policy_types
     fixed = {k: v for k, v in doc.items() if k != "rate"}
     if RATE_LIMITING not in types:
-        return [Query(fixed)]
+        return [Query(fixed, ("pre", call.key()))]
     rest = [t for t in types if t != RATE_LIMITING]
     if not split or not rest:
-        return [Query(doc, cacheable=False)]
+        return [Query(doc)]
     return [
-        Query({**fixed, "policy_types": rest}),
-        Query({**doc, "policy_types": [RATE_LIMITING]}, cacheable=False),
+        Query({**fixed, "policy_types": rest}, ("pre", call.key())),
+        Query({**doc, "policy_types": [RATE_LIMITING]}),
     ]
 
 
-def post_input(target: Target, call: Call, usage: Usage) -> dict[str, Any]:
+def post_query(target: Target, call: Call, usage: Usage) -> Query:
     """The post-execution input: the call's facts plus the token usage the agent reported."""
     doc = _common(target, call, "post", target.post_policy_types)
     doc["usage"] = usage.as_input()
-    return doc
+    return Query(doc, ("post", call.key(), usage))
 
 
 def _common(target: Target, call: Call, phase: str, types: tuple[str, ...]) -> dict[str, Any]:

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
-
-from bundles.engines.wire import encode_input
 
 Decision = dict[str, Any]
 _FINDINGS = ("violations", "warnings")
 
 
 class DecisionCache:
-    """Decisions by input (without ``now``), kept ``ttl_s``, at most ``max_entries`` (LRU)."""
+    """Decisions by key (what the input holds apart from ``now``, see call.Query), kept
+    ``ttl_s``, at most ``max_entries`` (LRU)."""
 
     def __init__(
         self,
@@ -40,13 +39,10 @@ class DecisionCache:
         self.max_entries = max_entries
         self._clock = clock
         self._owner: object | None = None  # the engine the entries came from
-        self._entries: OrderedDict[str, tuple[float, Decision]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[float, Decision]] = OrderedDict()
         self.hits = self.misses = 0
 
-    def key(self, input: dict[str, Any]) -> str:
-        return encode_input({k: v for k, v in input.items() if k != "now"})
-
-    def get(self, engine: object, key: str) -> Decision | None:
+    def get(self, engine: object, key: Hashable) -> Decision | None:
         if engine is not self._owner:
             self._entries.clear()
             self._owner = engine
@@ -58,7 +54,7 @@ class DecisionCache:
         self.hits += 1
         return entry[1]
 
-    def put(self, engine: object, key: str, decision: Decision) -> None:
+    def put(self, engine: object, key: Hashable, decision: Decision) -> None:
         if self.ttl_s <= 0 or engine is not self._owner:
             return
         self._entries[key] = (self._clock() + self.ttl_s, decision)

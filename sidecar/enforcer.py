@@ -28,7 +28,7 @@ from bundles.engines import EngineError, InputError, PolicyEngine
 from sidecar import refusals, tracing
 from sidecar.audit_sink import AuditSink
 from sidecar.auth import Authenticator, AuthError, Principal
-from sidecar.call import RATE_LIMITING, Call, Query, Target, audit_event, post_input, pre_queries
+from sidecar.call import RATE_LIMITING, Call, Query, Target, audit_event, post_query, pre_queries
 from sidecar.decisions import Decision, DecisionCache, unite
 from sidecar.masking import MaskingError, encode_json, masker_for
 from sidecar.metrics import SidecarMetrics
@@ -179,13 +179,12 @@ class Enforcer:
                 raise refusals.decision_unavailable(str(exc)) from None
 
     async def _ask(self, engine: PolicyEngine, query: Query) -> Decision:
-        if not query.cacheable:
+        if query.key is None:
             return await engine.decide(query.input)
-        key = self.cache.key(query.input)
-        decision = self.cache.get(engine, key)
+        decision = self.cache.get(engine, query.key)
         if decision is None:
             decision = await engine.decide(query.input)
-            self.cache.put(engine, key, decision)
+            self.cache.put(engine, query.key, decision)
         return decision
 
     async def _send(
@@ -285,7 +284,7 @@ class Enforcer:
         call.usage = usage
         if usage is None or call.decision == "fail_open":
             return
-        decision = await self._decide(call, "post", [Query(post_input(self.target, call, usage))])
+        decision = await self._decide(call, "post", [post_query(self.target, call, usage)])
         if decision is None:
             return
         violations = list(decision.get("violations") or [])

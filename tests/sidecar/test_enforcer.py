@@ -499,3 +499,17 @@ async def test_large_bodies_stream_through_the_whole_pipeline(make_sidecar: Make
     assert size == blocks * len(block) and got.digest() == sent.digest()
     # Sidecar, agent and client share this process: none of them held the body.
     assert peak - baseline < 64 * 1024 * 1024, f"RSS grew {(peak - baseline) / 2**20:.0f} MiB"
+
+
+async def test_cached_decisions_are_per_caller_and_request(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar()
+    outsider = token(sub="eve", roles=(), team="csrd")
+    admin_path = "/admin/reset"
+    assert (await h.call("GET", "/v1/factors"))[0].status == 200
+    assert (await h.call("GET", "/v1/factors", auth=outsider))[0].status == 403
+    assert (await h.call("GET", admin_path))[0].status == 403  # access-admin-paths
+    assert (await h.call("GET", "/v1/factors"))[0].status == 200
+    admin = token(sub="ada", roles=("admin",))
+    assert (await h.call("GET", admin_path, auth=admin))[0].status == 404  # the agent's answer
+    cache = h.sidecar.enforcer.cache
+    assert cache.hits >= 1 and cache.misses >= 4
