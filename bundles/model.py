@@ -38,6 +38,8 @@ FIELD_ROOTS = frozenset(
         "request",
         "deployment",
         "rate",
+        "usage",
+        "phase",
         "now",
         "derived",
     }

@@ -11,6 +11,18 @@ test_all_types_when_absent if {
 		"violations": [],
 		"warnings": [],
 		"evaluated": sort([meta.policy_id | some meta in data.greenlang.policy_meta]),
+		"denied_types": [],
+		"obligations": {
+			"timeout_s": 120,
+			"max_request_bytes": 10485760,
+			"max_response_bytes": 52428800,
+			"max_tokens": 1000,
+			"mask": [
+				{"name": "email", "pattern": data.greenlang.sidecar.mask_patterns.email},
+				{"name": "iban", "pattern": data.greenlang.sidecar.mask_patterns.iban},
+				{"name": "vat_id", "pattern": test.fixtures.data.sidecar.agents["gl-cbam-calculator"].mask_patterns.vat_id},
+			],
+		},
 	}
 }
 
@@ -33,6 +45,8 @@ test_only_requested_types_run if {
 		"compliance-deprecated-warn",
 		"pol-001-certification-required",
 		"rate-limit",
+		"sidecar-obligations",
+		"token-limit",
 	]
 }
 
@@ -47,6 +61,7 @@ test_missing_module_denies if {
 	d := test.decide("compliance_active_certified") with data.greenlang.policy_index.compliance as index
 	d.decision == "deny"
 	d.violations == [{"policy_id": "ghost-policy", "message": "policy module is not loaded"}]
+	d.denied_types == ["compliance"]
 }
 
 # The same when the policies come from the metadata (data without policy_index).
@@ -99,4 +114,41 @@ test_input_agent_id_is_agent_id if {
 		agent_id != input_id
 	]
 	differ == []
+}
+
+# denied_types: the types of the policies with violations, sorted, each once.
+test_denied_types_sorted_and_distinct if {
+	d := test.decide("all_types_mixed_findings")
+	d.denied_types == ["access_control"] # two access_control policies deny
+	test.decide("sidecar_pre_phase_rate_limited").denied_types == ["rate_limiting"]
+	test.decide("sidecar_pre_phase_two_types_denied").denied_types == ["access_control", "rate_limiting"]
+	test.decide("compliance_deprecated_warns").denied_types == [] # warnings do not count
+}
+
+# Only the requested types count, even when a policy of another type would deny.
+test_denied_types_only_requested if {
+	d := test.decide("sidecar_obligations_unknown_mask")
+	d.denied_types == ["compliance"]
+	case_input := test.fixtures.cases.sidecar_obligations_unknown_mask.input
+	input_without := object.union(case_input, {"policy_types": ["access_control"], "user": {"id": "alice"}})
+	e := data.greenlang.decision with input as input_without
+		with data.greenlang.sidecar.agents as test.fixtures.data.sidecar.agents
+		with data.greenlang.users as test.fixtures.data.users
+	e.denied_types == []
+}
+
+# Every decision has both keys, whatever the input.
+test_denied_types_and_obligations_always_there if {
+	inputs := [null, {}, "x", [], {"agent": "x"}, {"agent": {"id": ["a"]}}, {"policy_types": ["nope"]}]
+	missing := [x |
+		some x in inputs
+		d := data.greenlang.decision with input as x
+		not has_new_keys(d)
+	]
+	missing == []
+}
+
+has_new_keys(d) if {
+	is_array(d.denied_types)
+	is_object(d.obligations)
 }

@@ -4,21 +4,23 @@ package greenlang.test
 
 fixtures := data.fixtures
 
-# decide(name) is the decision for case `name`, with the fixture catalog, role bindings and
-# per-agent rate limits in place of the bundle's.
+# decide(name) is the decision for case `name`, with the fixture catalog, role bindings,
+# per-agent rate limits and per-agent sidecar obligations in place of the bundle's.
 decide(name) := decision if {
 	decision := data.greenlang.decision with input as fixtures.cases[name].input
 		with data.greenlang.catalog as fixtures.data.catalog
 		with data.greenlang.users as fixtures.data.users
 		with data.greenlang.rate_limits.agents as fixtures.data.rate_limits.agents
+		with data.greenlang.sidecar.agents as fixtures.data.sidecar.agents
 }
 
 ids(findings) := {f.policy_id | some f in findings}
 
 messages(findings, policy_id) := {f.message | some f in findings; f.policy_id == policy_id}
 
-# as_expected(name): the decision of case `name` is its `expect`: the same decision, and
-# violations and warnings from exactly the expected policies.
+# as_expected(name): the decision of case `name` is its `expect`: the same decision,
+# violations and warnings from exactly the expected policies, and denied_types the types of
+# the policies expected to deny.
 as_expected(name) if {
 	d := decide(name)
 	expect := fixtures.cases[name].expect
@@ -26,7 +28,11 @@ as_expected(name) if {
 	d.allow == expect.decision != "deny"
 	ids(d.violations) == {id | some id in expect.violations}
 	ids(d.warnings) == {id | some id in expect.warnings}
+	d.denied_types == types_of(expect.violations)
 }
+
+# types_of(policy_ids): the sorted types of those policies.
+types_of(policy_ids) := sort({meta.type | some meta in data.greenlang.policy_meta; meta.policy_id in policy_ids})
 
 # Every fixture case, so a case added to the JSON is tested even before it gets a named test.
 test_every_fixture_case_as_expected if {

@@ -63,3 +63,20 @@ not_loaded := [[pair[1], "policy module is not loaded"] |
 	some pair in selected
 	not data.greenlang.policies[pair[0]].policy_id == pair[1]
 ]
+
+# The types of the policies with violations, sorted ([] when there are none): an allowed
+# decision pays one count. The type is read from the metadata, whose key is the policy_id with
+# - replaced by _ (a few lookups); only an index entry without metadata (hand-made data) makes
+# it scan the selected policies.
+denied_types := [] if {
+	count(violations) == 0
+} else := sorted if {
+	types := {object.get(data.greenlang.policy_meta, [replace(f[0], "-", "_"), "type"], null) | some f in violations}
+	not null in types
+	sorted := sort(types)
+} else := sort({t |
+	violating := {f[0] | some f in violations}
+	some t in requested
+	some pair in index[t]
+	pair[1] in violating
+})

@@ -25,13 +25,15 @@ def load_fixtures() -> dict[str, Any]:
 
 
 def fixture_data_overlay(fixtures: dict[str, Any]) -> dict[str, Any]:
-    """Data that adds the fixture catalog, role bindings and agent rate limits to the stock
-    data (whose entries for them are empty), as helpers_test.rego does with `with`."""
+    """Data that adds the fixture catalog, role bindings, agent rate limits and agent sidecar
+    obligations to the stock data (whose entries for them are empty), as helpers_test.rego
+    does with `with`."""
     return {
         "greenlang": {
             "catalog": fixtures["data"]["catalog"],
             "users": fixtures["data"]["users"],
             "rate_limits": {"agents": fixtures["data"]["rate_limits"]["agents"]},
+            "sidecar": {"agents": fixtures["data"]["sidecar"]["agents"]},
         }
     }
 

@@ -424,6 +424,8 @@ policy_id := "probe-policy"
         ("user.id", "lib.user.id"),
         ("derived.certificate_expired", "lib.derived.certificate_expired"),
         ("request.path", "lib.request.request.path"),
+        ("usage.total_tokens", "lib.request.usage.total_tokens"),
+        ("phase", "lib.request.phase"),
         ("now", "lib.now"),
     ],
 )

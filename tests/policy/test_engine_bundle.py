@@ -21,14 +21,27 @@ from bundles.engines import embedded as embedded_module
 from bundles.engines.embedded import EmbeddedEngine, bundle_contents
 from bundles.engines.opa_http import OpaHttpEngine
 from bundles.layout import POLICY_INDEX_FILE, REGO_DIR, STOCK_DATA_DIR, STOCK_POLICY_DIR
+from bundles.sidecar_data import sidecar_data_problems
 from bundles.signing import SigningConfig
 from bundles.sources import load_data
 from tests.bundles.opa import OpaProcess
 from tests.policy.conftest import fixture_data_overlay, load_fixtures
 from tests.policy.test_engines import check_expected
 
-CASES = load_fixtures()["cases"]
 HMAC_SECRET = "greenlang-test-secret-0123456789abcdef"
+STOCK_SIDECAR = load_data([STOCK_DATA_DIR])["greenlang"]["sidecar"]
+# Fixture sidecar entries made to be refused (their cases test the run-time check): a bundle
+# build refuses them, so the bundle here has only the others, and their cases are left out.
+REFUSED_AGENTS = {
+    agent
+    for agent, entry in load_fixtures()["data"]["sidecar"]["agents"].items()
+    if sidecar_data_problems({**STOCK_SIDECAR, "agents": {agent: entry}})
+}
+CASES = {
+    name: case
+    for name, case in load_fixtures()["cases"].items()
+    if case["input"].get("agent", {}).get("id") not in REFUSED_AGENTS
+}
 
 
 def _inputs() -> list[dict[str, Any]]:
@@ -40,16 +53,25 @@ def _inputs() -> list[dict[str, Any]]:
     return out
 
 
+def test_refused_agents_are_the_malformed_ones() -> None:
+    assert REFUSED_AGENTS == {"gl-bad-limits", "gl-unknown-mask"}
+
+
 @pytest.fixture(scope="session")
 def fixture_data_dir(tmp_path_factory: pytest.TempPathFactory, fixtures: dict[str, Any]) -> Path:
-    """The stock data directory with the fixture role bindings and agent rate limits."""
+    """The stock data directory with the fixture role bindings, agent rate limits and agent
+    sidecar obligations."""
     out = tmp_path_factory.mktemp("bundle-data")
     shutil.copytree(STOCK_DATA_DIR, out, dirs_exist_ok=True)
     overlay = fixture_data_overlay(fixtures)["greenlang"]
-    rate_limits = load_data([STOCK_DATA_DIR])["greenlang"]["rate_limits"]
-    rate_limits["agents"] = overlay["rate_limits"]["agents"]
+    stock = load_data([STOCK_DATA_DIR])["greenlang"]
+    rate_limits = {**stock["rate_limits"], "agents": overlay["rate_limits"]["agents"]}
+    agents = overlay["sidecar"]["agents"]
+    kept = {agent: entry for agent, entry in agents.items() if agent not in REFUSED_AGENTS}
+    sidecar = {**stock["sidecar"], "agents": kept}
     (out / "greenlang" / "users" / "data.json").write_text(json.dumps(overlay["users"]))
     (out / "greenlang" / "rate_limits" / "data.json").write_text(json.dumps(rate_limits))
+    (out / "greenlang" / "sidecar" / "data.json").write_text(json.dumps(sidecar))
     return out
 
 
@@ -96,7 +118,12 @@ def test_bundle_holds_modules_and_data_at_their_paths(built: BuiltBundle) -> Non
     assert "greenlang/decision.rego" in modules
     assert "greenlang/policies/compliance_certified_active.rego" in modules
     greenlang = data["greenlang"]
-    assert greenlang["policy_index"]["rate_limiting"] == [["rate_limit", "rate-limit"]]
+    assert greenlang["policy_index"]["rate_limiting"] == [
+        ["rate_limit", "rate-limit"],
+        ["token_limit", "token-limit"],
+    ]
+    assert greenlang["sidecar"]["defaults"]["mask"] == ["email", "iban"]
+    assert "gl-cbam-calculator" in greenlang["sidecar"]["agents"]
     assert greenlang["policy_meta"]["rate_limit"]["type"] == "rate_limiting"
     assert "gl-cbam-calculator" in greenlang["catalog"]["agents"]
     assert greenlang["rbac"]["roles"]["admin"] == {"actions": ["*"]}

@@ -3,18 +3,25 @@ decision documents are identical."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from bundles.compiler import compile_policies
 from bundles.engines import EngineError, InputError, PolicyEngine
 from bundles.engines.embedded import EmbeddedEngine
 from bundles.engines.opa_http import OpaHttpEngine
+from bundles.layout import STOCK_DATA_DIR, STOCK_POLICY_DIR
+from bundles.sources import load_data
 from tests.policy.conftest import load_fixtures
 from tests.policy.opa import OpaServer
 
-CASES = load_fixtures()["cases"]
+FIXTURES = load_fixtures()
+CASES = FIXTURES["cases"]
+STOCK_SIDECAR = load_data([STOCK_DATA_DIR])["greenlang"]["sidecar"]
 
 
 def policy_ids(findings: list[dict[str, Any]]) -> list[str]:
@@ -26,6 +33,16 @@ def check_expected(decision: dict[str, Any], expect: dict[str, Any]) -> None:
     assert decision["allow"] is (expect["decision"] != "deny")
     assert policy_ids(decision["violations"]) == expect["violations"], decision
     assert policy_ids(decision["warnings"]) == expect["warnings"], decision
+    assert decision["denied_types"] == sorted({POLICY_TYPES[p] for p in expect["violations"]})
+
+
+def _policy_types() -> dict[str, str]:
+    """policy_id -> type of every stock policy (YAML and hand-written)."""
+    compiled = compile_policies([STOCK_POLICY_DIR])
+    return {meta["policy_id"]: meta["type"] for meta in compiled.metadata().values()}
+
+
+POLICY_TYPES = _policy_types()
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -138,6 +155,17 @@ async def test_http_engine_uses_a_given_session(opa_server: OpaServer) -> None:
         "violations": [],
         "warnings": [],
         "evaluated": [],
+        "denied_types": [],
+        "obligations": {
+            "timeout_s": 30,
+            "max_request_bytes": 10485760,
+            "max_response_bytes": 52428800,
+            "max_tokens": None,
+            "mask": [
+                {"name": "email", "pattern": STOCK_SIDECAR["mask_patterns"]["email"]},
+                {"name": "iban", "pattern": STOCK_SIDECAR["mask_patterns"]["iban"]},
+            ],
+        },
     }
 
 
@@ -157,3 +185,62 @@ def test_embedded_without_decision_module_is_an_engine_error() -> None:
 def test_embedded_with_broken_rego_is_an_engine_error() -> None:
     with pytest.raises(EngineError, match="cannot build"):
         EmbeddedEngine({"greenlang/decision.rego": "package greenlang.decision\n\nallow := \n"}, {})
+
+
+async def test_mask_patterns_reach_python_unchanged_from_both_engines(
+    embedded: EmbeddedEngine, opa_http: OpaHttpEngine
+) -> None:
+    """A pattern with backslashes (the fixture's vat_id: `\\b[A-Z]{2}...`) comes out of both
+    engines as the very Python string the data holds: regopy keeps escapes undecoded inside
+    Rego, but a value only passed through is encoded back the same way."""
+    own = FIXTURES["data"]["sidecar"]["agents"]["gl-cbam-calculator"]["mask_patterns"]["vat_id"]
+    assert "\\" in own
+    decision_input = {"agent": {"id": "gl-cbam-calculator"}, "policy_types": []}
+    from_embedded = await embedded.decide(decision_input)
+    from_opa = await opa_http.decide(decision_input)
+    assert from_embedded["obligations"] == from_opa["obligations"]
+    assert from_embedded["obligations"]["mask"] == [
+        {"name": "email", "pattern": STOCK_SIDECAR["mask_patterns"]["email"]},
+        {"name": "iban", "pattern": STOCK_SIDECAR["mask_patterns"]["iban"]},
+        {"name": "vat_id", "pattern": own},
+    ]
+    assert from_embedded["obligations"]["timeout_s"] == 120
+    assert from_embedded["obligations"]["max_tokens"] == 1000
+
+
+# Escapes, quotes, backslash runs, control characters and non-ASCII.
+ODD_PATTERNS = [
+    "\\d{3}\\.\\d",
+    '[\\"\\\\]',
+    "\\u00e9|é",
+    "a\\tb",
+    "\\\\\\\\n",
+    "a\nb\x01",
+    '"',
+    "\\",
+]
+
+
+async def test_any_pattern_text_reaches_python_unchanged(
+    engine_paths: list[Path], tmp_path: Path
+) -> None:
+    """Whatever text an agent's own pattern is, both engines (each loading the data from a JSON
+    file) hand it to Python as the identical string."""
+    extra = tmp_path / "extra.json"
+    agents = {
+        f"x{i}": {"mask": ["p"], "mask_patterns": {"p": p}} for i, p in enumerate(ODD_PATTERNS)
+    }
+    extra.write_text(json.dumps({"greenlang": {"sidecar": {"agents": agents}}}))
+    paths = [p for p in engine_paths if not str(p).endswith("overlay.json")] + [extra]
+    embedded = EmbeddedEngine.from_paths(paths)
+    (tmp_path / "opa").mkdir()
+    with OpaServer(paths, tmp_path / "opa") as server:
+        http = OpaHttpEngine(server.url)
+        try:
+            for i, pattern in enumerate(ODD_PATTERNS):
+                decision_input = {"agent": {"id": f"x{i}"}, "policy_types": []}
+                expected = [{"name": "p", "pattern": pattern}]
+                assert (await embedded.decide(decision_input))["obligations"]["mask"] == expected
+                assert (await http.decide(decision_input))["obligations"]["mask"] == expected
+        finally:
+            await http.close()

@@ -20,7 +20,9 @@ from tests.policy.conftest import load_fixtures
 FIXTURES = load_fixtures()
 NOW: int = FIXTURES["now"]
 DAY = 86_400 * 10**9
-AGENTS = sorted(FIXTURES["data"]["catalog"]["agents"])
+AGENTS = sorted(
+    set(FIXTURES["data"]["catalog"]["agents"]) | set(FIXTURES["data"]["sidecar"]["agents"])
+)
 USERS = sorted(FIXTURES["data"]["users"])
 VERSIONS = sorted(
     {v for a in FIXTURES["data"]["catalog"]["agents"].values() for v in a.get("versions", {})}
@@ -113,6 +115,15 @@ deployments = section(
     requested_by=pick(*USERS, None),
 )
 rates = section(current=counts, window_s=st.one_of(st.sampled_from([30, 60, 120]), counts))
+# Token usage around the fixture's max_tokens (1000 for gl-cbam-calculator).
+token_counts = st.one_of(st.sampled_from([0, 999, 1000, 1001, 5_000_000]), counts)
+usages = section(
+    total_tokens=token_counts,
+    prompt_tokens=token_counts,
+    completion_tokens=token_counts,
+    model=pick("m-1", None),
+)
+phases = pick("pre", "post")
 policy_types = st.one_of(
     st.lists(pick(*TYPES), max_size=4, unique_by=lambda x: json.dumps(x, sort_keys=True)),
     junk,
@@ -128,6 +139,8 @@ generated_inputs = st.fixed_dictionaries(
         "request": requests,
         "deployment": deployments,
         "rate": rates,
+        "usage": usages,
+        "phase": phases,
         "unexpected": junk,
     },
 )
@@ -139,6 +152,7 @@ SECTIONS: dict[str, st.SearchStrategy[Any]] = {
     "request": requests,
     "deployment": deployments,
     "rate": rates,
+    "usage": usages,
 }
 FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "user": {
@@ -150,6 +164,7 @@ FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "request": {"data_classification": pick(*LEVELS), "older_than_days": counts},
     "deployment": {"approvals": approvals, "environment": pick("production", "staging")},
     "rate": {"current": counts, "window_s": counts},
+    "usage": {"total_tokens": token_counts},
 }
 
 

@@ -15,6 +15,7 @@ from bundles.layout import POLICY_TESTS_DIR, REGO_DIR
 # argument types the Rego here passes (docs/policies.md, "Engine differences").
 PORTABLE_BUILTINS = {
     "array.concat",
+    "concat",  # joins plain strings only (sidecar-obligations checks the names first)
     "contains",
     "count",
     "floor",
@@ -29,6 +30,7 @@ PORTABLE_BUILTINS = {
     "object.remove",
     "object.union",
     "regex.match",
+    "replace",  # policy ids: [a-z0-9-] only
     "sort",
     "time.now_ns",
 }
