@@ -32,7 +32,7 @@ from sidecar.call import RATE_LIMITING, Call, Query, Target, audit_event, post_q
 from sidecar.decisions import Decision, DecisionCache, unite
 from sidecar.masking import MaskingError, encode_json, masker_for
 from sidecar.metrics import SidecarMetrics
-from sidecar.obligations import Obligations, from_decision, stock
+from sidecar.obligations import ObligationError, Obligations, from_decision, stock
 from sidecar.policy_source import PolicySource
 from sidecar.proxy import (
     REQUEST_ID,
@@ -153,7 +153,11 @@ class Enforcer:
             if types and all(t == RATE_LIMITING for t in types):
                 raise refusals.rate_limited(call.violations, self.rate.retry_after(key))
             raise refusals.denied(call.violations, call.warnings)
-        return from_decision(decision)
+        try:
+            return from_decision(decision)
+        except ObligationError as exc:
+            call.decision = "error"
+            raise refusals.obligations_unusable(str(exc)) from None
 
     async def _decide(self, call: Call, phase: str, queries: list[Query]) -> Decision | None:
         """The united decision of ``queries``; None when failing open, else 503 without one."""

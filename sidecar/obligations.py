@@ -1,9 +1,10 @@
 """What a decision obliges the sidecar to do for one call: timeouts, size caps, token cap, masking.
 
 The policy decides (``decision["obligations"]``, built from ``data.greenlang.sidecar``); this
-module only reads it. A decision without obligations (an older bundle) or with a value of the
+module only reads it. A decision without obligations (an older bundle) or with a limit of the
 wrong type gets the stock default for that key, read from the same stock data the bundle ships,
-so a malformed policy value never loosens a limit or drops masking silently.
+so a malformed value never loosens a limit. A mask the sidecar cannot apply (a name without a
+pattern, a malformed entry) raises `ObligationError`: the call is refused, never run unmasked.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ _FALLBACK: dict[str, Any] = {
     "max_response_bytes": 50 * 1024 * 1024,
     "max_tokens": None,
 }
+
+
+class ObligationError(ValueError):
+    """The decision asks for masking the sidecar cannot do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +79,7 @@ def from_decision(decision: dict[str, Any]) -> Obligations:
         max_request_bytes=_pick(raw, "max_request_bytes", base.max_request_bytes),
         max_response_bytes=_pick(raw, "max_response_bytes", base.max_response_bytes),
         max_tokens=max_tokens if max_tokens is None or _count(max_tokens) else base.max_tokens,
-        mask=_mask(raw.get("mask"), base.mask),
+        mask=_mask(raw["mask"]) if "mask" in raw else base.mask,
     )
 
 
@@ -83,9 +88,9 @@ def _pick(raw: dict[str, Any], key: str, default: int) -> int:
     return value if type(value) is int and value >= 0 else default
 
 
-def _mask(raw: Any, default: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+def _mask(raw: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(raw, list):
-        return default
+        raise ObligationError(f"mask must be a list, got {type(raw).__name__}")
     out = []
     for item in raw:
         if not (
@@ -93,6 +98,6 @@ def _mask(raw: Any, default: tuple[tuple[str, str], ...]) -> tuple[tuple[str, st
             and isinstance(item.get("name"), str)
             and isinstance(item.get("pattern"), str)
         ):
-            return default  # one malformed entry: keep the stock masking rather than less
+            raise ObligationError(f"mask entry {item!r} has no usable pattern")
         out.append((item["name"], item["pattern"]))
     return tuple(out)

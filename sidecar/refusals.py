@@ -88,6 +88,17 @@ def decision_unavailable(detail: str) -> Refused:
     )
 
 
+def obligations_unusable(detail: str) -> Refused:
+    return Refused(
+        503,
+        "obligations-unusable",
+        "Service Unavailable",
+        f"The policy data asks for something the sidecar cannot enforce ({detail}); the call "
+        "is refused rather than run without it.",
+        error="masking_failed",
+    )
+
+
 def audit_unavailable() -> Refused:
     return Refused(
         503,

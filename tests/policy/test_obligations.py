@@ -175,12 +175,14 @@ def _usable(decision: dict[str, Any]) -> bool:
     )
 
 
-def test_unusable_entries_deny(sidecar_engines: tuple[str, EmbeddedEngine, str]) -> None:
+def test_unusable_entries_deny(tmp_path: Path, compiled_dir: Path) -> None:
     """With the stock defaults and patterns, exactly the entries the sidecar could not enforce
     deny at run time (bundle builds refuse every malformed one: test_sidecar_data_check)."""
-    name, embedded, _ = sidecar_engines
-    if name != "stock":
-        pytest.skip("only with the stock defaults and patterns")
+    data = tmp_path / "data"
+    shutil.copytree(STOCK_DATA_DIR, data)
+    target = data / "greenlang" / "sidecar" / "data.json"
+    target.write_text(json.dumps(SIDECAR_DOCUMENTS["stock"], ensure_ascii=False))
+    embedded = EmbeddedEngine.from_paths([REGO_DIR, compiled_dir, data])
     denied = set()
     for agent in AGENT_ENTRIES:
         decision = embedded.decide_sync({"agent": {"id": agent}, "policy_types": ["compliance"]})

@@ -513,3 +513,4 @@ async def test_cached_decisions_are_per_caller_and_request(make_sidecar: MakeSid
     assert (await h.call("GET", admin_path, auth=admin))[0].status == 404  # the agent's answer
     cache = h.sidecar.enforcer.cache
     assert cache.hits >= 1 and cache.misses >= 4
+
