@@ -21,3 +21,5 @@ POLICY_INDEX_FILE = Path("greenlang") / "policy_index" / "data.json"
 COMPILED_MARKER = ".greenlang-compiled"
 
 DECISION_ENTRYPOINT = "greenlang/decision"
+VERDICT_ENTRYPOINT = "greenlang/verdict"  # the decision without its obligations
+ENTRYPOINTS = (DECISION_ENTRYPOINT, VERDICT_ENTRYPOINT)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bundles.layout import DECISION_ENTRYPOINT, VERDICT_ENTRYPOINT
 from sidecar.auth import Principal
 from sidecar.usage import Usage
 
@@ -27,6 +28,8 @@ class Query:
 
     input: dict[str, Any]
     key: Hashable | None = None
+    # The rate and post-execution parts need no obligations: they ask for the cheaper verdict.
+    entrypoint: str = DECISION_ENTRYPOINT
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +104,7 @@ def pre_queries(target: Target, call: Call, rate_current: int, *, split: bool) -
         return [Query(doc)]
     return [
         Query({**fixed, "policy_types": rest}, ("pre", call.key())),
-        Query({**doc, "policy_types": [RATE_LIMITING]}),
+        Query({**doc, "policy_types": [RATE_LIMITING]}, entrypoint=VERDICT_ENTRYPOINT),
     ]
 
 
@@ -109,7 +112,7 @@ def post_query(target: Target, call: Call, usage: Usage) -> Query:
     """The post-execution input: the call's facts plus the token usage the agent reported."""
     doc = _common(target, call, "post", target.post_policy_types)
     doc["usage"] = usage.as_input()
-    return Query(doc, ("post", call.key(), usage))
+    return Query(doc, ("post", call.key(), usage), VERDICT_ENTRYPOINT)
 
 
 def _common(target: Target, call: Call, phase: str, types: tuple[str, ...]) -> dict[str, Any]:

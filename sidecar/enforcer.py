@@ -184,10 +184,10 @@ class Enforcer:
 
     async def _ask(self, engine: PolicyEngine, query: Query) -> Decision:
         if query.key is None:
-            return await engine.decide(query.input)
+            return await engine.decide(query.input, query.entrypoint)
         decision = self.cache.get(engine, query.key)
         if decision is None:
-            decision = await engine.decide(query.input)
+            decision = await engine.decide(query.input, query.entrypoint)
             self.cache.put(engine, query.key, decision)
         return decision
 

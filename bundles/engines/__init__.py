@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from bundles.engines.wire import EngineError, InputError
+from bundles.layout import DECISION_ENTRYPOINT
 
 __all__ = ["EngineError", "InputError", "PolicyEngine"]
 
@@ -18,8 +19,11 @@ __all__ = ["EngineError", "InputError", "PolicyEngine"]
 class PolicyEngine(Protocol):
     """Evaluates data.greenlang.decision for one input."""
 
-    async def decide(self, input: dict[str, Any]) -> dict[str, Any]:
-        """The decision document {allow, decision, violations, warnings, evaluated}."""
+    async def decide(
+        self, input: dict[str, Any], entrypoint: str = DECISION_ENTRYPOINT
+    ) -> dict[str, Any]:
+        """The document at ``entrypoint``: the decision {allow, decision, violations, warnings,
+        evaluated, denied_types, obligations}, or the verdict (the same without obligations)."""
         ...
 
     async def close(self) -> None:

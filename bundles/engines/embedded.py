@@ -37,7 +37,7 @@ from regopy.rego_shared import (
 
 from bundles.bundle import BundleError, read_bundle_files
 from bundles.engines.wire import EngineError, canonical, encode_data, encode_input
-from bundles.layout import DECISION_ENTRYPOINT
+from bundles.layout import DECISION_ENTRYPOINT, ENTRYPOINTS
 from bundles.signing import SIGNATURES_FILE, KeyMaterial, SignatureError, verify_files
 from bundles.sources import SourceError, load_data, load_modules, merge_into
 
@@ -66,7 +66,7 @@ class EmbeddedEngine:
             builder.add_data_json(encode_data(dict(data)))
             for name, source in sorted(modules.items()):
                 builder.add_module(name, source)
-            self._bundle = builder.build(None, [DECISION_ENTRYPOINT])
+            self._bundle = builder.build(None, list(ENTRYPOINTS))
         except regopy.RegoError as exc:
             raise EngineError(f"cannot build the policy bundle: {exc}") from None
         if not self._bundle.ok():
@@ -120,7 +120,9 @@ class EmbeddedEngine:
         engine.revision, engine.digest = revision, digest
         return engine
 
-    def decide_sync(self, input: dict[str, Any]) -> dict[str, Any]:
+    def decide_sync(
+        self, input: dict[str, Any], entrypoint: str = DECISION_ENTRYPOINT
+    ) -> dict[str, Any]:
         """The decision for `input` (blocking; regopy evaluates in well under a millisecond)."""
         value = canonical(input)
         with self._lock:
@@ -128,7 +130,7 @@ class EmbeddedEngine:
                 self._set_input(value)
                 # The C API directly: regopy.Output loses the error text of a failed query.
                 raw = rego_bundle_query_entrypoint(
-                    self._interpreter._impl, self._bundle._impl, DECISION_ENTRYPOINT
+                    self._interpreter._impl, self._bundle._impl, entrypoint
                 )
                 try:
                     ok, text = bool(rego_output_ok(raw)), str(rego_output_string(raw))
@@ -152,9 +154,11 @@ class EmbeddedEngine:
         finally:
             _C.regoFreeInput(handle)
 
-    async def decide(self, input: dict[str, Any]) -> dict[str, Any]:
+    async def decide(
+        self, input: dict[str, Any], entrypoint: str = DECISION_ENTRYPOINT
+    ) -> dict[str, Any]:
         # Runs inline: a decision costs less than a hop to a worker thread and back.
-        return self.decide_sync(input)
+        return self.decide_sync(input, entrypoint)
 
     async def close(self) -> None:
         return None

@@ -34,7 +34,7 @@ class OpaHttpEngine:
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._url = f"{url.rstrip('/')}/v1/data/{DECISION_ENTRYPOINT}"
+        self._base = f"{url.rstrip('/')}/v1/data/"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._owns_session = session is None
         self._session = session
@@ -48,11 +48,13 @@ class OpaHttpEngine:
             )
         return self._session
 
-    async def decide(self, input: dict[str, Any]) -> dict[str, Any]:
+    async def decide(
+        self, input: dict[str, Any], entrypoint: str = DECISION_ENTRYPOINT
+    ) -> dict[str, Any]:
         body = ('{"input":' + encode_input(input) + "}").encode()
         try:
             async with self._client().post(
-                self._url, data=body, headers=self._headers, timeout=self._timeout
+                self._base + entrypoint, data=body, headers=self._headers, timeout=self._timeout
             ) as response:
                 status, raw = response.status, await response.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:

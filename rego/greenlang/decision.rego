@@ -1,7 +1,7 @@
 # The decision entrypoint: data.greenlang.decision.
 #
 # Runs every enabled policy whose type the input asks for (input.policy_types; all when absent)
-# and combines what they found:
+# and combines what they found (that part is data.greenlang.verdict), plus the obligations:
 #   {"allow": bool, "decision": "allow" | "warn" | "deny",
 #    "violations": [{"policy_id", "message"}], "warnings": [...], "evaluated": [policy_id],
 #    "denied_types": [type], "obligations": {...}}
@@ -11,22 +11,18 @@
 # Every rule of this package is part of that document: helpers live in greenlang.engine/lib.
 package greenlang.decision
 
-import data.greenlang.engine
+import data.greenlang.verdict
 
-violations := [{"policy_id": f[0], "message": f[1]} | some f in engine.violations]
+violations := verdict.violations
 
-warnings := [{"policy_id": f[0], "message": f[1]} | some f in engine.warnings]
+warnings := verdict.warnings
 
-evaluated := engine.evaluated
+evaluated := verdict.evaluated
 
-denied_types := engine.denied_types
+denied_types := verdict.denied_types
+
+decision := verdict.decision
+
+allow := verdict.allow
 
 obligations := data.greenlang.obligations.document
-
-decision := "deny" if {
-	count(engine.violations) > 0
-} else := "warn" if {
-	count(engine.warnings) > 0
-} else := "allow"
-
-allow := decision != "deny"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bundles.engines.embedded import EmbeddedEngine
+from bundles.layout import VERDICT_ENTRYPOINT
 from sidecar.decisions import unite
 
 RATE = "rate_limiting"
@@ -21,7 +22,7 @@ def split(engine: EmbeddedEngine, input: dict[str, Any], types: list[str]) -> di
     without_rate = {k: v for k, v in input.items() if k != "rate"}
     parts = [
         engine.decide_sync({**without_rate, "policy_types": rest}),
-        engine.decide_sync({**input, "policy_types": [RATE]}),
+        engine.decide_sync({**input, "policy_types": [RATE]}, VERDICT_ENTRYPOINT),
     ]
     return unite(parts)
 
@@ -39,3 +40,13 @@ def test_split_equals_one_query(
             assert split(embedded, input, types) == whole, name
             checked += 1
     assert checked == 3 * len(fixtures["cases"]) > 200
+
+
+def test_verdict_is_the_decision_without_obligations(
+    embedded: EmbeddedEngine, fixtures: dict[str, Any]
+) -> None:
+    for name, case in fixtures["cases"].items():
+        decision = embedded.decide_sync(case["input"])
+        assert "obligations" in decision
+        verdict = embedded.decide_sync(case["input"], VERDICT_ENTRYPOINT)
+        assert verdict == {k: v for k, v in decision.items() if k != "obligations"}, name
