@@ -44,6 +44,8 @@ FIELD_ROOTS = frozenset(
         "derived",
     }
 )
+# Measured per call by the sidecar: only rate_limiting policies read them (docs/sidecar.md).
+PER_CALL_ROOTS = frozenset({"rate", "usage"})
 FIELD_SEGMENT = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 MAX_FIELD_DEPTH = 8
 
@@ -255,3 +257,19 @@ class Policy(PolicyMeta):
     @classmethod
     def _message_text(cls, message: str | None) -> str | None:
         return _check_message(message)
+
+    @model_validator(mode="after")
+    def _measurements_for_rate_policies(self) -> Policy:
+        """The sidecar gives its per-call measurements (rate, token usage) only to the
+        rate_limiting policies (the rest of a decision is reused between calls)."""
+        if self.type == "rate_limiting":
+            return self
+        for i, rule in enumerate(self.rules):
+            for clause in (*rule.condition, rule.requirement):
+                root = clause.field.split(".", 1)[0]
+                if root in PER_CALL_ROOTS:
+                    raise ValueError(
+                        f"rules[{i}]: {clause.field}: {root}.* is measured per call and given "
+                        "to rate_limiting policies only; make this a rate_limiting policy"
+                    )
+        return self

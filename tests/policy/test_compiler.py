@@ -491,3 +491,27 @@ def test_stock_policies_compile() -> None:
         "data_access",
         "retention",
     }
+
+
+@pytest.mark.parametrize("kind", ["access_control", "compliance", "rate_limiting"])
+def test_per_call_measurements_only_in_rate_policies(kind: str, tmp_path: Path) -> None:
+    text = textwrap.dedent(
+        f"""\
+        policy_id: pol-usage
+        type: {kind}
+        name: Usage
+        description: reads the token usage
+        rules:
+          - condition: {{field: usage.total_tokens, operator: gt, value: 10}}
+            requirement: {{field: user.roles, operator: contains, value: admin}}
+        enforcement: deny
+        enabled: true
+        """
+    )
+    path = write(tmp_path, "usage.yaml", text)
+    if kind == "rate_limiting":
+        assert compile_policies([path], rego_dir=None).metadata()
+        return
+    with pytest.raises(PolicyError) as caught:
+        compile_policies([path], rego_dir=None)
+    assert "usage.* is measured per call" in str(caught.value)
