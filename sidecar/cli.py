@@ -121,25 +121,30 @@ def _policy_types(args: argparse.Namespace) -> tuple[str, ...]:
 
 def _source(args: argparse.Namespace, token: str | None) -> PolicySource:
     key = read_file(args.verification_key, "verification key") if args.verification_key else None
+    alg = args.verification_alg
     if args.engine != "embedded":
         if args.bundle:
             raise CliError("--bundle is for the embedded engine; OPA loads its own bundles", 2)
         return OpaSource(_http_url(args.engine, "--engine"))
     if args.bundle and re.match(r"^https?://", args.bundle):
         return PolledBundleSource(
-            args.bundle, token=token, interval_s=args.poll_interval, verification_key=key
+            args.bundle,
+            token=token,
+            interval_s=args.poll_interval,
+            verification_key=key,
+            algorithm=alg,
         )
     if args.bundle:
         path = Path(args.bundle)
         if not path.is_file():
             raise CliError(f"--bundle {args.bundle}: no such file", 2)
-        return FileBundleSource(path, verification_key=key)
+        return FileBundleSource(path, verification_key=key, algorithm=alg)
     if args.registry:
         if not token:
             raise CliError("GREENLANG_TOKEN is required to read bundles from --registry", 2)
         url = f"{_http_url(args.registry, '--registry')}/api/v1/bundles/{BUNDLE_NAME}"
         return PolledBundleSource(
-            url, token=token, interval_s=args.poll_interval, verification_key=key
+            url, token=token, interval_s=args.poll_interval, verification_key=key, algorithm=alg
         )
     raise CliError("the embedded engine needs --bundle FILE|URL or --registry URL", 2)
 

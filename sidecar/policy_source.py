@@ -67,9 +67,16 @@ class PolicySource(Protocol):
 class FileBundleSource:
     """An embedded engine over one bundle file, loaded once."""
 
-    def __init__(self, path: Path, *, verification_key: KeyMaterial | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        verification_key: KeyMaterial | None = None,
+        algorithm: str = "RS256",
+    ) -> None:
         self._path = path
         self._key = verification_key
+        self._algorithm = algorithm
         self._engine: EmbeddedEngine | None = None
         self._error: str | None = "bundle not loaded yet"
         self.policy_types: Mapping[str, str] = {}
@@ -88,7 +95,9 @@ class FileBundleSource:
     async def start(self) -> None:
         try:
             archive = self._path.read_bytes()
-            self._engine = EmbeddedEngine.from_bundle(archive, verification_key=self._key)
+            self._engine = EmbeddedEngine.from_bundle(
+                archive, verification_key=self._key, algorithm=self._algorithm
+            )
             self.policy_types = policy_types_of(archive)
             self._error = None
         except (OSError, EngineError) as exc:
@@ -109,9 +118,11 @@ class PolledBundleSource:
         token: str | None = None,
         interval_s: float = 5.0,
         verification_key: KeyMaterial | None = None,
+        algorithm: str = "RS256",
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self._url = url
+        self._algorithm = algorithm
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._interval = interval_s
         self._key = verification_key
@@ -175,7 +186,7 @@ class PolledBundleSource:
             return False
         try:
             engine = EmbeddedEngine.from_bundle(
-                body, verification_key=self._key, previous=self._engine
+                body, verification_key=self._key, algorithm=self._algorithm, previous=self._engine
             )
         except EngineError as exc:
             self._failed(str(exc))

@@ -1,0 +1,145 @@
+"""greenlang-sidecar's command line: bad flags are one line and exit 2, before anything starts."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bundles.assemble import assemble
+from bundles.compiler import compile_policies
+from bundles.layout import STOCK_POLICY_DIR
+from registry.cli.errors import CliError
+from sidecar.cli import build_parser, build_sidecar
+from tests.support.servers import free_port
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    path = tmp_path / "jwt.secret"
+    path.write_text("s" * 48 + "\n")
+    return path
+
+
+def args(secret: Path, *extra: str) -> list[str]:
+    return [
+        "--agent-id",
+        "gl-x",
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--jwt-secret-file",
+        str(secret),
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--bundle", "nope.tar.gz"], "no such file"),
+        ([], "needs --bundle"),
+        (["--registry", "http://127.0.0.1:1"], "GREENLANG_TOKEN"),
+        (["--bundle", "b", "--fail-open"], "refused with --environment production"),
+        (["--bundle", "b", "--engine", "ftp://x"], "--bundle is for the embedded engine"),
+        (["--engine", "ftp://x"], "--engine must be an http(s) URL"),
+        (["--bundle", "b", "--listen", "8080"], "--listen must be host:port"),
+        (["--bundle", "b", "--policy-types", "access_control,nope"], "unknown type 'nope'"),
+        (["--bundle", "b", "--decision-cache-ttl", "-1"], "--decision-cache-ttl"),
+        (["--bundle", "b", "--rate-window", "0"], "--rate-window"),
+    ],
+)
+def test_bad_flags_are_usage_errors(
+    secret: Path, extra: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GREENLANG_TOKEN", raising=False)
+    with pytest.raises(CliError) as caught:
+        build_sidecar(build_parser().parse_args(args(secret, *extra)))
+    assert caught.value.code == 2
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_authentication_is_required(tmp_path: Path) -> None:
+    parsed = build_parser().parse_args(["--agent-id", "gl-x", "--upstream", "http://h:1"])
+    with pytest.raises(CliError, match="--jwt-secret-file or --jwks-url"):
+        build_sidecar(parsed)
+    short = tmp_path / "short"
+    short.write_text("too short")
+    parsed = build_parser().parse_args(args(short, "--bundle", str(short)))
+    with pytest.raises(CliError, match="--jwt-secret-file"):
+        build_sidecar(parsed)
+
+
+def test_bad_agent_id(secret: Path) -> None:
+    parsed = build_parser().parse_args(args(secret, "--bundle", "b"))
+    parsed.agent_id = "Bad_Id"
+    with pytest.raises(CliError, match="--agent-id"):
+        build_sidecar(parsed)
+
+
+def run_sidecar(secret: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sidecar.cli", *args(secret, *extra)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_broken_bundle_file_exits_2_with_one_line(secret: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(b"not a bundle")
+    listen, admin = free_port(), free_port()
+    proc = run_sidecar(
+        secret,
+        "--bundle",
+        str(broken),
+        "--listen",
+        f"127.0.0.1:{listen}",
+        "--admin-listen",
+        f"127.0.0.1:{admin}",
+        "--log-level",
+        "error",
+    )
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "broken.tar.gz" in lines[0]
+
+
+def test_starts_ready_and_stops_on_sigterm(secret: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "b.tar.gz"
+    bundle.write_bytes(assemble(compile_policies([STOCK_POLICY_DIR])).content)
+    listen, admin = free_port(), free_port()
+    proc = run_sidecar(
+        secret,
+        "--bundle",
+        str(bundle),
+        "--listen",
+        f"127.0.0.1:{listen}",
+        "--admin-listen",
+        f"127.0.0.1:{admin}",
+        "--environment",
+        "development",
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{admin}/readyz", timeout=1) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
