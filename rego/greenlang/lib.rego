@@ -99,9 +99,15 @@ bound_user := bound if {
 
 user := object.union(object.remove(bound_user, input_user), input_user)
 
-# roles is the user's role list ([] when missing or not a list of strings).
-roles := {r | some r in user.roles; is_string(r)} if {
-	is_array(user.roles)
+# roles is the user's role list ([] when missing or not a list of strings): user.roles, read
+# without building the merged user (the rate and access checks on every call need only this).
+# The input's roles win whenever the input has the key, even when it is not a list.
+roles := {r | some r in input_user.roles; is_string(r)} if {
+	is_array(input_user.roles)
+} else := set() if {
+	_ := input_user.roles
+} else := {r | some r in bound_user.roles; is_string(r)} if {
+	is_array(bound_user.roles)
 } else := set()
 
 # ---------------------------------------------------------------------------------------------

@@ -18,39 +18,39 @@ policy_id := "rate-limit"
 
 config := data.greenlang.rate_limits
 
-# The sidecar's measurement: requests seen in the last `window_s` seconds.
-measured if lib.request.rate.current != null
+rate := lib.request.rate
 
-current := lib.request.rate.current
+measured if rate.current != null
 
-# Measurement window (seconds); the policy's window when the input leaves it out.
-window := lib.request.rate.window_s if {
-	lib.is_count(lib.request.rate.window_s)
-	lib.request.rate.window_s > 0
-	lib.request.rate.window_s <= 86400
+current := rate.current
+
+window := rate.window_s if {
+	lib.is_count(rate.window_s)
+	rate.window_s > 0
+	rate.window_s <= 86400
 } else := config.window_s
 
-role_limits contains limit if {
+role_limits := [limit |
 	some role in lib.roles
 	limit := config.roles[role]
 	lib.is_count(limit)
-}
+]
 
 role_limit := max(role_limits) if {
 	count(role_limits) > 0
 } else := config.default
 
-limit := min({role_limit, config.agents[lib.input_agent.id]}) if {
-	lib.is_count(config.agents[lib.input_agent.id])
+limit := min([role_limit, agent_limit]) if {
+	agent_limit := config.agents[lib.input_agent.id]
+	lib.is_count(agent_limit)
 } else := role_limit
 
-# A whole number up to 10^12: below that every product here fits in regopy's int64.
 valid_measurement if lib.is_count(current)
 
-# Compare rates without division: current/window >= limit/config.window_s.
-reached(percent) if {
-	(current * config.window_s) * 100 >= (limit * window) * percent
-}
+# Rates compared without division: current/window against limit/config.window_s, in percent.
+used := (current * config.window_s) * 100 if valid_measurement
+
+capacity := limit * window
 
 violations contains {"policy_id": policy_id, "message": "rate measurement is not a whole number of requests"} if {
 	measured
@@ -58,12 +58,10 @@ violations contains {"policy_id": policy_id, "message": "rate measurement is not
 }
 
 violations contains {"policy_id": policy_id, "message": "rate limit reached"} if {
-	valid_measurement
-	reached(100)
+	used >= capacity * 100
 }
 
 warnings contains {"policy_id": policy_id, "message": "rate is close to the limit"} if {
-	valid_measurement
-	not reached(100)
-	reached(config.warn_percent)
+	used < capacity * 100
+	used >= capacity * config.warn_percent
 }
