@@ -226,7 +226,10 @@ class Enforcer:
         upstream: aiohttp.ClientResponse,
         obligations: Obligations,
     ) -> web.StreamResponse:
-        warn = [(WARNING_HEADER, f"{w['policy_id']}: {w['message']}") for w in call.warnings]
+        warn = [
+            (WARNING_HEADER, _header_text(f"{w['policy_id']}: {w['message']}"))
+            for w in call.warnings
+        ]
         if _is_json(upstream) and request.method != "HEAD":
             return await self._respond_json(request, call, upstream, obligations, warn)
         t0 = time.perf_counter()
@@ -337,6 +340,17 @@ class Enforcer:
         span.set_attribute(tracing.DECISION, call.decision)
         if call.status >= 500:
             span.set_status(trace.StatusCode.ERROR)
+
+
+def _header_text(text: str) -> str:
+    """A policy's text as a header value: printable ASCII (others escaped), one line."""
+    if text.isascii() and text.isprintable():
+        return text
+    return (
+        "".join(c if c.isprintable() else " " for c in text)
+        .encode("ascii", "backslashreplace")
+        .decode()
+    )
 
 
 def _is_json(upstream: aiohttp.ClientResponse) -> bool:

@@ -514,3 +514,11 @@ async def test_cached_decisions_are_per_caller_and_request(make_sidecar: MakeSid
     cache = h.sidecar.enforcer.cache
     assert cache.hits >= 1 and cache.misses >= 4
 
+
+
+def test_warning_text_is_a_safe_header_value() -> None:
+    from sidecar.enforcer import _header_text
+
+    assert _header_text("rate-limit: close") == "rate-limit: close"
+    odd = _header_text("p: déjà\r\nX-Injected: 1")
+    assert odd.isascii() and "\r" not in odd and "\n" not in odd and "d\\xe9j\\xe0" in odd
