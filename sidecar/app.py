@@ -77,9 +77,7 @@ class Sidecar:
 
     async def start(self) -> None:
         await self.proxy.start()
-        start_auth = getattr(self.authenticator, "start", None)
-        if start_auth is not None:
-            await start_auth()
+        await self.authenticator.start()
         await self.source.start()
         await self.sink.start()
         for app, where in (
@@ -97,9 +95,7 @@ class Sidecar:
         self._runners.clear()
         await self.sink.close()
         await self.source.close()
-        close_auth = getattr(self.authenticator, "close", None)
-        if close_auth is not None:
-            await close_auth()
+        await self.authenticator.close()
         await self.proxy.close()
         if self.tracer_provider is not None:
             shutdown(self.tracer_provider)

@@ -67,6 +67,10 @@ class AuthError(Exception):
 class Authenticator(Protocol):
     async def authenticate(self, authorization: str | None) -> Principal: ...
 
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
 
 def bearer_token(authorization: str | None) -> str:
     """The token of a ``Bearer`` Authorization value (scheme case-insensitive, RFC 7235)."""

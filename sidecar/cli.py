@@ -18,6 +18,7 @@ from pathlib import Path
 import structlog
 from yarl import URL
 
+from bundles.model import PolicyType
 from registry.cli.errors import CliError, read_file, run_cli
 from sidecar.app import Listen, Sidecar, spool_sink
 from sidecar.audit_sink import AuditSink, LogAuditSink
@@ -34,14 +35,7 @@ from sidecar.policy_source import (
 log = structlog.get_logger("sidecar")
 
 AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
-POLICY_TYPES = (
-    "access_control",
-    "rate_limiting",
-    "compliance",
-    "deployment",
-    "data_access",
-    "retention",
-)
+POLICY_TYPES = tuple(t.value for t in PolicyType)
 BUNDLE_NAME = "greenlang"
 
 

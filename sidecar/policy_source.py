@@ -64,21 +64,14 @@ class PolicySource(Protocol):
     async def close(self) -> None: ...
 
 
-class FileBundleSource:
-    """An embedded engine over one bundle file, loaded once."""
+class _BundleEngine:
+    """The embedded engine of the newest good bundle, and why there is none yet."""
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        verification_key: KeyMaterial | None = None,
-        algorithm: str = "RS256",
-    ) -> None:
-        self._path = path
-        self._key = verification_key
+    def __init__(self, key: KeyMaterial | None, algorithm: str, not_loaded: str) -> None:
+        self._key = key
         self._algorithm = algorithm
         self._engine: EmbeddedEngine | None = None
-        self._error: str | None = "bundle not loaded yet"
+        self._error: str | None = not_loaded
         self.policy_types: Mapping[str, str] = {}
 
     @property
@@ -90,16 +83,37 @@ class FileBundleSource:
         return self._engine.revision if self._engine else None
 
     async def not_ready_reason(self) -> str | None:
-        return self._error
+        return None if self._engine is not None else self._error
+
+    def _load(self, archive: bytes) -> bool:
+        """Install the bundle (verified when a key is set); True when its files are new.
+        Raises EngineError and keeps the current engine for a bad bundle."""
+        engine = EmbeddedEngine.from_bundle(
+            archive, verification_key=self._key, algorithm=self._algorithm, previous=self._engine
+        )
+        changed = engine is not self._engine
+        if changed:
+            self.policy_types = policy_types_of(archive)
+        self._engine, self._error = engine, None
+        return changed
+
+
+class FileBundleSource(_BundleEngine):
+    """An embedded engine over one bundle file, loaded once."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        verification_key: KeyMaterial | None = None,
+        algorithm: str = "RS256",
+    ) -> None:
+        super().__init__(verification_key, algorithm, "bundle not loaded yet")
+        self._path = path
 
     async def start(self) -> None:
         try:
-            archive = self._path.read_bytes()
-            self._engine = EmbeddedEngine.from_bundle(
-                archive, verification_key=self._key, algorithm=self._algorithm
-            )
-            self.policy_types = policy_types_of(archive)
-            self._error = None
+            self._load(self._path.read_bytes())
         except (OSError, EngineError) as exc:
             self._error = f"bundle {self._path}: {exc}"
             log.error("bundle_load_failed", error=self._error)
@@ -108,7 +122,7 @@ class FileBundleSource:
         self._engine = None
 
 
-class PolledBundleSource:
+class PolledBundleSource(_BundleEngine):
     """An embedded engine kept fresh from a bundle URL by ETag polling."""
 
     def __init__(
@@ -121,30 +135,15 @@ class PolledBundleSource:
         algorithm: str = "RS256",
         session: aiohttp.ClientSession | None = None,
     ) -> None:
+        super().__init__(verification_key, algorithm, "bundle not fetched yet")
         self._url = url
-        self._algorithm = algorithm
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._interval = interval_s
-        self._key = verification_key
         self._session = session
         self._owns_session = session is None
-        self._engine: EmbeddedEngine | None = None
         self._etag: str | None = None
-        self._error: str | None = "bundle not fetched yet"
         self._task: asyncio.Task[None] | None = None
-        self.policy_types: Mapping[str, str] = {}
         self.last_success: float | None = None  # time.monotonic() of the last good poll
-
-    @property
-    def engine(self) -> PolicyEngine | None:
-        return self._engine
-
-    @property
-    def revision(self) -> str | None:
-        return self._engine.revision if self._engine else None
-
-    async def not_ready_reason(self) -> str | None:
-        return None if self._engine is not None else self._error
 
     async def start(self) -> None:
         if self._session is None:
@@ -185,19 +184,14 @@ class PolledBundleSource:
             self._failed(f"cannot fetch the bundle: {exc}")
             return False
         try:
-            engine = EmbeddedEngine.from_bundle(
-                body, verification_key=self._key, algorithm=self._algorithm, previous=self._engine
-            )
+            changed = self._load(body)
         except EngineError as exc:
             self._failed(str(exc))
             return False
-        changed = engine is not self._engine
-        if changed:
-            self.policy_types = policy_types_of(body)
-        self._engine, self._etag, self._error = engine, etag, None
+        self._etag = etag
         self.last_success = time.monotonic()
         if changed:
-            log.info("bundle_activated", revision=engine.revision, url=self._url)
+            log.info("bundle_activated", revision=self.revision, url=self._url)
         return changed
 
     def _failed(self, error: str) -> None:

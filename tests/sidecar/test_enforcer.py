@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,14 +125,23 @@ def sample(metrics: list[tuple[str, dict[str, str], float]], name: str, **labels
     return value
 
 
-@pytest.fixture
-async def agent_url() -> AsyncIterator[str]:
-    runner = web.AppRunner(create_agent_app())
+@asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """``app`` on a free loopback port; yields its base URL."""
+    runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def agent_url() -> AsyncIterator[str]:
+    async with serving(create_agent_app()) as url:
+        yield url
 
 
 MakeSidecar = Callable[..., Awaitable[Harness]]
@@ -199,16 +209,10 @@ async def test_trace_continues_to_the_agent(make_sidecar: MakeSidecar, agent_url
 
     app = web.Application()
     app.router.add_get("/t", record)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        h = await make_sidecar(upstream=f"http://127.0.0.1:{port}")
+    async with serving(app) as url:
+        h = await make_sidecar(upstream=url)
         resp, _ = await h.call("GET", "/t", headers={"traceparent": TRACEPARENT})
         assert resp.status == 200
-    finally:
-        await runner.cleanup()
     _version, trace_id, parent, _flags = seen[0].split("-")
     assert trace_id == TRACEPARENT.split("-")[1]  # same trace
     assert parent != TRACEPARENT.split("-")[2]  # a child span of the sidecar's
@@ -315,15 +319,9 @@ async def test_gzip_json_is_masked_after_decoding(make_sidecar: MakeSidecar) -> 
         )
 
     app.router.add_get("/gz", gz)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        h = await make_sidecar(upstream=f"http://127.0.0.1:{port}")
+    async with serving(app) as url:
+        h = await make_sidecar(upstream=url)
         resp, body = await h.call("GET", "/gz")
-    finally:
-        await runner.cleanup()
     assert "Content-Encoding" not in resp.headers
     assert json.loads(body)["contact"] != "ops@acme.example"
 
@@ -513,7 +511,6 @@ async def test_cached_decisions_are_per_caller_and_request(make_sidecar: MakeSid
     assert (await h.call("GET", admin_path, auth=admin))[0].status == 404  # the agent's answer
     cache = h.sidecar.enforcer.cache
     assert cache.hits >= 1 and cache.misses >= 4
-
 
 
 def test_warning_text_is_a_safe_header_value() -> None:
