@@ -132,7 +132,7 @@ class Enforcer:
         try:
             return await self.authenticator.authenticate(request.headers.get("Authorization"))
         except AuthError as exc:
-            raise refusals.unauthenticated(str(exc)) from None
+            raise refusals.unauthenticated(exc.detail, _header_text(exc.www_authenticate)) from None
 
     async def _pre_check(self, call: Call) -> Obligations:
         assert call.principal is not None
@@ -206,8 +206,7 @@ class Enforcer:
                 )
             except UpstreamError as exc:
                 span.set_status(trace.StatusCode.ERROR, exc.detail)
-                call.decided_by_sidecar, call.error = True, exc.kind
-                raise Refused(exc.status, exc.slug, exc.title, exc.detail, error=exc.kind) from None
+                raise refusals.upstream_failed(exc) from None
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         """The agent may stay silent at most ``seconds`` (per read), however long it streams."""
@@ -376,13 +375,12 @@ async def _read_limited(upstream: aiohttp.ClientResponse, limit: int) -> bytes:
             chunks.append(chunk)
     except (TimeoutError, aiohttp.ClientError) as exc:
         upstream.close()
-        kind = "upstream_timeout" if isinstance(exc, TimeoutError) else "upstream_unreachable"
         failure = (
-            UpstreamError.timeout() if kind == "upstream_timeout" else UpstreamError.unreachable()
+            UpstreamError.timeout()
+            if isinstance(exc, TimeoutError)
+            else UpstreamError.unreachable()
         )
-        raise Refused(
-            failure.status, failure.slug, failure.title, failure.detail, error=kind
-        ) from None
+        raise refusals.upstream_failed(failure) from None
     return b"".join(chunks)
 
 

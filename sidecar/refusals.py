@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sidecar.proxy import problem_response
+from sidecar.proxy import UpstreamError, problem_response
 
 Finding = dict[str, str]
 
@@ -45,13 +45,15 @@ class Refused(Exception):
         )
 
 
-def unauthenticated(detail: str) -> Refused:
+def upstream_failed(failure: UpstreamError) -> Refused:
+    """502/504 (or 413 for a streamed body over the cap), as the proxy describes it."""
+    return Refused(failure.status, failure.slug, failure.title, failure.detail, error=failure.kind)
+
+
+def unauthenticated(detail: str, challenge: str = "Bearer") -> Refused:
+    """401 with the RFC 6750 challenge (``error="invalid_token"`` etc. when a token was sent)."""
     return Refused(
-        401,
-        "unauthenticated",
-        "Unauthorized",
-        detail,
-        headers=(("WWW-Authenticate", 'Bearer realm="greenlang-sidecar"'),),
+        401, "unauthenticated", "Unauthorized", detail, headers=(("WWW-Authenticate", challenge),)
     )
 
 
