@@ -198,9 +198,11 @@ def generated_policies(directory: Path, count: int) -> Path:
     directory.mkdir(parents=True)
     for i in range(count):
         kind = TYPES[i % len(TYPES)]
+        chosen = [RULES[(i + r * 5) % len(RULES)] for r in range(1 + i % 3)]
+        if any(f.startswith("rate.") for c, req in chosen for f, _, _ in [*c, req]):
+            kind = "rate_limiting"  # the compiler keeps per-call measurements to rate policies
         rules = ""
-        for r in range(1 + i % 3):
-            conditions, (field, operator, value) = RULES[(i + r * 5) % len(RULES)]
+        for r, (conditions, (field, operator, value)) in enumerate(chosen):
             rules += "  - condition:\n"
             for c_field, c_op, c_value in conditions:
                 rules += "      - " + clause_yaml(c_field, c_op, c_value, "        ")[8:]
