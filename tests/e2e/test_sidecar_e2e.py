@@ -147,7 +147,7 @@ def test_governed_calls_end_to_end(stack: Stack) -> None:
         stack.admin.retire(AGENT)
         retired_at = time.monotonic()
         wait_for(lambda: call(sc, "GET", "/v1/factors").status_code == 403, limit=10, every=0.05)
-        assert time.monotonic() - retired_at <= POLL_S + 1.0
+        assert time.monotonic() - retired_at <= POLL_S + 2.0  # one poll, plus slack for a busy CI
 
 
 def test_opa_engine_fails_closed_and_recovers(stack: Stack) -> None:
