@@ -55,6 +55,7 @@ class Call:
     request_id: str
     method: str
     path: str
+    version: str | None = None  # --agent-version, else the version the catalog says serves
     started_ns: int = field(default_factory=time.time_ns)
     trace_id: str | None = None
     principal: Principal | None = None
@@ -152,7 +153,7 @@ def audit_event(target: Target, call: Call, latency_s: float) -> dict[str, Any]:
         "trace_id": call.trace_id,
         "user_id": call.principal.id[:1024] if call.principal else None,
         "agent_id": target.agent_id,
-        "version": target.version,
+        "version": call.version,
         "action": "invoke",
         "method": call.method,
         "path": call.path.replace("\x00", "")[:16384],

@@ -31,7 +31,7 @@ from sidecar.auth import Authenticator, AuthError, Principal
 from sidecar.call import RATE_LIMITING, Call, Query, Target, audit_event, post_query, pre_queries
 from sidecar.decisions import Decision, DecisionCache, unite
 from sidecar.masking import MaskingError, encode_json, masker_for
-from sidecar.metrics import SidecarMetrics
+from sidecar.metrics import AgentMetrics, SidecarMetrics
 from sidecar.obligations import ObligationError, Obligations, from_decision, stock
 from sidecar.policy_source import PolicySource
 from sidecar.proxy import (
@@ -72,7 +72,7 @@ class Enforcer:
     cache: DecisionCache = field(default_factory=DecisionCache)
 
     def __post_init__(self) -> None:
-        self._bound = self.metrics.for_agent(self.target.agent_id, self.target.version or "")
+        self._bound: AgentMetrics | None = None  # bound on the first call, to its version
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -82,6 +82,7 @@ class Enforcer:
             request_id=given if _REQUEST_ID.match(given) else str(uuid.uuid4()),
             method=request.method,
             path=request.path,
+            version=self.target.version or self.source.agent_version(self.target.agent_id),
         )
         request[REQUEST_ID] = call.request_id
         with self.tracer.start_as_current_span(
@@ -94,7 +95,8 @@ class Enforcer:
             structlog.contextvars.bind_contextvars(
                 request_id=call.request_id, trace_id=call.trace_id
             )
-            self._bound.concurrent_inc()
+            bound = self._metrics_for(call.version)
+            bound.concurrent_inc()
             try:
                 response = await self._invoke(request, call)
                 call.status = response.status
@@ -107,7 +109,7 @@ class Enforcer:
                 call.status = call.status or 499  # the client went away mid-call
                 raise
             finally:
-                self._bound.concurrent_dec()
+                bound.concurrent_dec()
                 self._finish(call, time.perf_counter() - start, span)
                 structlog.contextvars.unbind_contextvars("request_id", "trace_id")
 
@@ -301,8 +303,15 @@ class Enforcer:
             upstream.close()  # the body is not wanted; never pool a half-read connection
             raise refusals.denied(call.violations, call.warnings)
 
+    def _metrics_for(self, version: str | None) -> AgentMetrics:
+        """The metric children of the serving version (it changes when another is activated)."""
+        bound = self._bound
+        if bound is None or (version or "unknown") != bound.version:
+            bound = self._bound = self.metrics.for_agent(self.target.agent_id, version)
+        return bound
+
     def _overhead(self, call: Call, phase: str, seconds: float) -> None:
-        self._bound.observe_overhead(phase, seconds)
+        self._metrics_for(call.version).observe_overhead(phase, seconds)
         call.overhead_s += seconds
 
     def _types(self, call: Call) -> Mapping[str, str]:
@@ -323,7 +332,7 @@ class Enforcer:
     def _finish(self, call: Call, latency_s: float, span: trace.Span) -> None:
         """One audit event and one set of metric samples per call, whatever happened."""
         self.sink.record(audit_event(self.target, call, latency_s))
-        bound = self._bound
+        bound = self._metrics_for(call.version)
         bound.record_call(call.status, call.decided_by_sidecar, latency_s, call.trace_id)
         if call.overhead_s:
             bound.observe_overhead("total", call.overhead_s)

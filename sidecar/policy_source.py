@@ -15,32 +15,57 @@ closed) and says whether it is ready. Three kinds:
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import structlog
 
 from bundles.bundle import BundleError, read_bundle_files
 from bundles.engines import EngineError, PolicyEngine
-from bundles.engines.embedded import EmbeddedEngine
+from bundles.engines.embedded import EmbeddedEngine, bundle_contents
 from bundles.engines.opa_http import OpaHttpEngine
-from bundles.layout import POLICY_META_FILE
 from bundles.signing import KeyMaterial
 
 log = structlog.get_logger("sidecar.policy")
 
 
-def policy_types_of(archive: bytes) -> dict[str, str]:
-    """policy_id -> type, from the bundle's policy metadata (for the violation metrics)."""
-    try:
-        meta = json.loads(read_bundle_files(archive).get(POLICY_META_FILE.as_posix(), b"{}"))
-        return {m["policy_id"]: m["type"] for m in meta.values()}
-    except (BundleError, ValueError, TypeError, KeyError, AttributeError):
-        return {}
+@dataclass(frozen=True)
+class BundleFacts:
+    """What the sidecar reads from a bundle besides the policies it runs."""
+
+    policy_types: Mapping[str, str] = field(default_factory=dict)  # policy_id -> type
+    versions: Mapping[str, str] = field(default_factory=dict)  # agent_id -> serving version
+
+    @classmethod
+    def of(cls, archive: bytes) -> BundleFacts:
+        try:
+            _, data, _ = bundle_contents(read_bundle_files(archive))
+        except (BundleError, EngineError):
+            return cls()
+        root = _object(data.get("greenlang"))
+        meta = _object(root.get("policy_meta"))
+        agents = _object(_object(root.get("catalog")).get("agents"))
+        return cls(
+            policy_types={
+                m["policy_id"]: m["type"]
+                for m in meta.values()
+                if isinstance(m, dict) and isinstance(m.get("policy_id"), str)
+            },
+            versions={
+                agent_id: version
+                for agent_id, entry in agents.items()
+                if isinstance(entry, dict)
+                and isinstance(version := entry.get("current_version", entry.get("version")), str)
+            },
+        )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 class PolicySource(Protocol):
@@ -55,6 +80,10 @@ class PolicySource(Protocol):
     @property
     def policy_types(self) -> Mapping[str, str]:
         """policy_id -> policy type, as far as the source knows them."""
+        ...
+
+    def agent_version(self, agent_id: str) -> str | None:
+        """The version the catalog says serves (None when the source cannot tell)."""
         ...
 
     async def not_ready_reason(self) -> str | None: ...
@@ -72,7 +101,14 @@ class _BundleEngine:
         self._algorithm = algorithm
         self._engine: EmbeddedEngine | None = None
         self._error: str | None = not_loaded
-        self.policy_types: Mapping[str, str] = {}
+        self._facts = BundleFacts()
+
+    @property
+    def policy_types(self) -> Mapping[str, str]:
+        return self._facts.policy_types
+
+    def agent_version(self, agent_id: str) -> str | None:
+        return self._facts.versions.get(agent_id)
 
     @property
     def engine(self) -> PolicyEngine | None:
@@ -93,7 +129,7 @@ class _BundleEngine:
         )
         changed = engine is not self._engine
         if changed:
-            self.policy_types = policy_types_of(archive)
+            self._facts = BundleFacts.of(archive)
         self._engine, self._error = engine, None
         return changed
 
@@ -209,6 +245,9 @@ class OpaSource:
         self._health: aiohttp.ClientSession | None = None
         # Unknown: OPA holds the metadata; the sidecar falls back to the decision's denied_types.
         self.policy_types: Mapping[str, str] = {}
+
+    def agent_version(self, agent_id: str) -> str | None:
+        return None  # the catalog is in OPA's bundle: give --agent-version
 
     @property
     def engine(self) -> PolicyEngine | None:

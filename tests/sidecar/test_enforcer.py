@@ -197,6 +197,7 @@ async def test_allowed_call_passes_byte_for_byte(make_sidecar: MakeSidecar) -> N
     [event] = h.sink.events
     assert event["decision"] == "allow" and event["status"] == 200
     assert event["user_id"] == "carla" and event["agent_id"] == AGENT
+    assert event["version"] == "1.0.0"  # no --agent-version: the catalog's serving version
     assert event["request_id"] == resp.headers["X-Request-Id"]
 
 
@@ -428,7 +429,8 @@ async def test_metrics_count_calls_by_outcome(make_sidecar: MakeSidecar) -> None
         await h.call("GET", "/v1/factors")
     await h.call("GET", "/v1/factors", auth=None)
     m = await h.metrics()
-    assert sample(m, "agent_invocations_total", agent_id=AGENT, status="success") == 3
+    ok = sample(m, "agent_invocations_total", agent_id=AGENT, status="success", version="1.0.0")
+    assert ok == 3
     assert sample(m, "agent_invocations_total", agent_id=AGENT, status="unauthenticated") == 1
     assert sample(m, "agent_invocation_duration_seconds_count", agent_id=AGENT) == 4
     assert sample(m, "agent_concurrent_executions", agent_id=AGENT) == 0
