@@ -8,7 +8,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from registry.api.context import SERVICE, ctx_of, json_response
-from registry.errors import Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
+from registry.api.uploads import read_limited
+from registry.errors import Forbidden, NotFound, UnsupportedMediaType
 from registry.models import Role
 from registry.policy_bundle import (
     BUNDLE_NAME,
@@ -48,15 +49,9 @@ async def put_bundle(request: web.Request) -> web.Response:
         raise Forbidden("publishing bundles needs role approver or admin")
     if request.content_type not in ("application/gzip", "application/octet-stream"):
         raise UnsupportedMediaType("send the bundle as application/gzip")
-    if (request.content_length or 0) > MAX_UPLOAD_BYTES:
-        raise PayloadTooLarge(f"bundle larger than {MAX_UPLOAD_BYTES} bytes")
-    content = bytearray()
-    async for chunk in request.content.iter_chunked(256 * 1024):
-        content += chunk
-        if len(content) > MAX_UPLOAD_BYTES:
-            raise PayloadTooLarge(f"bundle larger than {MAX_UPLOAD_BYTES} bytes")
+    content = await read_limited(request, MAX_UPLOAD_BYTES, "bundle")
     name = request.match_info["name"]
-    revision = await store_upload(request.app[SERVICE].pool, ctx, name, bytes(content))
+    revision = await store_upload(request.app[SERVICE].pool, ctx, name, content)
     return json_response(
         {"name": name, "revision": revision}, status=201, headers={"ETag": f'"{revision}"'}
     )

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from registry import sidecar_audit
 from registry.api.context import SERVICE, ctx_of, json_response
 from registry.api.middleware import validation_problem
+from registry.api.uploads import read_limited
 from registry.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
 from registry.models import TELEMETRY_WRITERS, AuditFilter, CertificateRequest
 
@@ -42,18 +43,6 @@ async def list_audit(request: web.Request) -> web.Response:
     return json_response(await request.app[SERVICE].list_audit(f))
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes:
-    """The (already decompressed) body, refusing more than `limit` bytes before reading it all."""
-    if (request.content_length or 0) > limit:
-        raise PayloadTooLarge(f"body larger than {limit} bytes; send smaller batches")
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(256 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"body larger than {limit} bytes; send smaller batches")
-    return bytes(body)
-
-
 @routes.post("/api/v1/audit")
 async def post_audit_events(request: web.Request) -> web.Response:
     """Sidecar audit events: validated as a whole, stored once per event id."""
@@ -65,7 +54,9 @@ async def post_audit_events(request: web.Request) -> web.Response:
         )
     if request.content_type != "application/json":
         raise UnsupportedMediaType("send application/json")
-    raw = await _read_limited(request, sidecar_audit.MAX_BATCH_BYTES)
+    raw = await read_limited(
+        request, sidecar_audit.MAX_BATCH_BYTES, "audit batch (send smaller batches)"
+    )
     try:
         batch = sidecar_audit.SidecarBatch.model_validate_json(raw)
     except ValidationError as exc:

@@ -102,6 +102,18 @@ async def _read_multipart(request: web.Request, spool_dir: Path, limit: int) -> 
     return Registration(spec, artifact, certificate_id)
 
 
+async def read_limited(request: web.Request, limit: int, what: str) -> bytes:
+    """The (already decompressed) body, refused past ``limit`` bytes before it is all read."""
+    if (request.content_length or 0) > limit:
+        raise PayloadTooLarge(f"{what} larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(CHUNK):
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"{what} larger than {limit} bytes")
+    return bytes(body)
+
+
 async def _read_json(request: web.Request) -> Registration:
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise PayloadTooLarge(f"JSON body larger than {MAX_JSON_BYTES} bytes")
