@@ -18,6 +18,7 @@ also clears the cache at once).
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import json
@@ -109,7 +110,7 @@ def _pyjwt_error(exc: jwt.PyJWTError) -> AuthError:
     return AuthError("token is invalid")
 
 
-class _CachingAuthenticator:
+class _CachingAuthenticator(abc.ABC):
     """Bearer parsing, claim checks and the verified-token cache; subclasses verify signatures."""
 
     def __init__(
@@ -174,8 +175,9 @@ class _CachingAuthenticator:
     def clear_cache(self) -> None:
         self._cache.clear()
 
+    @abc.abstractmethod
     async def _verify(self, token: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """The token's claims once its signature checks out (raises AuthError otherwise)."""
 
     def _decode(self, token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:
         try:
