@@ -31,7 +31,14 @@ from sidecar.auth import Authenticator, AuthError, Principal
 from sidecar.call import RATE_LIMITING, Call, Query, Target, audit_event, post_query, pre_queries
 from sidecar.decisions import Decision, DecisionCache, unite
 from sidecar.masking import MaskingError, encode_json, masker_for
-from sidecar.metrics import AgentMetrics, SidecarMetrics
+from sidecar.metrics import (
+    ERROR_DECISION_UNAVAILABLE,
+    PHASE_POST,
+    PHASE_PRE,
+    PHASE_TOTAL,
+    AgentMetrics,
+    SidecarMetrics,
+)
 from sidecar.obligations import ObligationError, Obligations, from_decision, stock
 from sidecar.policy_source import PolicySource
 from sidecar.proxy import (
@@ -123,7 +130,7 @@ class Enforcer:
         size = request.content_length
         if size is not None and size > obligations.max_request_bytes:
             raise refusals.request_too_large(obligations.max_request_bytes)
-        self._overhead(call, "pre", time.perf_counter() - t0)
+        self._overhead(call, PHASE_PRE, time.perf_counter() - t0)
         upstream = await self._send(request, call, obligations)
         try:
             return await self._respond(request, call, upstream, obligations)
@@ -142,7 +149,7 @@ class Enforcer:
         current = self.rate.take(key)  # reserved now: concurrent calls count each other
         try:
             queries = pre_queries(self.target, call, current, split=self.cache.ttl_s > 0)
-            decision = await self._decide(call, "pre", queries)
+            decision = await self._decide(call, PHASE_PRE, queries)
         except BaseException:
             self.rate.release(key)
             raise
@@ -177,7 +184,7 @@ class Enforcer:
             except EngineError as exc:
                 span.set_status(trace.StatusCode.ERROR, str(exc))
                 log.warning("decision_unavailable", phase=phase, error=str(exc))
-                call.error = "decision_unavailable"
+                call.error = ERROR_DECISION_UNAVAILABLE
                 if self.fail_open:
                     call.decision = "fail_open"
                     return None
@@ -235,7 +242,7 @@ class Enforcer:
             return await self._respond_json(request, call, upstream, obligations, warn)
         t0 = time.perf_counter()
         await self._post_check(call, usage_from_headers(upstream.headers), upstream)
-        self._overhead(call, "post", time.perf_counter() - t0)
+        self._overhead(call, PHASE_POST, time.perf_counter() - t0)
         call.status = upstream.status
         return await self.proxy.stream_back(
             request,
@@ -271,7 +278,7 @@ class Enforcer:
         headers = response_headers(upstream, call.request_id, warn)
         for name in _STALE_WHEN_REWRITTEN if out is not body else ("Content-Length",):
             headers.popall(name, None)
-        self._overhead(call, "post", time.perf_counter() - t0)
+        self._overhead(call, PHASE_POST, time.perf_counter() - t0)
         return web.Response(
             status=upstream.status, reason=upstream.reason, body=out, headers=headers
         )
@@ -292,7 +299,7 @@ class Enforcer:
         call.usage = usage
         if usage is None or call.decision == "fail_open":
             return
-        decision = await self._decide(call, "post", [post_query(self.target, call, usage)])
+        decision = await self._decide(call, PHASE_POST, [post_query(self.target, call, usage)])
         if decision is None:
             return
         violations = list(decision.get("violations") or [])
@@ -335,7 +342,7 @@ class Enforcer:
         bound = self._metrics_for(call.version)
         bound.record_call(call.status, call.decided_by_sidecar, latency_s, call.trace_id)
         if call.overhead_s:
-            bound.observe_overhead("total", call.overhead_s)
+            bound.observe_overhead(PHASE_TOTAL, call.overhead_s)
         if call.error:
             bound.record_error(call.error)
         if call.usage is not None:

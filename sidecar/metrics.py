@@ -36,13 +36,12 @@ OUTCOMES: Final = (SUCCESS, CLIENT_ERROR, SERVER_ERROR, DENIED, UNAUTHENTICATED,
 # --- agent_errors_total{type}: what went wrong, as short stable codes ----------------------------
 ERROR_UPSTREAM_UNREACHABLE: Final = "upstream_unreachable"
 ERROR_UPSTREAM_TIMEOUT: Final = "upstream_timeout"
-ERROR_UPSTREAM_5XX: Final = "upstream_5xx"
 ERROR_DECISION_UNAVAILABLE: Final = "decision_unavailable"
+ERROR_AUDIT_UNAVAILABLE: Final = "audit_unavailable"
+ERROR_BAD_REQUEST: Final = "bad_request"
 ERROR_REQUEST_TOO_LARGE: Final = "request_too_large"
 ERROR_RESPONSE_TOO_LARGE: Final = "response_too_large"
-ERROR_TOKEN_LIMIT_EXCEEDED: Final = "token_limit_exceeded"
 ERROR_MASKING_FAILED: Final = "masking_failed"
-ERROR_USAGE_UNPARSEABLE: Final = "usage_unparseable"
 
 # --- sidecar_decisions_total{decision} ------------------------------------------------------------
 DECISIONS: Final = ("allow", "warn", "deny", "error", "fail_open")

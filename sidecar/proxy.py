@@ -26,6 +26,11 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from registry.errors import PROBLEM_BASE
+from sidecar.metrics import (
+    ERROR_REQUEST_TOO_LARGE,
+    ERROR_UPSTREAM_TIMEOUT,
+    ERROR_UPSTREAM_UNREACHABLE,
+)
 
 log = structlog.get_logger("sidecar.proxy")
 
@@ -317,17 +322,17 @@ class UpstreamError(Exception):
     @classmethod
     def unreachable(cls) -> UpstreamError:
         detail = "The upstream agent could not be reached or closed the connection."
-        return cls(502, "upstream-unavailable", "Bad Gateway", detail, "upstream_unreachable")
+        return cls(502, "upstream-unavailable", "Bad Gateway", detail, ERROR_UPSTREAM_UNREACHABLE)
 
     @classmethod
     def timeout(cls) -> UpstreamError:
         detail = "The upstream agent did not answer in time."
-        return cls(504, "upstream-timeout", "Gateway Timeout", detail, "upstream_timeout")
+        return cls(504, "upstream-timeout", "Gateway Timeout", detail, ERROR_UPSTREAM_TIMEOUT)
 
     @classmethod
     def body_too_large(cls, limit: int) -> UpstreamError:
         detail = f"The request body exceeds this agent's limit of {limit} bytes."
-        return cls(413, "payload-too-large", "Content Too Large", detail, "request_too_large")
+        return cls(413, "payload-too-large", "Content Too Large", detail, ERROR_REQUEST_TOO_LARGE)
 
     def response(self, request_id: str | None) -> web.Response:
         return problem_response(self.status, self.slug, self.title, self.detail, request_id)

@@ -10,6 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
+from sidecar.metrics import (
+    ERROR_AUDIT_UNAVAILABLE,
+    ERROR_BAD_REQUEST,
+    ERROR_DECISION_UNAVAILABLE,
+    ERROR_MASKING_FAILED,
+    ERROR_REQUEST_TOO_LARGE,
+    ERROR_RESPONSE_TOO_LARGE,
+)
 from sidecar.proxy import UpstreamError, problem_response
 
 Finding = dict[str, str]
@@ -85,7 +93,7 @@ def decision_unavailable(detail: str) -> Refused:
         "decision-unavailable",
         "Service Unavailable",
         f"No policy decision could be had, so the call is refused: {detail}",
-        error="decision_unavailable",
+        error=ERROR_DECISION_UNAVAILABLE,
         headers=(("Retry-After", "1"),),
     )
 
@@ -97,7 +105,7 @@ def obligations_unusable(detail: str) -> Refused:
         "Service Unavailable",
         f"The policy data asks for something the sidecar cannot enforce ({detail}); the call "
         "is refused rather than run without it.",
-        error="masking_failed",
+        error=ERROR_MASKING_FAILED,
     )
 
 
@@ -108,13 +116,13 @@ def audit_unavailable() -> Refused:
         "Service Unavailable",
         "The audit spool is full (the registry has been unreachable too long); calls are "
         "refused until events can be delivered.",
-        error="audit_unavailable",
+        error=ERROR_AUDIT_UNAVAILABLE,
         headers=(("Retry-After", "5"),),
     )
 
 
 def bad_request(detail: str) -> Refused:
-    return Refused(400, "bad-request", "Bad Request", detail, error="bad_request")
+    return Refused(400, "bad-request", "Bad Request", detail, error=ERROR_BAD_REQUEST)
 
 
 def request_too_large(limit: int) -> Refused:
@@ -123,7 +131,7 @@ def request_too_large(limit: int) -> Refused:
         "payload-too-large",
         "Content Too Large",
         f"The request body exceeds this agent's limit of {limit} bytes.",
-        error="request_too_large",
+        error=ERROR_REQUEST_TOO_LARGE,
     )
 
 
@@ -133,7 +141,7 @@ def response_too_large(limit: int) -> Refused:
         "response-too-large",
         "Bad Gateway",
         f"The agent's response exceeds this agent's limit of {limit} bytes.",
-        error="response_too_large",
+        error=ERROR_RESPONSE_TOO_LARGE,
     )
 
 
@@ -144,7 +152,7 @@ def response_uninspectable(encoding: str) -> Refused:
         "Bad Gateway",
         f"The agent's response is encoded with {encoding!r}, which the sidecar cannot "
         "decode to apply the masking policy.",
-        error="masking_failed",
+        error=ERROR_MASKING_FAILED,
     )
 
 
@@ -154,5 +162,5 @@ def masking_failed(detail: str) -> Refused:
         "masking-failed",
         "Bad Gateway",
         f"The masking policy cannot be applied: {detail}",
-        error="masking_failed",
+        error=ERROR_MASKING_FAILED,
     )
