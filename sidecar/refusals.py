@@ -15,7 +15,6 @@ from sidecar.metrics import (
     ERROR_BAD_REQUEST,
     ERROR_DECISION_UNAVAILABLE,
     ERROR_MASKING_FAILED,
-    ERROR_REQUEST_TOO_LARGE,
     ERROR_RESPONSE_TOO_LARGE,
 )
 from sidecar.proxy import UpstreamError, problem_response
@@ -126,13 +125,8 @@ def bad_request(detail: str) -> Refused:
 
 
 def request_too_large(limit: int) -> Refused:
-    return Refused(
-        413,
-        "payload-too-large",
-        "Content Too Large",
-        f"The request body exceeds this agent's limit of {limit} bytes.",
-        error=ERROR_REQUEST_TOO_LARGE,
-    )
+    """413 before forwarding (by Content-Length): the proxy's answer to a streamed body."""
+    return upstream_failed(UpstreamError.body_too_large(limit))
 
 
 def response_too_large(limit: int) -> Refused:
