@@ -10,9 +10,7 @@ every call -> one audit event, metrics, one span (pre-check, upstream, post-chec
 from __future__ import annotations
 
 import json
-import re
 import time
-import uuid
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,9 +41,9 @@ from sidecar.obligations import ObligationError, Obligations, from_decision, sto
 from sidecar.policy_source import PolicySource
 from sidecar.proxy import (
     REQUEST_ID,
-    REQUEST_ID_HEADER,
     ReverseProxy,
     UpstreamError,
+    request_id_of,
     response_headers,
 )
 from sidecar.rate import SlidingWindowCounter
@@ -59,9 +57,6 @@ CLASSIFICATION_HEADER = "X-Data-Classification"
 # Changed bodies lose what described the old bytes.
 _STALE_WHEN_REWRITTEN = ("Content-Length", "Content-Encoding", "ETag", "Content-MD5", "Digest")
 _NOT_JSON = object()
-# A caller's X-Request-Id is kept when it is a plain token (what the registry's audit accepts);
-# anything else is replaced, so no caller can smuggle text into logs and audit records.
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 @dataclass
@@ -84,9 +79,8 @@ class Enforcer:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
-        given = request.headers.get(REQUEST_ID_HEADER, "")
         call = Call(
-            request_id=given if _REQUEST_ID.match(given) else str(uuid.uuid4()),
+            request_id=request_id_of(request),
             method=request.method,
             path=request.path,
             version=self.target.version or self.source.agent_version(self.target.agent_id),

@@ -15,6 +15,7 @@ the app returned by :func:`create_proxy_app`; the request id is available as
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Final
@@ -57,6 +58,7 @@ HOP_BY_HOP: Final = frozenset(
 # already handled by this server (it sent ``100 Continue``).
 _REQUEST_ONLY_DROP: Final = frozenset({"host", "expect"})
 _STREAM_CHUNK: Final = 64 * 1024
+_PLAIN_REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def _connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> set[str]:
@@ -76,6 +78,13 @@ def filter_hop_by_hop(
         if name.lower() not in drop:
             out.add(name, value)
     return out
+
+
+def request_id_of(request: web.BaseRequest) -> str:
+    """The caller's X-Request-Id when it is a plain token (what the registry's audit accepts),
+    else a new one: no caller can smuggle text into logs and audit records through it."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if _PLAIN_REQUEST_ID.match(given) else str(uuid.uuid4())
 
 
 def problem_response(
@@ -191,7 +200,7 @@ class ReverseProxy:
         return headers
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        request_id = request.headers.get(REQUEST_ID_HEADER) or str(uuid.uuid4())
+        request_id = request_id_of(request)
         request[REQUEST_ID] = request_id
         return await self.forward(request, request_id)
 
