@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from bundles.layout import STOCK_DATA_DIR
 
@@ -60,7 +60,7 @@ def stock() -> Obligations:
     )
 
 
-def _count(value: Any) -> bool:
+def _count(value: Any) -> TypeGuard[int]:
     return type(value) is int and value >= 0
 
 
@@ -85,7 +85,7 @@ def from_decision(decision: dict[str, Any]) -> Obligations:
 
 def _pick(raw: dict[str, Any], key: str, default: int) -> int:
     value = raw.get(key)
-    return value if type(value) is int and value >= 0 else default
+    return value if _count(value) else default
 
 
 def _mask(raw: Any) -> tuple[tuple[str, str], ...]:
