@@ -26,4 +26,5 @@ build opa github.com/open-policy-agent/opa "$OPA_VERSION" &
 opa_pid=$!
 build minio github.com/minio/minio "$MINIO_VERSION"
 wait "$opa_pid"
-"$BIN/opa" version | head -1 >&2
+opa_version=$("$BIN/opa" version)   # no pipe into head: SIGPIPE under pipefail fails CI
+echo "${opa_version%%$'\n'*}" >&2
