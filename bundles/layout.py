@@ -22,4 +22,6 @@ COMPILED_MARKER = ".greenlang-compiled"
 
 DECISION_ENTRYPOINT = "greenlang/decision"
 VERDICT_ENTRYPOINT = "greenlang/verdict"  # the decision without its obligations
-ENTRYPOINTS = (DECISION_ENTRYPOINT, VERDICT_ENTRYPOINT)
+# Where the rate verdict may change with rate.current (rego/greenlang/rate_bands.rego)
+RATE_BANDS_ENTRYPOINT = "greenlang/rate_bands"
+ENTRYPOINTS = (DECISION_ENTRYPOINT, VERDICT_ENTRYPOINT, RATE_BANDS_ENTRYPOINT)

@@ -14,7 +14,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from bundles.model import Clause, Enforcement, Operator, Policy, Rule
+from bundles.model import Clause, Enforcement, Operator, Policy, PolicyType, Rule
+from bundles.rate_bands import policy_breakpoints
 
 REGO_KEYWORDS = frozenset(
     "as contains default else every false if import in not null package some true with".split()
@@ -153,4 +154,19 @@ def render_policy(policy: Policy, source: str, rule_locations: Sequence[str]) ->
     for index, rule in enumerate(policy.rules):
         lines.append("")
         lines += render_rule(policy, index, rule, rule_locations[index])
+    lines += render_breakpoints(policy)
     return "\n".join(lines) + "\n"
+
+
+def render_breakpoints(policy: Policy) -> list[str]:
+    """`breakpoints` of a rate_limiting policy (bundles/rate_bands.py), when they can be told."""
+    if policy.type is not PolicyType.RATE_LIMITING:
+        return []
+    points = policy_breakpoints(policy)
+    if points is None:
+        return ["", "# No breakpoints: this policy reads `rate` in a way not bounded here."]
+    return [
+        "",
+        "# Values of rate.current at which these findings can change (bundles/rate_bands.py).",
+        f"breakpoints := {literal(points)}",
+    ]

@@ -14,6 +14,15 @@ decide(name) := decision if {
 		with data.greenlang.sidecar.agents as fixtures.data.sidecar.agents
 }
 
+# rate_bands(name): data.greenlang.rate_bands for case `name`, with the same data as decide.
+rate_bands(name) := bands if {
+	bands := data.greenlang.rate_bands with input as fixtures.cases[name].input
+		with data.greenlang.catalog as fixtures.data.catalog
+		with data.greenlang.users as fixtures.data.users
+		with data.greenlang.rate_limits.agents as fixtures.data.rate_limits.agents
+		with data.greenlang.sidecar.agents as fixtures.data.sidecar.agents
+}
+
 ids(findings) := {f.policy_id | some f in findings}
 
 messages(findings, policy_id) := {f.message | some f in findings; f.policy_id == policy_id}

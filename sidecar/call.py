@@ -30,6 +30,9 @@ class Query:
     key: Hashable | None = None
     # The rate and post-execution parts need no obligations: they ask for the cheaper verdict.
     entrypoint: str = DECISION_ENTRYPOINT
+    # The measured count of a rate query: its answer is reused for every count of the same rate
+    # band (decisions.py), so `key` is narrowed to the band this count falls in.
+    rate_current: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +95,8 @@ def pre_input(target: Target, call: Call, rate_current: int) -> dict[str, Any]:
 
 
 def pre_queries(target: Target, call: Call, rate_current: int, *, split: bool) -> list[Query]:
-    """The pre-execution decision as queries: the rate part (the measured rate, on every call)
-    and the rest (no rate: the same for every call of this caller and request, cacheable).
+    """The pre-execution decision as queries: the rate part (with the measured rate: cacheable
+    per rate band) and the rest (no rate: the same for every call of this caller and request).
     ``rate`` is given only to rate_limiting policies (docs/sidecar.md, Decisions)."""
     doc = pre_input(target, call, rate_current)
     types = target.pre_policy_types
@@ -105,7 +108,12 @@ def pre_queries(target: Target, call: Call, rate_current: int, *, split: bool) -
         return [Query(doc)]
     return [
         Query({**fixed, "policy_types": rest}, ("pre", call.key())),
-        Query({**doc, "policy_types": [RATE_LIMITING]}, entrypoint=VERDICT_ENTRYPOINT),
+        Query(
+            {**doc, "policy_types": [RATE_LIMITING]},
+            ("rate", call.key()),
+            VERDICT_ENTRYPOINT,
+            rate_current,
+        ),
     ]
 
 

@@ -5,10 +5,13 @@ expiry). Calls of one caller differ mostly in ``rate.current``, so the pre-execu
 asked as two queries over disjoint policy types whose findings are united — exactly what one
 query over all the types returns, because every policy runs on its own:
 
-- the rate part (``rate_limiting``, with the measured rate): asked on every call;
 - the rest (access, compliance, data access, with the obligations): the same for every call of
   the same caller, path and method, so it is reused for ``ttl_s`` (default 1 s) and dropped when
-  the engine changes (a new bundle revision).
+  the engine changes (a new bundle revision);
+- the rate part (``rate_limiting``, with the measured rate ``rate.current``): the policies
+  declare the counts at which their findings can change (``data.greenlang.rate_bands``,
+  bundles/rate_bands.py), and the verdict is reused, like the rest, for every count between
+  the same two of them. When a selected policy declares none it is asked on every call.
 
 The cache's only staleness is time: a certificate that expires takes effect up to ``ttl_s``
 late — small next to the bundle polling interval that already delays every registry fact.
@@ -17,6 +20,7 @@ late — small next to the bundle polling interval that already delays every reg
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
@@ -61,6 +65,15 @@ class DecisionCache:
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+
+def rate_band(bands: Decision, current: int) -> int | None:
+    """Which band of ``data.greenlang.rate_bands`` the count falls in (counts of one band get
+    the same verdict); None when the policies do not declare their breakpoints."""
+    points = bands.get("breakpoints")
+    if not isinstance(points, list) or not all(type(p) is int for p in points):
+        return None
+    return bisect_right(sorted(points), current)
 
 
 def unite(parts: Iterable[Decision]) -> Decision:

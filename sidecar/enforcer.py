@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +23,12 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 
 from bundles.engines import EngineError, InputError, PolicyEngine
+from bundles.layout import RATE_BANDS_ENTRYPOINT
 from sidecar import refusals, tracing
 from sidecar.audit_sink import AuditSink
 from sidecar.auth import Authenticator, AuthError, Principal
 from sidecar.call import RATE_LIMITING, Call, Query, Target, audit_event, post_query, pre_queries
-from sidecar.decisions import Decision, DecisionCache, unite
+from sidecar.decisions import Decision, DecisionCache, rate_band, unite
 from sidecar.masking import MaskingError, encode_json, masker_for
 from sidecar.metrics import (
     ERROR_DECISION_UNAVAILABLE,
@@ -186,13 +187,25 @@ class Enforcer:
                 raise refusals.decision_unavailable(str(exc)) from None
 
     async def _ask(self, engine: PolicyEngine, query: Query) -> Decision:
-        if query.key is None:
+        key = query.key
+        if key is not None and query.rate_current is not None:
+            key = await self._rate_band_key(engine, query, key)
+        if key is None:
             return await engine.decide(query.input, query.entrypoint)
-        decision = self.cache.get(engine, query.key)
+        decision = self.cache.get(engine, key)
         if decision is None:
             decision = await engine.decide(query.input, query.entrypoint)
-            self.cache.put(engine, query.key, decision)
+            self.cache.put(engine, key, decision)
         return decision
+
+    async def _rate_band_key(
+        self, engine: PolicyEngine, query: Query, key: Hashable
+    ) -> Hashable | None:
+        """``key`` narrowed to the rate band of the query's count (None: ask every time)."""
+        assert query.rate_current is not None
+        bands = await self._ask(engine, Query(query.input, ("bands", key), RATE_BANDS_ENTRYPOINT))
+        band = rate_band(bands, query.rate_current)
+        return None if band is None else (key, band)
 
     async def _send(
         self, request: web.Request, call: Call, obligations: Obligations

@@ -80,3 +80,12 @@ denied_types := [] if {
 	some pair in index[t]
 	pair[1] in violating
 })
+
+# The `breakpoints` arrays of the selected policies that declare whole-number ones
+# (greenlang.rate_bands needs every selected policy to).
+declared_breakpoints := [points |
+	some pair in selected
+	points := data.greenlang.policies[pair[0]].breakpoints
+	is_array(points)
+	count([b | some b in points; is_number(b); b == floor(b)]) == count(points)
+]

@@ -198,6 +198,19 @@ contains_value(x, v) if {
 # ---------------------------------------------------------------------------------------------
 # Other helpers.
 
+# largest(xs) / smallest(xs): the largest / smallest of a collection of numbers. Not max/min:
+# regopy's max, min and sort order numbers as text (min([3000, 7]) is 3000 there); < and >
+# compare them as numbers on both engines. Undefined for an empty collection.
+largest(xs) := m if {
+	some m in xs
+	count([x | some x in xs; x > m]) == 0
+}
+
+smallest(xs) := m if {
+	some m in xs
+	count([x | some x in xs; x < m]) == 0
+}
+
 # is_count(x): a non-negative whole number small enough for exact arithmetic on both engines.
 is_count(x) if {
 	is_number(x)

@@ -244,3 +244,31 @@ async def test_any_pattern_text_reaches_python_unchanged(
                 assert (await http.decide(decision_input))["obligations"]["mask"] == expected
         finally:
             await http.close()
+
+
+@pytest.mark.parametrize(
+    ("audit_days", "restricted", "older_than", "decision"),
+    [(90, 400, 100, "deny"), (90, 400, 400, "allow"), (400, 90, 100, "deny"), (9, 10, 9, "deny")],
+)
+def test_retention_takes_the_larger_number_not_the_larger_text(
+    compiled_dir: Path, audit_days: int, restricted: int, older_than: int, decision: str
+) -> None:
+    """regopy's max orders numbers as text (max({90, 400}) is 90 there): the policy must not
+    use it. Days with different digit counts tell the two orders apart."""
+    from bundles.layout import REGO_DIR
+    from bundles.sources import load_modules
+
+    paths = [REGO_DIR, compiled_dir, STOCK_DATA_DIR]
+    data = load_data(paths)
+    data["greenlang"]["retention"] = {
+        "audit_days": audit_days,
+        "by_classification": {"restricted": restricted},
+    }
+    engine = EmbeddedEngine(load_modules(paths), data)
+    purge = {
+        "action": "audit.purge",
+        "user": {"id": "alice", "roles": ["admin"]},
+        "request": {"data_classification": "restricted", "older_than_days": older_than},
+        "policy_types": ["retention"],
+    }
+    assert engine.decide_sync(purge)["decision"] == decision

@@ -23,7 +23,7 @@ purge if lib.request.action == "audit.purge"
 older_than := object.get(lib.request, ["request", "older_than_days"], null)
 
 # Days records must be kept: the longest of the default and the classification's rule.
-retention_days := max({config.audit_days, config.by_classification[class]}) if {
+retention_days := lib.largest({config.audit_days, config.by_classification[class]}) if {
 	class := lib.request.request.data_classification
 	is_string(class)
 	lib.is_count(config.by_classification[class])

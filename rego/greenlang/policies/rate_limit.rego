@@ -36,11 +36,11 @@ role_limits := [limit |
 	lib.is_count(limit)
 ]
 
-role_limit := max(role_limits) if {
+role_limit := lib.largest(role_limits) if {
 	count(role_limits) > 0
 } else := config.default
 
-limit := min([role_limit, agent_limit]) if {
+limit := lib.smallest([role_limit, agent_limit]) if {
 	agent_limit := config.agents[lib.input_agent.id]
 	lib.is_count(agent_limit)
 } else := role_limit
@@ -64,4 +64,21 @@ violations contains {"policy_id": policy_id, "message": "rate limit reached"} if
 warnings contains {"policy_id": policy_id, "message": "rate is close to the limit"} if {
 	used < capacity * 100
 	used >= capacity * config.warn_percent
+}
+
+# Values of rate.current at which these findings can change (bundles/rate_bands.py), so the
+# sidecar can reuse a verdict between them: where a count stops being whole-numbered (0,
+# 10^12 + 1), and the deny and warn thresholds, `used >= ...` solved for current, as
+# floor(x) .. floor(x) + 2 (covers ceil(x) and the next count). The divisions are of whole
+# numbers up to 2^53, whose floor both engines get exactly; undefined (no reuse) otherwise.
+breakpoints := array.concat([0, 1000000000001], [b |
+	some x in [capacity / config.window_s, (capacity * config.warn_percent) / (config.window_s * 100)]
+	some b in [floor(x), floor(x) + 1, floor(x) + 2]
+]) if {
+	lib.is_count(config.window_s)
+	config.window_s > 0
+	lib.is_count(config.warn_percent)
+	lib.is_count(capacity)
+	capacity * 100 <= 9007199254740992
+	capacity * config.warn_percent <= 9007199254740992
 }
