@@ -521,3 +521,22 @@ def test_warning_text_is_a_safe_header_value() -> None:
     assert _header_text("rate-limit: close") == "rate-limit: close"
     odd = _header_text("p: déjà\r\nX-Injected: 1")
     assert odd.isascii() and "\r" not in odd and "\n" not in odd and "d\\xe9j\\xe0" in odd
+
+
+async def test_rate_verdict_is_reused_within_a_rate_band(make_sidecar: MakeSidecar) -> None:
+    """Calls 1..20 of one caller stay below the 80% warning of the stock limit (3000/min for
+    operators): one rate band, so after the first call every query is answered from the cache."""
+    h = await make_sidecar()
+    for _ in range(20):
+        assert (await h.call("GET", "/v1/factors"))[0].status == 200
+    cache = h.sidecar.enforcer.cache
+    assert cache.misses == 3  # the first call: the rest, the rate bands, the band's verdict
+    assert cache.hits == 3 * 19
+
+
+async def test_rate_bands_change_the_verdict_at_the_limit(make_sidecar: MakeSidecar) -> None:
+    h = await make_sidecar(data={"greenlang/rate_limits": {"agents": {AGENT: 10}}})
+    statuses = [(await h.call("GET", "/v1/factors"))[0] for _ in range(12)]
+    assert [r.status for r in statuses] == [200] * 10 + [429] * 2
+    warned = [bool(r.headers.getall("X-Governance-Warning", [])) for r in statuses[:10]]
+    assert warned == [False] * 8 + [True] * 2  # counts 8 and 9 of 10: from 80%
