@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bundles.compiler import write_output
-from bundles.layout import STOCK_POLICY_DIR
+from bundles.layout import POLICY_TESTS_DIR, STOCK_POLICY_DIR
 from registry.cli.errors import CliError, read_file, run_cli
 from registry.cli.http import check, registry_client
 
@@ -79,9 +79,15 @@ def policy_test(args: argparse.Namespace) -> int:
     from bundles.errors import PolicyError
     from bundles.testing import run_opa_test
 
+    if not Path(args.tests).is_dir():
+        raise CliError(
+            f"no policy tests at {args.tests} (the stock tests come with a source checkout; "
+            "give yours with --tests DIR)",
+            2,
+        )
     with tempfile.TemporaryDirectory(prefix="gl-policy-test-") as out:
         try:
-            result = run_opa_test(args.dir, Path(out) / "compiled")
+            result = run_opa_test(args.dir, Path(out) / "compiled", tests_dir=args.tests)
         except PolicyError as exc:
             raise CliError(str(exc), 2) from None
         except FileNotFoundError as exc:
@@ -238,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(run=lambda a, action=action: _toggle(a, action))
     p = policy.add_parser("test", help="compile and run `opa test` over the policy tests")
     p.add_argument("dir", nargs="?", default=str(STOCK_POLICY_DIR), help="policy YAML directory")
+    p.add_argument(
+        "--tests", default=str(POLICY_TESTS_DIR), help="directory of *_test.rego (and fixtures)"
+    )
     p.set_defaults(run=policy_test)
 
     p = sub.add_parser("decide", help="print the decision for an input (exit 3 on deny)")

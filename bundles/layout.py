@@ -7,7 +7,9 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 
-REGO_DIR = REPO_ROOT / "rego"  # hand-written entrypoint, helpers and policies
+# Hand-written entrypoint, helpers and policies: inside the package so that an installed
+# (non-editable) package has them; `rego` at the repository root is a symlink to it.
+REGO_DIR = PACKAGE_DIR / "rego"
 HANDWRITTEN_POLICY_DIR = REGO_DIR / "greenlang" / "policies"
 POLICY_TESTS_DIR = REPO_ROOT / "policy-tests"
 STOCK_POLICY_DIR = PACKAGE_DIR / "policies"  # stock YAML policies

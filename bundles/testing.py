@@ -46,7 +46,11 @@ def find_opa() -> str:
 
 
 def opa_test_command(
-    out_dir: Path | str, *, opa: str | None = None, extra_args: Sequence[str] = ()
+    out_dir: Path | str,
+    *,
+    opa: str | None = None,
+    extra_args: Sequence[str] = (),
+    tests_dir: Path | str = POLICY_TESTS_DIR,
 ) -> list[str]:
     """`opa test rego/ policy-tests/ <out_dir> bundles/data/` (absolute paths)."""
     return [
@@ -54,7 +58,7 @@ def opa_test_command(
         "test",
         *extra_args,
         str(REGO_DIR),
-        str(POLICY_TESTS_DIR),
+        str(tests_dir),
         str(Path(out_dir)),
         str(STOCK_DATA_DIR),
     ]
@@ -67,11 +71,12 @@ def run_opa_test(
     opa: str | None = None,
     extra_args: Sequence[str] = (),
     timeout: float = 300.0,
+    tests_dir: Path | str = POLICY_TESTS_DIR,
 ) -> OpaTestResult:
     """Compile `policy_dir` into `out_dir` (PolicyError on invalid policies, nothing written),
     then run `opa test` over the hand-written Rego, the policy tests, the output and the
     default data."""
     compile_to_dir([policy_dir], out_dir)
-    command = opa_test_command(out_dir, opa=opa, extra_args=extra_args)
+    command = opa_test_command(out_dir, opa=opa, extra_args=extra_args, tests_dir=tests_dir)
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     return OpaTestResult(tuple(command), done.returncode, done.stdout, done.stderr)
