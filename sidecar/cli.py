@@ -119,7 +119,9 @@ def _source(args: argparse.Namespace, token: str | None) -> PolicySource:
     if args.engine != "embedded":
         if args.bundle:
             raise CliError("--bundle is for the embedded engine; OPA loads its own bundles", 2)
-        return OpaSource(_http_url(args.engine, "--engine"))
+        return OpaSource(
+            _http_url(args.engine, "--engine"), agent_id=args.agent_id, refresh_s=args.poll_interval
+        )
     if args.bundle and re.match(r"^https?://", args.bundle):
         return PolledBundleSource(
             args.bundle,

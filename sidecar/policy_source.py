@@ -9,7 +9,8 @@ closed) and says whether it is ready. Three kinds:
   engine only once it compiled (and verified, with a key); a bad or unreachable bundle keeps the
   last good one, so a registry outage never takes decisions away.
 - `OpaSource`: decisions from a real OPA over HTTP; ready while OPA says its bundles are
-  activated (``GET /health?bundles``).
+  activated (``GET /health?bundles``). The agent's serving version and the policy types are
+  read from OPA's data.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import aiohttp
 import structlog
@@ -46,7 +48,11 @@ class BundleFacts:
             _, data, _ = bundle_contents(read_bundle_files(archive))
         except (BundleError, EngineError):
             return cls()
-        root = _object(data.get("greenlang"))
+        return cls.from_data(_object(data.get("greenlang")))
+
+    @classmethod
+    def from_data(cls, root: Mapping[str, Any]) -> BundleFacts:
+        """The facts of `data.greenlang` (only the parts read here need to be present)."""
         meta = _object(root.get("policy_meta"))
         agents = _object(_object(root.get("catalog")).get("agents"))
         return cls(
@@ -237,17 +243,36 @@ class PolledBundleSource(_BundleEngine):
 
 
 class OpaSource:
-    """Decisions from a real OPA; ready while its bundles are activated."""
+    """Decisions from a real OPA; ready while its bundles are activated.
 
-    def __init__(self, url: str, *, timeout_s: float = 5.0, token: str | None = None) -> None:
+    The policy types and the agent's serving version live in OPA's bundle data: they are read
+    from OPA's Data API at start and every ``refresh_s`` (the last answer is kept while OPA
+    cannot give one)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        agent_id: str | None = None,
+        refresh_s: float = 5.0,
+        timeout_s: float = 5.0,
+        token: str | None = None,
+    ) -> None:
         self._url = url.rstrip("/")
+        self._agent_id = agent_id
+        self._refresh_s = refresh_s
         self._engine = OpaHttpEngine(self._url, timeout=timeout_s, token=token)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._health: aiohttp.ClientSession | None = None
-        # Unknown: OPA holds the metadata; the sidecar falls back to the decision's denied_types.
-        self.policy_types: Mapping[str, str] = {}
+        self._facts = BundleFacts()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def policy_types(self) -> Mapping[str, str]:
+        return self._facts.policy_types
 
     def agent_version(self, agent_id: str) -> str | None:
-        return None  # the catalog is in OPA's bundle: give --agent-version
+        return self._facts.versions.get(agent_id)
 
     @property
     def engine(self) -> PolicyEngine | None:
@@ -257,11 +282,40 @@ class OpaSource:
     def revision(self) -> str | None:
         return None  # OPA reports its revision to the registry (status API)
 
-    async def not_ready_reason(self) -> str | None:
+    async def refresh(self) -> None:
+        """Read the policy metadata and this agent's catalog entry from OPA."""
+        try:
+            root: dict[str, Any] = {"policy_meta": await self._read("greenlang/policy_meta")}
+            if self._agent_id is not None:
+                entry = await self._read(f"greenlang/catalog/agents/{quote(self._agent_id)}")
+                root["catalog"] = {"agents": {self._agent_id: entry}}
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            log.debug("opa_facts_unavailable", error=repr(exc))
+            return
+        self._facts = BundleFacts.from_data(root)
+
+    async def _read(self, path: str) -> Any:
+        """``GET /v1/data/<path>``: its result, None when undefined."""
+        session = self._session()
+        async with session.get(f"{self._url}/v1/data/{path}", headers=self._headers) as response:
+            if response.status != 200:
+                raise ValueError(f"OPA answered {response.status} for {path}")
+            body = await response.json()
+        return body.get("result") if isinstance(body, dict) else None
+
+    def _session(self) -> aiohttp.ClientSession:
         if self._health is None:
             self._health = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2))
+        return self._health
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            await self.refresh()
+
+    async def not_ready_reason(self) -> str | None:
         try:
-            async with self._health.get(f"{self._url}/health?bundles") as response:
+            async with self._session().get(f"{self._url}/health?bundles") as response:
                 if response.status == 200:
                     return None
                 return f"OPA at {self._url} is not ready ({response.status})"
@@ -269,9 +323,14 @@ class OpaSource:
             return f"OPA at {self._url} is unreachable: {exc!r}"
 
     async def start(self) -> None:
-        return None
+        await self.refresh()
+        self._task = asyncio.create_task(self._refresh_forever())
 
     async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
         await self._engine.close()
         if self._health is not None:
             await self._health.close()

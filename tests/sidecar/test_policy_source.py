@@ -3,6 +3,7 @@ last good bundle kept through outages and bad revisions."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +15,8 @@ from bundles.assemble import assemble
 from bundles.compiler import compile_policies
 from bundles.layout import STOCK_POLICY_DIR
 from bundles.signing import SigningConfig
-from sidecar.policy_source import FileBundleSource, PolledBundleSource
-from tests.support.servers import free_port
+from sidecar.policy_source import FileBundleSource, OpaSource, PolledBundleSource
+from tests.support.servers import OpaServerProcess, free_port
 
 SECRET = "bundle-signing-secret-" + "x" * 32
 
@@ -122,3 +123,37 @@ async def test_file_source_refuses_a_broken_file(tmp_path: Path) -> None:
     source = FileBundleSource(path)
     await source.start()
     assert source.engine is None and "b.tar.gz" in (await source.not_ready_reason() or "")
+
+
+class OpaWithBundle(OpaServerProcess):
+    def __init__(self, workdir: Path, bundle: Path) -> None:
+        super().__init__(workdir)
+        self.bundle = bundle
+
+    def opa_args(self) -> list[str]:
+        return ["--bundle", str(self.bundle)]
+
+
+async def test_opa_source_reads_the_serving_version_and_policy_types(tmp_path: Path) -> None:
+    """With OPA as the engine the catalog is in OPA's data: the sidecar reads it there (the
+    audit events' version, the metrics' labels), and keeps it while OPA is away."""
+    agent = "gl-cbam-opa"
+    entry = {"owner_team": "cbam", "current_version": "2.1.0", "versions": {"2.1.0": {}}}
+    content, _ = built({agent: entry, "other": {"version": "9.9.9"}})
+    bundle = tmp_path / "bundle.tar.gz"
+    bundle.write_bytes(content)
+    with OpaWithBundle(tmp_path / "opa", bundle) as opa:
+        source = OpaSource(opa.url, agent_id=agent, refresh_s=0.1)
+        await source.start()
+        try:
+            assert await source.not_ready_reason() is None
+            assert source.agent_version(agent) == "2.1.0"
+            assert source.agent_version("other") is None  # only its own agent is read
+            assert source.policy_types["rate-limit"] == "rate_limiting"
+            assert source.policy_types["rbac-access-control"] == "access_control"
+            opa.close()
+            await asyncio.sleep(0.3)  # refreshes fail meanwhile
+            assert source.agent_version(agent) == "2.1.0"
+            assert "OPA" in (await source.not_ready_reason() or "")
+        finally:
+            await source.close()
