@@ -19,8 +19,9 @@ What it does (about a minute on 2 cores; bounded well under 3 minutes):
    loopback port with the same archive, queried by `OpaHttpEngine` (one keep-alive aiohttp
    session), one decision at a time. Baselines on the same session: `GET /health` (an HTTP round
    trip) and `POST /v1/data/greenlang/policy_index/retention` with the same input (HTTP +
-   input parsing + a data lookup, no policy). For comparison, the fixture mix from an
-   httpx.AsyncClient (what the adapter used before).
+   input parsing + a data lookup, no policy). OPA runs with GOGC=400, as docs/policies.md
+   recommends (Running OPA); for comparison, the fixture mix on a second OPA with Go's default
+   GOGC=100, and from an httpx.AsyncClient (what the adapter used before).
 5. Bundle build time for 100 generated YAML policies (all six types, every operator):
    `compile_policies` + `assemble`, best and median of 5; plus the embedded engine's compile
    of that bundle and its decision latency with 100 + 5 policies (fewer decisions: they are
@@ -55,6 +56,8 @@ sys.path.insert(0, str(REPO_ROOT))
 EMBEDDED_P99_TARGET_US = 200.0
 OPA_P99_TARGET_US = 2000.0
 BUILD_TARGET_S = 3.0
+RECOMMENDED_GOGC = 400  # docs/policies.md, Running OPA
+GO_DEFAULT_GOGC = 100
 TYPES = ["access_control", "rate_limiting", "compliance", "deployment", "data_access", "retention"]
 
 
@@ -237,6 +240,30 @@ def build_time(policy_dir: Path, data_dir: Path, catalog: dict[str, Any], runs: 
 # OPA
 
 
+async def opa_fixture_at_go_default(
+    bundle: Path, workdir: Path, inputs: Sequence[Any], n: int, warm: int
+) -> Result:
+    """The fixture mix on a second OPA with Go's default GC setting (comparison row)."""
+    from bundles.engines.opa_http import OpaHttpEngine
+
+    opa = opa_server(bundle, workdir / "opa-go-default", GO_DEFAULT_GOGC)
+    opa.start()
+    try:
+        http = OpaHttpEngine(opa.url)
+        try:
+            return await measure(
+                f"OPA HTTP fixture, GOGC={GO_DEFAULT_GOGC} (comparison)",
+                http.decide,
+                inputs,
+                n,
+                warm,
+            )
+        finally:
+            await http.close()
+    finally:
+        opa.close()
+
+
 def opa_server(bundle: Path, workdir: Path, gogc: int | None = None) -> Any:
     """`opa run --server` with one bundle, on a free loopback port (the tests' ServerProcess)."""
     from tests.support.servers import OpaServerProcess, find_binary
@@ -373,6 +400,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
                             hwarm,
                         )
                     )
+                if args.opa_gogc != GO_DEFAULT_GOGC:
+                    opa_results.append(
+                        await opa_fixture_at_go_default(bundle, tmp, mixes["fixture"], hn, hwarm)
+                    )
                 gc_note = f", GOGC={args.opa_gogc}" if args.opa_gogc else ""
                 print(
                     f"{opa_version}{gc_note}, one keep-alive aiohttp session "
@@ -448,7 +479,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--http-decisions", type=int, default=2000, help="OPA decisions per phase")
     p.add_argument("--policies", type=int, default=100, help="generated policies to build")
     p.add_argument("--skip-opa", action="store_true", help="embedded engine and build only")
-    p.add_argument("--opa-gogc", type=int, help="GOGC for the OPA process (default: Go's 100)")
+    p.add_argument(
+        "--opa-gogc",
+        type=int,
+        default=RECOMMENDED_GOGC,
+        help=f"GOGC for the OPA process (default {RECOMMENDED_GOGC}, as docs/policies.md "
+        "recommends; Go's own default, 100, is measured too for comparison)",
+    )
     args = p.parse_args(argv)
     if min(args.decisions, args.http_decisions, args.policies) < 1:
         p.error("counts must be >= 1")
