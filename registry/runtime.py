@@ -14,7 +14,6 @@ from registry.config import RegistryConfig
 from registry.embedded import start_embedded_postgres
 from registry.ports import SearchIndex
 from registry.search import search_index_from_url
-from registry.search.cache import CachedSearchIndex
 from registry.service import RegistryService
 from registry.store.migrate import migrate
 
@@ -43,7 +42,5 @@ async def open_service(config: RegistryConfig, stack: AsyncExitStack) -> Registr
     artifacts = artifact_store_from_url(config.artifact_url)
     stack.push_async_callback(artifacts.close)
     index: SearchIndex = search_index_from_url(config.search_url, db.pool, config.meili_key)
-    if config.read_cache_ttl > 0:
-        index = CachedSearchIndex(index, ttl=config.read_cache_ttl)
     stack.push_async_callback(index.close)
     return RegistryService(db.pool, artifacts, index, entry_cache_ttl=config.read_cache_ttl)

@@ -59,6 +59,7 @@ async def serve(
     shared_port = workers > 1 or is_worker
     async with AsyncExitStack() as stack:
         service = await open_service(config, stack)
+        stack.push_async_callback(service.close)
         service.relay.start()
         stack.push_async_callback(service.relay.stop)
         settings = ApiSettings(config.data_dir / "spool", config.max_artifact_bytes)

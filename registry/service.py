@@ -3,6 +3,7 @@ outbox row for the search index; authorisation and lifecycle rules are checked i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+import structlog
 
 from registry import audit, lifecycle
 from registry.errors import (
@@ -38,10 +40,13 @@ from registry.models import (
 )
 from registry.ports import ArtifactStore, SearchIndex, StoredArtifact
 from registry.search.relay import OutboxRelay
+from registry.single_flight import SingleFlight
 from registry.spec import AgentSpec
 from registry.store import agents as q
 from registry.tokens import Principal
 from registry.ttl_cache import TtlCache
+
+log = structlog.get_logger("registry.service")
 
 
 @dataclass(frozen=True)
@@ -110,9 +115,13 @@ class RegistryService:
         index: SearchIndex,
         entry_cache_ttl: float = 0.0,
     ):
-        # Reads of whole entries may be served from memory for `entry_cache_ttl` seconds; this
-        # process's own writes clear the cache, other processes' writes show within the TTL.
+        # Reads of whole entries and search results may be served from memory for
+        # `entry_cache_ttl` seconds; this process's own writes clear them, other processes'
+        # writes show within the TTL.
         self._entries: TtlCache[str, RegistryEntry] = TtlCache(entry_cache_ttl)
+        self._searches: TtlCache[str, SearchResult] = TtlCache(entry_cache_ttl, 2048)
+        self._search_flights: SingleFlight[str, SearchResult] = SingleFlight()
+        self._refreshes: set[asyncio.Task[SearchResult]] = set()
         self.pool = pool
         self.artifacts = artifacts
         self.index = index
@@ -123,16 +132,22 @@ class RegistryService:
     async def get_agent(self, agent_id: str) -> RegistryEntry:
         entry = self._entries.get(agent_id)
         if entry is None:
+            generation = self._entries.generation
             entry = await q.fetch_entry(self.pool, agent_id)
             if entry is None:
                 raise NotFound(f"agent {agent_id!r} is not registered")
-            self._entries.put(agent_id, entry)
+            self._entries.put(agent_id, entry, generation)
         return entry
 
     async def _committed(self) -> None:
         """After every commit: forget cached reads, bring the search index up to date."""
-        self._entries.clear()
+        self._forget()
         await self.relay.try_drain()
+        self._forget()  # a search between the commit and the index update saw the old index
+
+    def _forget(self) -> None:
+        self._entries.clear()
+        self._searches.clear()
 
     async def get_version(self, agent_id: str, version: str) -> AgentVersion:
         found = await q.fetch_version(self.pool, agent_id, version)
@@ -142,15 +157,48 @@ class RegistryService:
         return found
 
     async def search(self, query: SearchQuery) -> SearchResult:
+        """Served from memory for the read-cache TTL; for one more TTL an expired result is
+        still served while one background query refreshes it (a popular search never waits
+        for PostgreSQL); a write of this process drops them all."""
+        key = query.model_dump_json()
+        result = self._searches.get(key)
+        if result is not None:
+            return result
+        stale = self._searches.stale(key, grace=self._searches.ttl)
+        if stale is None:
+            return await self._search_flights.run(key, lambda: self._search_uncached(query, key))
+        if not self._search_flights.pending(key):
+            task = asyncio.create_task(
+                self._search_flights.run(key, lambda: self._search_uncached(query, key))
+            )
+            self._refreshes.add(task)
+            task.add_done_callback(self._refreshed)
+        return stale
+
+    def _refreshed(self, task: asyncio.Task[SearchResult]) -> None:
+        self._refreshes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("search_refresh_failed", error=repr(task.exception()))
+
+    async def close(self) -> None:
+        """Stop background refreshes (before the pool closes)."""
+        for task in list(self._refreshes):
+            task.cancel()
+        await asyncio.gather(*self._refreshes, return_exceptions=True)
+
+    async def _search_uncached(self, query: SearchQuery, key: str) -> SearchResult:
+        generation = self._searches.generation
         hits = await self.index.search(query)
         entries = await q.fetch_entries(self.pool, hits.agent_ids)
-        return SearchResult(
+        result = SearchResult(
             total=hits.total,
             page=query.page,
             page_size=query.page_size,
             agents=entries,
             facets=hits.facets,
         )
+        self._searches.put(key, result, generation)
+        return result
 
     async def open_artifact(
         self, agent_id: str, version: str

@@ -16,6 +16,8 @@ class TtlCache(Generic[K, V]):
         self.ttl = ttl
         self._max = max_entries
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        # Bumped by clear(): a value read before a clear is not put after it (see put).
+        self.generation = 0
 
     def get(self, key: K) -> V | None:
         """The cached value, or None when absent or expired."""
@@ -24,8 +26,18 @@ class TtlCache(Generic[K, V]):
             return None
         return hit[1]
 
-    def put(self, key: K, value: V) -> None:
-        if self.ttl <= 0:
+    def stale(self, key: K, grace: float) -> V | None:
+        """The cached value when it expired less than `grace` seconds ago (None after a clear
+        or eviction)."""
+        hit = self._entries.get(key)
+        if hit is None or hit[0] + grace <= time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key: K, value: V, generation: int | None = None) -> None:
+        """Cache `value`; with `generation` (read before computing it), only when the cache
+        was not cleared meanwhile: a read that raced a write must not outlive the write."""
+        if self.ttl <= 0 or (generation is not None and generation != self.generation):
             return
         self._entries[key] = (time.monotonic() + self.ttl, value)
         self._entries.move_to_end(key)
@@ -34,3 +46,4 @@ class TtlCache(Generic[K, V]):
 
     def clear(self) -> None:
         self._entries.clear()
+        self.generation += 1

@@ -17,7 +17,6 @@ from registry.api.context import ApiSettings
 from registry.artifacts.filesystem import FilesystemArtifactStore
 from registry.models import Role
 from registry.ports import ArtifactStore
-from registry.search.cache import CachedSearchIndex
 from registry.search.postgres import PostgresSearchIndex
 from registry.service import RegistryService
 from registry.tokens import create_token
@@ -86,8 +85,7 @@ ROLES = {
 
 async def start_api(pool: asyncpg.Pool, artifacts: ArtifactStore, tmp_path: Path) -> Api:
     # Long-lived read caches: every test then also checks that writes invalidate them.
-    index = CachedSearchIndex(PostgresSearchIndex(pool), ttl=600)
-    service = RegistryService(pool, artifacts, index, entry_cache_ttl=600)
+    service = RegistryService(pool, artifacts, PostgresSearchIndex(pool), entry_cache_ttl=600)
     app = create_app(service, ApiSettings(tmp_path / "spool", MAX_ARTIFACT))
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()

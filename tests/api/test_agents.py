@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import aiohttp
 import yaml
 
+from registry.models import SearchQuery
+from registry.search.postgres import PostgresSearchIndex
+from registry.service import RegistryService
 from tests.api.conftest import Api, make_spec
 
 
@@ -151,6 +155,50 @@ async def test_search_filters_facets_and_status(api: Api) -> None:
     assert body["total"] == 3 and len(body["agents"]) == 1 and body["page"] == 2
     r = await api.call("GET", "/api/v1/agents?owner_team=csrd-team", "viewer")
     assert (await r.json())["total"] == 1
+
+
+async def test_search_results_follow_writes(api: Api) -> None:
+    """Search results are cached (600 s in these tests): every write of this registry clears
+    them, so a search right after a write sees it."""
+    await api.register(make_spec("gl-cbam-calculator"))
+    query = "/api/v1/agents/search?query=cbam"
+    first = await (await api.call("GET", query, "viewer")).json()
+    assert [a["agent_id"] for a in first["agents"]] == ["gl-cbam-calculator"]
+    await api.register(make_spec("gl-cbam-reporter", name="CBAM Reporter"))
+    second = await (await api.call("GET", query, "viewer")).json()
+    assert second["total"] == 2
+    r = await api.call("DELETE", "/api/v1/agents/gl-cbam-reporter", "admin")
+    assert r.status == 200
+    third = await (await api.call("GET", query + "&status=retired", "viewer")).json()
+    assert [a["agent_id"] for a in third["agents"]] == ["gl-cbam-reporter"]
+    fourth = await (await api.call("GET", query, "viewer")).json()
+    assert {a["agent_id"]: a["status"] for a in fourth["agents"]}["gl-cbam-reporter"] == "retired"
+
+
+async def test_other_registries_writes_show_within_two_ttls(api: Api) -> None:
+    """A second registry process (here: a second service on the same database) caches search
+    results for its TTL, then serves the expired result for one more TTL while it refreshes
+    it in the background; past that it queries again before answering."""
+    ttl = 0.4
+    other = RegistryService(api.pool, api.service.artifacts, PostgresSearchIndex(api.pool), ttl)
+    query = SearchQuery(query="cbam")
+    try:
+        await api.register(make_spec("gl-cbam-calculator"))
+        assert (await other.search(query)).total == 1
+        await api.register(make_spec("gl-cbam-reporter", name="CBAM Reporter"))
+        assert (await other.search(query)).total == 1  # cached: the write was not its own
+        await asyncio.sleep(ttl * 1.2)
+        assert (await other.search(query)).total == 1  # expired: served, refresh started
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            if (await other.search(query)).total == 2:
+                break
+        assert (await other.search(query)).total == 2  # the refresh landed
+        await api.register(make_spec("gl-cbam-verifier", name="CBAM Verifier"))
+        await asyncio.sleep(ttl * 2.2)
+        assert (await other.search(query)).total == 3  # too old to serve: asked again
+    finally:
+        await other.close()
 
 
 async def test_search_bad_parameters_are_400s(api: Api) -> None:
