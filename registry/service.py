@@ -117,7 +117,7 @@ class RegistryService:
     ):
         # Reads of whole entries and search results may be served from memory for
         # `entry_cache_ttl` seconds; this process's own writes clear them, other processes'
-        # writes show within the TTL.
+        # writes show within the TTL (searches: two, see search).
         self._entries: TtlCache[str, RegistryEntry] = TtlCache(entry_cache_ttl)
         self._searches: TtlCache[str, SearchResult] = TtlCache(entry_cache_ttl, 2048)
         self._search_flights: SingleFlight[str, SearchResult] = SingleFlight()

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from bundles.engines.embedded import EmbeddedEngine
 from bundles.engines.opa_http import OpaHttpEngine
+from bundles.layout import RATE_BANDS_ENTRYPOINT
 from tests.policy.conftest import load_fixtures
 
 FIXTURES = load_fixtures()
@@ -206,6 +207,23 @@ async def test_generated_inputs_same_decision(
     event(f"decision {from_opa['decision']}")  # --hypothesis-show-statistics
     for finding in from_opa["violations"] + from_opa["warnings"]:
         event(f"finding {finding['policy_id']}: {finding['message']}")
+
+
+@settings(
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    database=None,
+)
+@given(decision_input=decision_inputs)
+async def test_generated_inputs_same_rate_bands(
+    decision_input: dict[str, Any], embedded: EmbeddedEngine, opa_http: OpaHttpEngine
+) -> None:
+    """The sidecar reuses rate verdicts by these bands: both engines must draw them alike."""
+    from_opa = await opa_http.decide(decision_input, RATE_BANDS_ENTRYPOINT)
+    from_embedded = await embedded.decide(decision_input, RATE_BANDS_ENTRYPOINT)
+    assert from_embedded == from_opa, json.dumps(decision_input, ensure_ascii=False)
+    event(f"bands {'declared' if from_opa['breakpoints'] is not None else 'none'}")
 
 
 @settings(max_examples=300, deadline=None, database=None)
