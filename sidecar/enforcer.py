@@ -41,6 +41,7 @@ from sidecar.metrics import (
 from sidecar.obligations import ObligationError, Obligations, from_decision, stock
 from sidecar.policy_source import PolicySource
 from sidecar.proxy import (
+    BODY_DESCRIBING_HEADERS,
     REQUEST_ID,
     ReverseProxy,
     UpstreamError,
@@ -49,6 +50,7 @@ from sidecar.proxy import (
 )
 from sidecar.rate import SlidingWindowCounter
 from sidecar.refusals import Refused
+from sidecar.sse import SseReader
 from sidecar.usage import Usage, usage_from_headers, usage_from_json
 
 log = structlog.get_logger("sidecar")
@@ -56,7 +58,7 @@ log = structlog.get_logger("sidecar")
 WARNING_HEADER = "X-Governance-Warning"
 CLASSIFICATION_HEADER = "X-Data-Classification"
 # Changed bodies lose what described the old bytes.
-_STALE_WHEN_REWRITTEN = ("Content-Length", "Content-Encoding", "ETag", "Content-MD5", "Digest")
+_STALE_WHEN_REWRITTEN = (*BODY_DESCRIBING_HEADERS, "Content-Encoding")
 _NOT_JSON = object()
 
 
@@ -249,15 +251,38 @@ class Enforcer:
             return await self._respond_json(request, call, upstream, obligations, warn)
         t0 = time.perf_counter()
         await self._post_check(call, usage_from_headers(upstream.headers), upstream)
+        reader = self._event_reader(request, upstream, obligations)
         self._overhead(call, PHASE_POST, time.perf_counter() - t0)
         call.status = upstream.status
-        return await self.proxy.stream_back(
+        response = await self.proxy.stream_back(
             request,
             upstream,
             call.request_id,
             extra_headers=warn,
             limit=obligations.max_response_bytes,
+            rewrite=reader,
         )
+        if reader is not None and call.usage is None:
+            call.usage = reader.usage  # known only once the stream went out: audited, not denied
+        return response
+
+    def _event_reader(
+        self, request: web.Request, upstream: aiohttp.ClientResponse, obligations: Obligations
+    ) -> SseReader | None:
+        """A reader for an event stream (masks, token usage); None for other bodies."""
+        if not _is_event_stream(upstream) or request.method == "HEAD":
+            return None
+        encoding = upstream.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding != "identity":
+            if obligations.mask:
+                upstream.close()
+                raise refusals.response_uninspectable(encoding)
+            return None
+        try:
+            return SseReader(masker_for(obligations.mask) if obligations.mask else None)
+        except MaskingError as exc:
+            upstream.close()
+            raise refusals.masking_failed(str(exc)) from None
 
     async def _respond_json(
         self,
@@ -373,6 +398,11 @@ def _header_text(text: str) -> str:
         .encode("ascii", "backslashreplace")
         .decode()
     )
+
+
+def _is_event_stream(upstream: aiohttp.ClientResponse) -> bool:
+    ctype = upstream.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    return ctype == "text/event-stream"
 
 
 def _is_json(upstream: aiohttp.ClientResponse) -> bool:

@@ -18,7 +18,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import aiohttp
 import structlog
@@ -121,6 +121,15 @@ async def _body_stream(content: aiohttp.StreamReader, limit: int | None) -> Asyn
         if limit is not None and received > limit:
             raise BodyTooLarge
         yield chunk
+
+
+class Rewriter(Protocol):
+    """Rewrites a streamed response body as it passes (sidecar/sse.py). Raising from either
+    method cuts the response off."""
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def end(self) -> bytes: ...
 
 
 class ReverseProxy:
@@ -259,12 +268,17 @@ class ReverseProxy:
         *,
         extra_headers: Iterable[tuple[str, str]] = (),
         limit: int | None = None,
+        rewrite: Rewriter | None = None,
     ) -> web.StreamResponse:
-        """Stream the upstream response to the client as it arrives (SSE, chunked, large).
+        """Stream the upstream response to the client as it arrives (SSE, chunked, large),
+        through ``rewrite`` when given (the headers that describe the exact bytes are dropped).
 
         Past ``limit`` bytes the response is cut off: the headers are out, so a truncated
-        response is the only honest signal left."""
+        response is the only honest signal left. So is a body ``rewrite`` cannot take."""
         resp_headers = response_headers(upstream, request_id, extra_headers)
+        if rewrite is not None:
+            for name in BODY_DESCRIBING_HEADERS:
+                resp_headers.popall(name, None)
         response = web.StreamResponse(
             status=upstream.status, reason=upstream.reason, headers=resp_headers
         )
@@ -278,19 +292,34 @@ class ReverseProxy:
                     log.warning("upstream_failed_mid_response", error=repr(exc))
                     _abort(request, upstream)
                     return response
-                if not chunk:
-                    break
                 sent += len(chunk)
                 if limit is not None and sent > limit:
                     log.warning("response_over_limit", limit=limit)
                     _abort(request, upstream)
                     return response
-                await response.write(chunk)  # flushed as it arrives (SSE, chunked)
+                try:
+                    out = (
+                        chunk
+                        if rewrite is None
+                        else (rewrite.feed(chunk) if chunk else rewrite.end())
+                    )
+                except Exception as exc:  # the rewriter refuses what it cannot inspect
+                    log.warning("response_not_rewritable", error=str(exc))
+                    _abort(request, upstream)
+                    return response
+                if out:
+                    await response.write(out)  # flushed as it arrives (SSE, chunked)
+                if not chunk:
+                    break
         except BaseException:
             upstream.close()  # client went away: never pool a half-read connection
             raise
         await response.write_eof()
         return response
+
+
+# Headers that describe a body's exact bytes: wrong once the body is rewritten.
+BODY_DESCRIBING_HEADERS: Final = ("Content-Length", "ETag", "Content-MD5", "Digest")
 
 
 def response_headers(

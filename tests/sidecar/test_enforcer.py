@@ -540,3 +540,65 @@ async def test_rate_bands_change_the_verdict_at_the_limit(make_sidecar: MakeSide
     assert [r.status for r in statuses] == [200] * 10 + [429] * 2
     warned = [bool(r.headers.getall("X-Governance-Warning", [])) for r in statuses[:10]]
     assert warned == [False] * 8 + [True] * 2  # counts 8 and 9 of 10: from 80%
+
+
+def sse_agent(*, gzip_body: bool = False, line: bytes | None = None) -> web.Application:
+    """An LLM-style agent streaming server-sent events, lines split across writes."""
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        headers = {"Content-Type": "text/event-stream"}
+        if gzip_body:
+            headers["Content-Encoding"] = "gzip"
+        resp = web.StreamResponse(headers=headers)
+        await resp.prepare(request)
+        events = [
+            b'data: {"choices": [{"delta": {"content": "write to ops@acme.example"}}]}\n\n',
+            line or b"data: not json ops@acme.example\n\n",
+            b'data: {"usage": {"prompt_tokens": 11, "completion_tokens": 31}}\n\n',
+            b"data: [DONE]\n\n",
+        ]
+        body = b"".join(events)
+        if gzip_body:
+            body = gzip.compress(body)
+        for i in range(0, len(body), 7):
+            await resp.write(body[i : i + 7])
+            await asyncio.sleep(0)
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/v1/chat", stream)
+    return app
+
+
+async def test_event_streams_are_masked_and_their_usage_audited(
+    make_sidecar: MakeSidecar,
+) -> None:
+    async with serving(sse_agent()) as url:
+        h = await make_sidecar(upstream=url)
+        resp, body = await h.call("GET", "/v1/chat")
+    assert resp.status == 200 and resp.headers["Content-Type"] == "text/event-stream"
+    assert b"ops@acme.example" not in body.split(b"\n\n")[0]
+    assert b'"write to [REDACTED:email]"' in body
+    assert b"data: not json ops@acme.example\n" in body  # only JSON string values are masked
+    assert body.endswith(b"data: [DONE]\n\n")
+    tokens = h.sink.events[0]["tokens"]
+    assert (tokens["total"], tokens["prompt"], tokens["completion"]) == (42, 11, 31)
+
+
+async def test_an_event_stream_line_too_long_to_inspect_is_cut_off(
+    make_sidecar: MakeSidecar,
+) -> None:
+    huge = b'data: {"text": "' + b"x" * (2 * 1024 * 1024) + b'"}\n\n'
+    async with serving(sse_agent(line=huge)) as url:
+        h = await make_sidecar(upstream=url)
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await h.call("GET", "/v1/chat")
+
+
+async def test_a_compressed_event_stream_with_masks_is_refused(make_sidecar: MakeSidecar) -> None:
+    async with serving(sse_agent(gzip_body=True)) as url:
+        h = await make_sidecar(upstream=url)
+        resp, body = await h.call("GET", "/v1/chat")
+    assert resp.status == 502
+    assert json.loads(body)["type"].endswith("/response-uninspectable")
