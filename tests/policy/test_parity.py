@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from bundles.engines.embedded import EmbeddedEngine
 from bundles.engines.opa_http import OpaHttpEngine
-from bundles.layout import RATE_BANDS_ENTRYPOINT
+from bundles.layout import DECISION_ENTRYPOINT, RATE_BANDS_ENTRYPOINT
 from tests.policy.conftest import load_fixtures
 
 FIXTURES = load_fixtures()
@@ -191,39 +191,43 @@ def mutated_fixture_inputs(draw: st.DrawFn) -> dict[str, Any]:
 decision_inputs = st.one_of(generated_inputs, mutated_fixture_inputs())
 
 
-@settings(
-    max_examples=3000,
+# Fixtures are session-wide (both engines loaded once), so hypothesis may reuse them.
+ENGINES_FIXED = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,
 )
+
+
+async def same_answer(
+    input: Any, embedded: EmbeddedEngine, opa_http: OpaHttpEngine, entrypoint: str
+) -> dict[str, Any]:
+    """OPA's answer, after checking that the embedded engine gives the same."""
+    from_opa = await opa_http.decide(input, entrypoint)
+    from_embedded = await embedded.decide(input, entrypoint)
+    assert from_embedded == from_opa, json.dumps(input, ensure_ascii=False)
+    return from_opa
+
+
+@settings(ENGINES_FIXED, max_examples=3000)
 @given(decision_input=decision_inputs)
 async def test_generated_inputs_same_decision(
     decision_input: dict[str, Any], embedded: EmbeddedEngine, opa_http: OpaHttpEngine
 ) -> None:
-    from_opa = await opa_http.decide(decision_input)
-    from_embedded = await embedded.decide(decision_input)
-    assert from_embedded == from_opa, json.dumps(decision_input, ensure_ascii=False)
-    event(f"decision {from_opa['decision']}")  # --hypothesis-show-statistics
-    for finding in from_opa["violations"] + from_opa["warnings"]:
+    decision = await same_answer(decision_input, embedded, opa_http, DECISION_ENTRYPOINT)
+    event(f"decision {decision['decision']}")  # --hypothesis-show-statistics
+    for finding in decision["violations"] + decision["warnings"]:
         event(f"finding {finding['policy_id']}: {finding['message']}")
 
 
-@settings(
-    max_examples=500,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    database=None,
-)
+@settings(ENGINES_FIXED, max_examples=500)
 @given(decision_input=decision_inputs)
 async def test_generated_inputs_same_rate_bands(
     decision_input: dict[str, Any], embedded: EmbeddedEngine, opa_http: OpaHttpEngine
 ) -> None:
     """The sidecar reuses rate verdicts by these bands: both engines must draw them alike."""
-    from_opa = await opa_http.decide(decision_input, RATE_BANDS_ENTRYPOINT)
-    from_embedded = await embedded.decide(decision_input, RATE_BANDS_ENTRYPOINT)
-    assert from_embedded == from_opa, json.dumps(decision_input, ensure_ascii=False)
-    event(f"bands {'declared' if from_opa['breakpoints'] is not None else 'none'}")
+    bands = await same_answer(decision_input, embedded, opa_http, RATE_BANDS_ENTRYPOINT)
+    event(f"bands {'declared' if bands['breakpoints'] is not None else 'none'}")
 
 
 @settings(max_examples=300, deadline=None, database=None)
@@ -232,6 +236,4 @@ async def test_any_json_input_same_decision(
     document: Any, embedded: EmbeddedEngine, opa_http: OpaHttpEngine
 ) -> None:
     """Not even an object: both engines still agree (RBAC denies everything)."""
-    from_opa = await opa_http.decide(document)
-    from_embedded = await embedded.decide(document)
-    assert from_embedded == from_opa
+    await same_answer(document, embedded, opa_http, DECISION_ENTRYPOINT)
