@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sidecar.masking import Masker
 from sidecar.sse import LineTooLong, SseReader
@@ -60,3 +62,46 @@ def test_a_line_over_the_limit_cannot_pass() -> None:
     assert reader.feed(b"data: " + b"x" * 50 + b"\n") != b""
     with pytest.raises(LineTooLong):
         reader.feed(b"data: " + b"y" * 101)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    stream=st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.sampled_from([b"\n", b"\r\n", b"\r", b"data: ", b"data:{", b'{"a":"b"}', b"["]),
+        ),
+        max_size=40,
+    ).map(b"".join),
+    cuts=st.lists(st.integers(1, 30), max_size=20),
+)
+def test_without_masks_any_stream_passes_byte_for_byte(stream: bytes, cuts: list[int]) -> None:
+    """Whatever the bytes and however they are chunked: no mask, no change."""
+    reader = SseReader(None)
+    out, at = b"", 0
+    for size in cuts:
+        out += reader.feed(stream[at : at + size])
+        at += size
+    out += reader.feed(stream[at:]) + reader.end()
+    assert out == stream
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(st.text(max_size=30), min_size=1, max_size=8),
+    size=st.integers(1, 50),
+)
+def test_masked_streams_keep_their_lines_and_mask_every_json_string(
+    texts: list[str], size: int
+) -> None:
+    stream = b"".join(
+        b"data: " + json.dumps({"t": t + " ops@acme.example"}).encode() + b"\n\n" for t in texts
+    )
+    reader = SseReader(Masker([EMAIL]))
+    out = run(reader, stream, size)
+    assert out.count(b"\n") == stream.count(b"\n")  # no line added, split or lost
+    events = [json.loads(line[len(b"data: ") :]) for line in out.split(b"\n") if line]
+    assert [e["t"] for e in events] == [
+        Masker([EMAIL]).mask_str(t + " ops@acme.example")[0] for t in texts
+    ]
+    assert b"ops@acme.example" not in out
