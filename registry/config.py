@@ -8,6 +8,7 @@ from pathlib import Path
 
 DEFAULT_DATA_DIR = Path.home() / ".greenlang" / "registry"
 DEFAULT_MAX_ARTIFACT_BYTES = 100 * 1024 * 1024
+DEFAULT_PRELOAD_AGENTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class RegistryConfig:
     meili_key: str | None
     max_artifact_bytes: int
     read_cache_ttl: float = 2.0  # seconds reads (get, search) may be served from memory; 0 = off
+    preload_agents: int = DEFAULT_PRELOAD_AGENTS  # entries the server loads into memory at start
     host: str = "127.0.0.1"
     port: int = 8700
 
@@ -40,7 +42,12 @@ class RegistryConfig:
         try:
             read_cache_ttl = float(ttl)
         except ValueError:
-            raise ValueError("GREENLANG_READ_CACHE_TTL must be a number of seconds") from None
+            read_cache_ttl = -1.0
+        if not 0 <= read_cache_ttl <= 3600:
+            raise ValueError("GREENLANG_READ_CACHE_TTL must be a number of seconds (0 to 3600)")
+        preload = env.get("GREENLANG_PRELOAD_AGENTS", str(DEFAULT_PRELOAD_AGENTS))
+        if not preload.isascii() or not preload.isdigit():
+            raise ValueError("GREENLANG_PRELOAD_AGENTS must be a whole number of agents")
         return cls(
             data_dir=root,
             database_url=env.get("GREENLANG_DATABASE_URL") or None,
@@ -49,6 +56,7 @@ class RegistryConfig:
             meili_key=env.get("GREENLANG_MEILI_KEY") or None,
             max_artifact_bytes=int(max_bytes) if max_bytes else DEFAULT_MAX_ARTIFACT_BYTES,
             read_cache_ttl=read_cache_ttl,
+            preload_agents=int(preload),
             host=host or env.get("GREENLANG_HOST") or "127.0.0.1",
             port=port or int(env.get("GREENLANG_PORT") or 8700),
         )

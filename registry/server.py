@@ -60,6 +60,7 @@ async def serve(
     async with AsyncExitStack() as stack:
         service = await open_service(config, stack)
         stack.push_async_callback(service.close)
+        await service.start(preload=config.preload_agents)
         service.relay.start()
         stack.push_async_callback(service.relay.stop)
         settings = ApiSettings(config.data_dir / "spool", config.max_artifact_bytes)

@@ -15,6 +15,7 @@ import asyncpg
 import structlog
 
 from registry import audit, lifecycle
+from registry.entry_cache import EntryCache
 from registry.errors import (
     CertificateRequired,
     Conflict,
@@ -115,10 +116,10 @@ class RegistryService:
         index: SearchIndex,
         entry_cache_ttl: float = 0.0,
     ):
-        # Reads of whole entries and search results may be served from memory for
-        # `entry_cache_ttl` seconds; this process's own writes clear them, other processes'
-        # writes show within the TTL (searches: two, see search).
-        self._entries: TtlCache[str, RegistryEntry] = TtlCache(entry_cache_ttl)
+        # Entries and search results may be served from memory; this process's own writes
+        # drop them at once. Other processes' writes: entries see entry_cache.py
+        # (notifications, else the TTL), searches within two TTLs (see search).
+        self.entries = EntryCache(pool, entry_cache_ttl)
         self._searches: TtlCache[str, SearchResult] = TtlCache(entry_cache_ttl, 2048)
         self._search_flights: SingleFlight[str, SearchResult] = SingleFlight()
         self._refreshes: set[asyncio.Task[SearchResult]] = set()
@@ -130,24 +131,18 @@ class RegistryService:
     # -- reads -------------------------------------------------------------------------------
 
     async def get_agent(self, agent_id: str) -> RegistryEntry:
-        entry = self._entries.get(agent_id)
+        entry = await self.entries.get(agent_id)
         if entry is None:
-            generation = self._entries.generation
-            entry = await q.fetch_entry(self.pool, agent_id)
-            if entry is None:
-                raise NotFound(f"agent {agent_id!r} is not registered")
-            self._entries.put(agent_id, entry, generation)
+            raise NotFound(f"agent {agent_id!r} is not registered")
         return entry
 
-    async def _committed(self) -> None:
-        """After every commit: forget cached reads, bring the search index up to date."""
-        self._forget()
-        await self.relay.try_drain()
-        self._forget()  # a search between the commit and the index update saw the old index
-
-    def _forget(self) -> None:
-        self._entries.clear()
+    async def _committed(self, agent_id: str) -> None:
+        """After every commit that changed `agent_id`: forget what was read of it (and every
+        search), bring the search index up to date."""
+        self.entries.evict(agent_id)
         self._searches.clear()
+        await self.relay.try_drain()
+        self._searches.clear()  # a search between the commit and the index update saw the old index
 
     async def get_version(self, agent_id: str, version: str) -> AgentVersion:
         found = await q.fetch_version(self.pool, agent_id, version)
@@ -180,11 +175,17 @@ class RegistryService:
         if not task.cancelled() and task.exception() is not None:
             log.warning("search_refresh_failed", error=repr(task.exception()))
 
+    async def start(self, preload: int = 0) -> None:
+        """Hear other processes' writes and load up to `preload` entries (the server does;
+        short-lived users such as CLI commands need not)."""
+        await self.entries.start(preload)
+
     async def close(self) -> None:
-        """Stop background refreshes (before the pool closes)."""
+        """Stop background work (before the pool closes)."""
         for task in list(self._refreshes):
             task.cancel()
         await asyncio.gather(*self._refreshes, return_exceptions=True)
+        await self.entries.close()
 
     async def _search_uncached(self, query: SearchQuery, key: str) -> SearchResult:
         generation = self._searches.generation
@@ -271,7 +272,7 @@ class RegistryService:
             if stored:
                 await self._drop_unreferenced_blob(stored)
             raise
-        await self._committed()
+        await self._committed(spec.agent_id)
         return entry, created
 
     async def _store_artifact(self, artifact: UploadedFile | None) -> StoredArtifact | None:
@@ -485,7 +486,7 @@ class RegistryService:
                 after={"status": change.status.value},
                 reason=change.reason,
             )
-        await self._committed()
+        await self._committed(agent_id)
         return await self.get_version(agent_id, version)
 
     @staticmethod
@@ -551,7 +552,7 @@ class RegistryService:
                 after={v: "retired" for v in before},
                 reason=reason,
             )
-        await self._committed()
+        await self._committed(agent_id)
         return await self.get_agent(agent_id)
 
     # -- certificates ------------------------------------------------------------------------
@@ -581,5 +582,5 @@ class RegistryService:
                 req.agent_id,
                 after=req.model_dump(mode="json"),
             )
-        await self._committed()
+        await self._committed(req.agent_id)
         return await self.get_certificate(cert_id)

@@ -34,15 +34,23 @@ class TtlCache(Generic[K, V]):
             return None
         return hit[1]
 
-    def put(self, key: K, value: V, generation: int | None = None) -> None:
-        """Cache `value`; with `generation` (read before computing it), only when the cache
-        was not cleared meanwhile: a read that raced a write must not outlive the write."""
+    def put(
+        self, key: K, value: V, generation: int | None = None, ttl: float | None = None
+    ) -> None:
+        """Cache `value` for `ttl` (default: the cache's); with `generation` (read before
+        computing it), only when nothing was cleared or popped meanwhile: a read that raced a
+        write must not outlive the write."""
         if self.ttl <= 0 or (generation is not None and generation != self.generation):
             return
-        self._entries[key] = (time.monotonic() + self.ttl, value)
+        self._entries[key] = (time.monotonic() + (self.ttl if ttl is None else ttl), value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        """Forget `key` (and, like clear, refuse values read before this)."""
+        self._entries.pop(key, None)
+        self.generation += 1
 
     def clear(self) -> None:
         self._entries.clear()

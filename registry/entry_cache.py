@@ -1,0 +1,156 @@
+"""Agent entries served from memory, kept fresh by PostgreSQL notifications.
+
+Every change to an agent, its versions or its certificates is announced on the channel
+`greenlang_agents` with the agent id, by a trigger, at commit (migration 005), so every registry
+process hears of every writer's changes. While this process listens, an entry is kept up to
+`listening_ttl` seconds and dropped when its notification arrives; while it does not (not
+started, or the listening connection was lost), up to `ttl` (GREENLANG_READ_CACHE_TTL), so other
+processes' writes show within that. Losing the connection clears everything, as notifications
+may have been missed. No entry outlives a certificate's expiry, which changes `certified`
+without any write. `preload` fills the cache at start so reads of a catalog of thousands of
+agents never wait for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from registry.models import RegistryEntry
+from registry.store import agents as q
+from registry.ttl_cache import TtlCache
+
+log = structlog.get_logger("registry.entries")
+
+CHANNEL = "greenlang_agents"
+PRELOAD_BATCH = 1000
+RECONNECT_S = 1.0
+
+
+class EntryCache:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        ttl: float,
+        listening_ttl: float = 300.0,
+        max_entries: int = 200_000,
+    ) -> None:
+        self.pool = pool
+        self.ttl = ttl
+        self.listening_ttl = listening_ttl
+        self._cache: TtlCache[str, RegistryEntry] = TtlCache(ttl, max_entries)
+        self._conn: Any = None  # the pool connection that listens
+        self._task: asyncio.Task[None] | None = None
+        self.notified = 0  # notifications received (tests, metrics)
+
+    @property
+    def listening(self) -> bool:
+        return self._conn is not None
+
+    async def get(self, agent_id: str) -> RegistryEntry | None:
+        entry = self._cache.get(agent_id)
+        if entry is None:
+            generation = self._cache.generation
+            entry = await q.fetch_entry(self.pool, agent_id)
+            if entry is not None:
+                self._put(entry, generation)
+        return entry
+
+    def cached(self, agent_id: str) -> RegistryEntry | None:
+        """The entry when it is in memory and fresh (never loads)."""
+        return self._cache.get(agent_id)
+
+    def evict(self, agent_id: str) -> None:
+        self._cache.pop(agent_id)
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+    def _put(self, entry: RegistryEntry, generation: int) -> None:
+        ttl = self.listening_ttl if self.listening else self.ttl
+        if self.ttl <= 0:
+            return
+        now = datetime.now(UTC)
+        for v in entry.versions:
+            expires = v.certificate_expires_at
+            if expires is not None and expires > now:
+                ttl = min(ttl, (expires - now).total_seconds())
+        self._cache.put(entry.agent_id, entry, generation, ttl=ttl)
+
+    # -- listening ---------------------------------------------------------------------------
+
+    async def start(self, preload: int = 0) -> None:
+        """Listen for changes (reconnecting in the background), then load up to `preload`
+        entries, most recently changed first."""
+        if self.ttl <= 0:
+            return
+        await self._listen()
+        self._task = asyncio.create_task(self._keep_listening())
+        if preload > 0 and self.listening:
+            await self._preload(preload)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self._release()
+
+    async def _listen(self) -> None:
+        try:
+            conn = await self.pool.acquire()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("entry_listener_unavailable", error=repr(exc))
+            return
+        try:
+            await conn.add_listener(CHANNEL, self._notified)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("entry_listener_unavailable", error=repr(exc))
+            await self.pool.release(conn)
+            return
+        conn.add_termination_listener(self._lost)
+        self._conn = conn
+        self.clear()  # anything cached before listening may have missed a notification
+
+    async def _keep_listening(self) -> None:
+        while True:
+            await asyncio.sleep(RECONNECT_S)
+            if self._conn is not None and self._conn.is_closed():
+                self._lost(self._conn)
+            if self._conn is None:
+                await self._listen()
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, agent_id: str) -> None:
+        self.notified += 1
+        self.evict(agent_id)
+
+    def _lost(self, _conn: object) -> None:
+        if self._conn is not None:
+            log.warning("entry_listener_lost")
+        self._conn = None
+        self.clear()
+
+    async def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            await conn.remove_listener(CHANNEL, self._notified)
+            await self.pool.release(conn)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.debug("entry_listener_release_failed", error=repr(exc))
+
+    async def _preload(self, limit: int) -> None:
+        generation = self._cache.generation
+        rows = await self.pool.fetch(
+            "SELECT agent_id FROM agents ORDER BY updated_at DESC LIMIT $1", limit
+        )
+        ids = [r["agent_id"] for r in rows]
+        for i in range(0, len(ids), PRELOAD_BATCH):
+            for entry in await q.fetch_entries(self.pool, ids[i : i + PRELOAD_BATCH]):
+                self._put(entry, generation)
+        log.info("entries_preloaded", count=len(ids), kept=generation == self._cache.generation)
