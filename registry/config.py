@@ -8,7 +8,7 @@ from pathlib import Path
 
 DEFAULT_DATA_DIR = Path.home() / ".greenlang" / "registry"
 DEFAULT_MAX_ARTIFACT_BYTES = 100 * 1024 * 1024
-DEFAULT_PRELOAD_AGENTS = 100_000
+DEFAULT_PRELOAD_AGENTS = 20_000  # about 4.4 KB each in memory (an entry with two versions)
 
 
 @dataclass(frozen=True)

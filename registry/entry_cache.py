@@ -37,7 +37,7 @@ class EntryCache:
         pool: asyncpg.Pool,
         ttl: float,
         listening_ttl: float = 300.0,
-        max_entries: int = 200_000,
+        max_entries: int = 50_000,
     ) -> None:
         self.pool = pool
         self.ttl = ttl
