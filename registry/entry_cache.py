@@ -44,6 +44,7 @@ class EntryCache:
         self.listening_ttl = listening_ttl
         self._cache: TtlCache[str, RegistryEntry] = TtlCache(ttl, max_entries)
         self._conn: Any = None  # the pool connection that listens
+        self._dead: Any = None  # a listening connection that was lost, to give back to the pool
         self._task: asyncio.Task[None] | None = None
         self.notified = 0  # notifications received (tests, metrics)
 
@@ -121,6 +122,9 @@ class EntryCache:
             await asyncio.sleep(RECONNECT_S)
             if self._conn is not None and self._conn.is_closed():
                 self._lost(self._conn)
+            if self._dead is not None:
+                dead, self._dead = self._dead, None
+                await self._give_back(dead)
             if self._conn is None:
                 await self._listen()
 
@@ -128,18 +132,24 @@ class EntryCache:
         self.notified += 1
         self.evict(agent_id)
 
-    def _lost(self, _conn: object) -> None:
-        if self._conn is not None:
+    def _lost(self, conn: object) -> None:
+        if self._conn is conn:
             log.warning("entry_listener_lost")
-        self._conn = None
+            self._conn, self._dead = None, conn
         self.clear()
 
     async def _release(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is None:
-            return
+        dead, self._dead = self._dead, None
+        for c in (conn, dead):
+            if c is not None:
+                await self._give_back(c)
+
+    async def _give_back(self, conn: Any) -> None:
+        """Return a listening connection to the pool (a closed one is replaced by the pool)."""
         try:
-            await conn.remove_listener(CHANNEL, self._notified)
+            if not conn.is_closed():
+                await conn.remove_listener(CHANNEL, self._notified)
             await self.pool.release(conn)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.debug("entry_listener_release_failed", error=repr(exc))
