@@ -46,7 +46,6 @@ class EntryCache:
         self._conn: Any = None  # the pool connection that listens
         self._dead: Any = None  # a listening connection that was lost, to give back to the pool
         self._task: asyncio.Task[None] | None = None
-        self.notified = 0  # notifications received (tests, metrics)
 
     @property
     def listening(self) -> bool:
@@ -129,7 +128,6 @@ class EntryCache:
                 await self._listen()
 
     def _notified(self, _conn: object, _pid: int, _channel: str, agent_id: str) -> None:
-        self.notified += 1
         self.evict(agent_id)
 
     def _lost(self, conn: object) -> None:

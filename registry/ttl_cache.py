@@ -16,7 +16,7 @@ class TtlCache(Generic[K, V]):
         self.ttl = ttl
         self._max = max_entries
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
-        # Bumped by clear(): a value read before a clear is not put after it (see put).
+        # Bumped by clear() and pop(): a value read before either is not put after it (put).
         self.generation = 0
 
     def get(self, key: K) -> V | None:
