@@ -400,15 +400,18 @@ def _header_text(text: str) -> str:
     )
 
 
+def _media_type(upstream: aiohttp.ClientResponse) -> str:
+    return upstream.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+
+
 def _is_event_stream(upstream: aiohttp.ClientResponse) -> bool:
-    ctype = upstream.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-    return ctype == "text/event-stream"
+    return _media_type(upstream) == "text/event-stream"
 
 
 def _is_json(upstream: aiohttp.ClientResponse) -> bool:
     if upstream.status in (204, 304):
         return False
-    ctype = upstream.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    ctype = _media_type(upstream)
     return ctype == "application/json" or (
         ctype.startswith("application/") and ctype.endswith("+json")
     )
