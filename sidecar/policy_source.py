@@ -99,15 +99,10 @@ class PolicySource(Protocol):
     async def close(self) -> None: ...
 
 
-class _BundleEngine:
-    """The embedded engine of the newest good bundle, and why there is none yet."""
+class _FactsHolder:
+    """The policy types and serving versions a source last read (``_facts``)."""
 
-    def __init__(self, key: KeyMaterial | None, algorithm: str, not_loaded: str) -> None:
-        self._key = key
-        self._algorithm = algorithm
-        self._engine: EmbeddedEngine | None = None
-        self._error: str | None = not_loaded
-        self._facts = BundleFacts()
+    _facts: BundleFacts = BundleFacts()
 
     @property
     def policy_types(self) -> Mapping[str, str]:
@@ -115,6 +110,16 @@ class _BundleEngine:
 
     def agent_version(self, agent_id: str) -> str | None:
         return self._facts.versions.get(agent_id)
+
+
+class _BundleEngine(_FactsHolder):
+    """The embedded engine of the newest good bundle, and why there is none yet."""
+
+    def __init__(self, key: KeyMaterial | None, algorithm: str, not_loaded: str) -> None:
+        self._key = key
+        self._algorithm = algorithm
+        self._engine: EmbeddedEngine | None = None
+        self._error: str | None = not_loaded
 
     @property
     def engine(self) -> PolicyEngine | None:
@@ -242,7 +247,7 @@ class PolledBundleSource(_BundleEngine):
         self._error = error
 
 
-class OpaSource:
+class OpaSource(_FactsHolder):
     """Decisions from a real OPA; ready while its bundles are activated.
 
     The policy types and the agent's serving version live in OPA's bundle data: they are read
@@ -264,15 +269,7 @@ class OpaSource:
         self._engine = OpaHttpEngine(self._url, timeout=timeout_s, token=token)
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._health: aiohttp.ClientSession | None = None
-        self._facts = BundleFacts()
         self._task: asyncio.Task[None] | None = None
-
-    @property
-    def policy_types(self) -> Mapping[str, str]:
-        return self._facts.policy_types
-
-    def agent_version(self, agent_id: str) -> str | None:
-        return self._facts.versions.get(agent_id)
 
     @property
     def engine(self) -> PolicyEngine | None:
