@@ -27,7 +27,7 @@ import threading
 import time
 from array import array
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,13 @@ class LoadSpec:
     warmup: float = 2.0
     expect_status: int = 200
     request_timeout: float = 30.0
+
+
+def nearest_rank(ordered: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1) of sorted values by nearest rank; nan when there are none."""
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 @dataclass
@@ -71,9 +78,7 @@ class LoadResult:
         return self.count / self.duration
 
     def pct(self, q: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        return self.latencies[min(len(self.latencies) - 1, int(q * len(self.latencies)))]
+        return nearest_rank(self.latencies, q)
 
     @property
     def p50(self) -> float:

@@ -53,6 +53,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.loadgen import nearest_rank  # noqa: E402
+
 EMBEDDED_P99_TARGET_US = 200.0
 OPA_P99_TARGET_US = 2000.0
 BUILD_TARGET_S = 3.0
@@ -72,8 +74,7 @@ class Result:
     wall: float  # seconds for the whole phase
 
     def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return nearest_rank(sorted(self.latencies), q)
 
     @property
     def p50(self) -> float:
