@@ -186,13 +186,3 @@ class RegistryClient:
             if page["next_after_seq"] is None:
                 return events
             after = page["next_after_seq"]
-
-
-def wait_for(probe: Any, limit: float = 30.0, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {limit}s waiting for {probe}")

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.bundles.opa import wait_for
 from tests.e2e.stack import (
     AgentProcess,
     RegistryClient,
@@ -20,7 +21,6 @@ from tests.e2e.stack import (
     SidecarProcess,
     caller_token,
     opa_polling,
-    wait_for,
 )
 
 AGENT = "gl-cbam-embedded"
@@ -146,7 +146,9 @@ def test_governed_calls_end_to_end(stack: Stack) -> None:
         # within one polling interval (plus the call's own time).
         stack.admin.retire(AGENT)
         retired_at = time.monotonic()
-        wait_for(lambda: call(sc, "GET", "/v1/factors").status_code == 403, limit=10, every=0.05)
+        wait_for(
+            lambda: call(sc, "GET", "/v1/factors").status_code == 403, timeout=10, interval=0.05
+        )
         assert time.monotonic() - retired_at <= POLL_S + 2.0  # one poll, plus slack for a busy CI
 
 
@@ -166,7 +168,7 @@ def test_opa_engine_fails_closed_and_recovers(stack: Stack) -> None:
             stopped = time.monotonic()
             # Decisions already had are reused for --decision-cache-ttl (1 s), then it fails
             # closed.
-            r = wait_for(lambda: refused(sc), limit=5)
+            r = wait_for(lambda: refused(sc), timeout=5)
             assert time.monotonic() - stopped < 1.0 + 1.5
             assert r.status_code == 503
             assert r.json()["type"].endswith("/decision-unavailable")
