@@ -1,0 +1,1 @@
+"""Deployments: desired state in the registry, reconciled by a controller through a Deployer."""
