@@ -316,7 +316,7 @@ def generate(n: int, seed: int = 42) -> Dataset:
 
 def check_specs(ds: Dataset, sample: int = 200) -> None:
     """The generated specs are valid for the product's own validator and hash alike."""
-    from registry.spec import validate_spec
+    from registry.catalog.spec import validate_spec
 
     for row in ds.versions[:sample]:
         spec = validate_spec(json.loads(row[3]))
@@ -333,7 +333,7 @@ def search_path(params: dict[str, Any]) -> str:
 
 
 def search_query(params: dict[str, Any]) -> Any:
-    from registry.models import SearchQuery
+    from registry.catalog.models import SearchQuery
 
     raw = dict(params)
     for key in ("tags", "regulatory_scope"):
@@ -889,7 +889,7 @@ def sql_label(sql: str, width: int = 46) -> str:
 
 async def breakdown(pool: Any, ids: list[str], queries: list[dict[str, Any]], reps: int) -> None:
     """Where the time of one request goes, at concurrency 1, in this process (median ms)."""
-    from registry.models import SearchResult
+    from registry.catalog.models import SearchResult
     from registry.search.postgres import PostgresSearchIndex
     from registry.store.agents import ONE_ENTRY_SQL, fetch_entries, fetch_entry
 
@@ -987,9 +987,9 @@ def print_profile(path: Path, top: int = 35) -> None:
 async def run(args: argparse.Namespace, env: Env) -> int:
     import asyncpg
 
-    from registry.embedded import start_embedded_postgres
     from registry.search.postgres import PostgresSearchIndex
     from registry.store.agents import ONE_ENTRY_SQL
+    from registry.store.embedded import start_embedded_postgres
 
     t_all = time.perf_counter()
     rng = random.Random(args.seed)

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from bundles.errors import Problem
-from registry.spec import _NoAliasLoader
+from registry.catalog.spec import _NoAliasLoader
 
 MAX_SOURCE_BYTES = 1 << 20
 MAX_DEPTH = 32

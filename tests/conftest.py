@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from registry.embedded import start_embedded_postgres
+from registry.store.embedded import start_embedded_postgres
 from registry.store.migrate import migrate
 from tests.support.servers import MinioServer
 

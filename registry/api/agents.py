@@ -8,10 +8,10 @@ from aiohttp import web
 
 from registry.api.context import SERVICE, SETTINGS, ctx_of, json_response
 from registry.api.uploads import cleanup, read_registration
+from registry.artifacts.port import ArtifactIntegrityError, ArtifactNotFound
+from registry.catalog.models import SearchQuery, StatusChange
+from registry.catalog.spec import AGENT_ID_PATTERN
 from registry.errors import BadRequest, NotFound, PreconditionFailed
-from registry.models import SearchQuery, StatusChange
-from registry.ports import ArtifactIntegrityError, ArtifactNotFound
-from registry.spec import AGENT_ID_PATTERN
 
 routes = web.RouteTableDef()
 AGENT = "/api/v1/agents/{agent_id:" + AGENT_ID_PATTERN.strip("^$") + "}"

@@ -9,10 +9,10 @@ from registry.api import agents, bundles, opa, policies, records
 from registry.api.context import SERVICE, SETTINGS, ApiSettings, json_response
 from registry.api.middleware import PRINCIPAL, HttpMetrics, bearer_auth, errors_and_ids
 from registry.api.openapi import openapi_document
-from registry.policies import PolicyStore
-from registry.policy_bundle import BundleServer, validate_policy
-from registry.service import RegistryService
-from registry.tokens import TokenResolver
+from registry.auth.tokens import TokenResolver
+from registry.catalog.service import RegistryService
+from registry.control_plane.bundle import BundleServer, validate_policy
+from registry.control_plane.policies import PolicyStore
 
 METRICS = web.AppKey("metrics", CollectorRegistry)
 

@@ -9,15 +9,15 @@ from aiohttp import web
 
 from registry.api.context import SERVICE, ctx_of, json_response
 from registry.api.uploads import read_limited
-from registry.errors import Forbidden, NotFound, UnsupportedMediaType
-from registry.models import Role
-from registry.policy_bundle import (
+from registry.catalog.models import Role
+from registry.control_plane.bundle import (
     BUNDLE_NAME,
     MAX_UPLOAD_BYTES,
     BundleServer,
     load_upload,
     store_upload,
 )
+from registry.errors import Forbidden, NotFound, UnsupportedMediaType
 
 routes = web.RouteTableDef()
 BUNDLES = web.AppKey("bundles", BundleServer)

@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
 from registry.api.middleware import REQUEST_ID, principal_of
-from registry.service import Context, RegistryService
+from registry.catalog.service import Context, RegistryService
 
 
 @dataclass(frozen=True)

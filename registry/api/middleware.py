@@ -14,8 +14,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 
+from registry.auth.tokens import Principal, TokenResolver
 from registry.errors import PROBLEM_BASE, BadRequest, Problem, Unauthorized, ValidationFailed
-from registry.tokens import Principal, TokenResolver
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("registry.api")

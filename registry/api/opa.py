@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from registry import opa_control
 from registry.api.context import SERVICE, json_response
 from registry.api.middleware import principal_of
+from registry.catalog.models import TELEMETRY_WRITERS
+from registry.control_plane import opa_reports as opa_control
 from registry.errors import Forbidden
-from registry.models import TELEMETRY_WRITERS
 
 routes = web.RouteTableDef()
 GZIP_MAGIC = b"\x1f\x8b"

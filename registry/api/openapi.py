@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from registry.models import (
+from registry.audit.sidecar_intake import IntakeResult, SidecarBatch
+from registry.catalog.models import (
     AgentVersion,
     AuditPage,
     Certificate,
@@ -15,8 +16,7 @@ from registry.models import (
     SearchResult,
     StatusChange,
 )
-from registry.sidecar_audit import IntakeResult, SidecarBatch
-from registry.spec import AgentSpec
+from registry.catalog.spec import AgentSpec
 
 MODELS = (
     AgentSpec,

@@ -7,8 +7,8 @@ import json
 from aiohttp import web
 
 from registry.api.context import ctx_of, json_response
+from registry.control_plane.policies import PolicyStore
 from registry.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from registry.policies import PolicyStore
 
 routes = web.RouteTableDef()
 POLICIES = web.AppKey("policies", PolicyStore)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import ValidationError
 
-from registry import sidecar_audit
 from registry.api.context import SERVICE, ctx_of, json_response
 from registry.api.middleware import validation_problem
 from registry.api.uploads import read_limited
+from registry.audit import sidecar_intake as sidecar_audit
+from registry.catalog.models import TELEMETRY_WRITERS, AuditFilter, CertificateRequest
 from registry.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
-from registry.models import TELEMETRY_WRITERS, AuditFilter, CertificateRequest
 
 routes = web.RouteTableDef()
 MAX_ERRORS_SHOWN = 20

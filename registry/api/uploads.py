@@ -18,9 +18,15 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from registry.catalog.service import UploadedFile
+from registry.catalog.spec import (
+    MAX_SPEC_BYTES,
+    AgentSpec,
+    SpecError,
+    load_yaml_document,
+    validate_spec,
+)
 from registry.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from registry.service import UploadedFile
-from registry.spec import MAX_SPEC_BYTES, AgentSpec, SpecError, load_yaml_document, validate_spec
 
 CHUNK = 256 * 1024
 MAX_JSON_BYTES = 1024 * 1024

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from registry.ports import ArtifactIntegrityError, ArtifactStore
+from registry.artifacts.port import ArtifactIntegrityError, ArtifactStore
 
 CHUNK_SIZE = 64 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")

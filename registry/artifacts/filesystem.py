@@ -16,7 +16,7 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from registry.artifacts import CHUNK_SIZE, blob_key, check_integrity, hash_file, is_blob_key
-from registry.ports import ArtifactIntegrityError, ArtifactNotFound, StoredArtifact
+from registry.artifacts.port import ArtifactIntegrityError, ArtifactNotFound, StoredArtifact
 
 
 class FilesystemArtifactStore:

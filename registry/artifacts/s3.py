@@ -19,7 +19,7 @@ from minio import Minio
 from minio.error import S3Error
 
 from registry.artifacts import CHUNK_SIZE, blob_key, check_integrity, hash_file, is_blob_key
-from registry.ports import ArtifactIntegrityError, ArtifactNotFound, StoredArtifact
+from registry.artifacts.port import ArtifactIntegrityError, ArtifactNotFound, StoredArtifact
 
 _MISSING = frozenset({"NoSuchKey", "NoSuchBucket"})
 

@@ -13,10 +13,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from registry.catalog.models import Role
 from registry.cli import agent_commands
 from registry.cli.errors import CliError, run_cli
 from registry.config import RegistryConfig
-from registry.models import Role
 
 
 def _server_args(p: argparse.ArgumentParser) -> None:
@@ -62,7 +62,7 @@ async def _with_database(
 
 
 async def _token_create(args: argparse.Namespace) -> int:
-    from registry.tokens import create_token
+    from registry.auth.tokens import create_token
 
     if args.role == Role.PUBLISHER.value and not args.team:
         raise CliError("a publisher token needs --team", 2)
@@ -80,7 +80,7 @@ async def _token_create(args: argparse.Namespace) -> int:
 
 
 async def _token_revoke(args: argparse.Namespace) -> int:
-    from registry.tokens import revoke_token
+    from registry.auth.tokens import revoke_token
 
     async def revoke(pool: Any) -> int:
         if not await revoke_token(pool, args.token_id):
@@ -92,8 +92,8 @@ async def _token_revoke(args: argparse.Namespace) -> int:
 
 
 async def _token_list(args: argparse.Namespace) -> int:
+    from registry.auth.tokens import list_tokens
     from registry.cli.output import table
-    from registry.tokens import list_tokens
 
     async def show(pool: Any) -> int:
         rows = await list_tokens(pool)
@@ -119,7 +119,7 @@ async def _token_list(args: argparse.Namespace) -> int:
 
 
 async def _audit_verify(args: argparse.Namespace) -> int:
-    from registry.audit import verify_chain
+    from registry.audit.chain import verify_chain
 
     async def verify(pool: Any) -> int:
         report = await verify_chain(pool)

@@ -6,7 +6,7 @@ from urllib.parse import urlparse
 
 import asyncpg
 
-from registry.ports import SearchIndex
+from registry.artifacts.port import SearchIndex
 from registry.search.meili import MeiliSearchIndex
 from registry.search.postgres import PostgresSearchIndex
 

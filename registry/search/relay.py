@@ -12,7 +12,7 @@ import contextlib
 import asyncpg
 import structlog
 
-from registry.ports import SearchIndex
+from registry.artifacts.port import SearchIndex
 from registry.store.agents import search_documents
 
 RELAY_LOCK = 7_140_003

@@ -9,8 +9,8 @@ from typing import Any, TypeAlias
 import asyncpg
 import semver
 
-from registry.models import AgentVersion, RegistryEntry
-from registry.ports import SearchDocument
+from registry.artifacts.port import SearchDocument
+from registry.catalog.models import AgentVersion, RegistryEntry
 
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 

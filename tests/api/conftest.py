@@ -15,11 +15,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from registry.api.app import create_app
 from registry.api.context import ApiSettings
 from registry.artifacts.filesystem import FilesystemArtifactStore
-from registry.models import Role
-from registry.ports import ArtifactStore
+from registry.artifacts.port import ArtifactStore
+from registry.auth.tokens import create_token
+from registry.catalog.models import Role
+from registry.catalog.service import RegistryService
 from registry.search.postgres import PostgresSearchIndex
-from registry.service import RegistryService
-from registry.tokens import create_token
 
 MAX_ARTIFACT = 1024 * 1024
 

@@ -8,9 +8,9 @@ import hashlib
 import aiohttp
 import yaml
 
-from registry.models import SearchQuery
+from registry.catalog.models import SearchQuery
+from registry.catalog.service import RegistryService
 from registry.search.postgres import PostgresSearchIndex
-from registry.service import RegistryService
 from tests.api.conftest import Api, make_spec
 
 

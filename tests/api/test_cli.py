@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from registry.tokens import hash_token
+from registry.auth.tokens import hash_token
 from tests.api.conftest import Api, make_spec
 
 

@@ -1,4 +1,4 @@
-"""Agent entries in memory (registry/entry_cache.py): other writers' changes arrive as
+"""Agent entries in memory (registry/catalog/entry_cache.py): other writers' changes arrive as
 PostgreSQL notifications, certificate expiry bounds every entry, a lost listening connection
 falls back to the TTL and comes back, and preloading serves a catalog without queries."""
 
@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from registry.catalog.service import RegistryService
 from registry.search.postgres import PostgresSearchIndex
-from registry.service import RegistryService
 from tests.api.conftest import Api, make_spec
 from tests.api.test_lifecycle_api import certify, patch
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 
-from registry.audit import verify_chain
-from registry.opa_control import gzip_json
+from registry.audit.chain import verify_chain
+from registry.control_plane.opa_reports import gzip_json
 from tests.api.conftest import Api
 
 REPORT = {

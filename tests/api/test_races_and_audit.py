@@ -8,7 +8,7 @@ import itertools
 import aiohttp
 import yaml
 
-from registry.audit import verify_chain
+from registry.audit.chain import verify_chain
 from tests.api.conftest import Api, make_spec
 from tests.api.test_lifecycle_api import certify
 

@@ -15,12 +15,12 @@ import pytest
 from bundles.bundle import read_bundle_files
 from bundles.engines.embedded import EmbeddedEngine
 from registry.api.bundles import BUNDLES
-from registry.audit import verify_chain
-from registry.models import AuditFilter, Role
-from registry.opa_control import gzip_json
-from registry.policy_bundle import STATE_SQL
-from registry.service import audit_query
-from registry.tokens import create_token, revoke_token
+from registry.audit.chain import verify_chain
+from registry.auth.tokens import create_token, revoke_token
+from registry.catalog.models import AuditFilter, Role
+from registry.catalog.service import audit_query
+from registry.control_plane.bundle import STATE_SQL
+from registry.control_plane.opa_reports import gzip_json
 from tests.api.conftest import Api, make_spec
 from tests.api.test_auth import MUTATIONS
 from tests.api.test_cli import cli

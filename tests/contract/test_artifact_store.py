@@ -16,8 +16,8 @@ from minio import Minio
 
 from registry.artifacts import CHUNK_SIZE, artifact_store_from_url
 from registry.artifacts.filesystem import FilesystemArtifactStore
+from registry.artifacts.port import ArtifactIntegrityError, ArtifactNotFound, ArtifactStore
 from registry.artifacts.s3 import S3ArtifactStore
-from registry.ports import ArtifactIntegrityError, ArtifactNotFound, ArtifactStore
 from tests.support.servers import MinioServer
 
 Tamper = Callable[[str, bytes], Awaitable[None]]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncpg
 
 from registry.artifacts.filesystem import FilesystemArtifactStore
-from registry.models import Role, SearchQuery
+from registry.auth.tokens import Principal
+from registry.catalog.models import Role, SearchQuery
+from registry.catalog.service import Context, RegistryService
+from registry.catalog.spec import validate_spec
 from registry.search.meili import MeiliSearchIndex
 from registry.search.postgres import PostgresSearchIndex
 from registry.search.relay import OutboxRelay, enqueue_all
-from registry.service import Context, RegistryService
-from registry.spec import validate_spec
-from registry.tokens import Principal
 
 ADMIN = Context(Principal("t", "test", Role.ADMIN, None))
 

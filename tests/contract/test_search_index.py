@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from registry.models import AgentStatus, SearchQuery
-from registry.ports import FACET_FIELDS, SearchDocument, SearchIndex
+from registry.artifacts.port import FACET_FIELDS, SearchDocument, SearchIndex
+from registry.catalog.models import AgentStatus, SearchQuery
 from registry.search import search_index_from_url
 from registry.search.meili import MeiliSearchIndex
 from registry.search.postgres import PostgresSearchIndex

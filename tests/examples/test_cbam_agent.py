@@ -22,7 +22,7 @@ import psutil
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from registry.spec import parse_spec
+from registry.catalog.spec import parse_spec
 from tests.support.servers import ServerProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

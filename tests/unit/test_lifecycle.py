@@ -6,14 +6,14 @@ import itertools
 
 import pytest
 
-from registry.lifecycle import (
+from registry.catalog.lifecycle import (
     TransitionRefused,
     allowed_transitions,
     check_transition,
     initial_status,
 )
-from registry.models import AgentStatus as S
-from registry.models import Role
+from registry.catalog.models import AgentStatus as S
+from registry.catalog.models import Role
 
 EXPECTED = {
     (S.DRAFT, S.ACTIVE),

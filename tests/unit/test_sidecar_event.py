@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from registry.models import Role
-from registry.policy_bundle import users
-from registry.sidecar_audit import SidecarBatch, SidecarEvent, record
-from registry.tokens import Principal
+from registry.audit.sidecar_intake import SidecarBatch, SidecarEvent, record
+from registry.auth.tokens import Principal
+from registry.catalog.models import Role
+from registry.control_plane.bundle import users
 
 EVENT: dict[str, Any] = {
     "event_id": "6F9619FF-8B86-4011-B42D-00C04FC964FF",

@@ -7,7 +7,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.spec import SpecError, parse_spec
+from registry.catalog.spec import SpecError, parse_spec
 
 GOOD = {
     "agent_id": "gl-cbam-calculator",

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from registry.models import RegistryEntry
+from registry.catalog.models import RegistryEntry
 from registry.store import agents as q
 from registry.ttl_cache import TtlCache
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry.models import AgentStatus, Role
+from registry.catalog.models import AgentStatus, Role
 
 S = AgentStatus
 

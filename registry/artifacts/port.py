@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from registry.models import Facets, SearchQuery
+from registry.catalog.models import Facets, SearchQuery
 
 
 class ArtifactIntegrityError(Exception):

@@ -12,10 +12,10 @@ from typing import Any
 
 import asyncpg
 
-from registry import audit
+from registry.audit import chain as audit
+from registry.catalog.models import Role
+from registry.catalog.service import Context
 from registry.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from registry.models import Role
-from registry.service import Context
 
 
 @dataclass(frozen=True)

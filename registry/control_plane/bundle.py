@@ -21,11 +21,11 @@ from bundles.assemble import ROOTS, bundle_data, bundle_sources
 from bundles.bundle import BuiltBundle, BundleError, build_bundle_bytes, read_revision
 from bundles.compiler import CompiledPolicies, compile_policies
 from bundles.errors import PolicyError
-from registry import audit
+from registry.audit import chain as audit
+from registry.catalog.models import Role
+from registry.catalog.service import Context
+from registry.control_plane.policies import PolicyHeader, PolicyStore
 from registry.errors import Conflict, ServiceUnavailable, ValidationFailed
-from registry.models import Role
-from registry.policies import PolicyHeader, PolicyStore
-from registry.service import Context
 
 BUNDLE_NAME = "greenlang"
 NS_PER_S = 1_000_000_000

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from registry import audit
+from registry.audit import chain as audit
 from registry.errors import PayloadTooLarge, ValidationFailed
 
 MAX_LOG_BYTES = 16 * 1024 * 1024  # decompressed; guards against gzip bombs

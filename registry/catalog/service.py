@@ -14,18 +14,12 @@ from pathlib import Path
 import asyncpg
 import structlog
 
-from registry import audit, lifecycle
-from registry.entry_cache import EntryCache
-from registry.errors import (
-    CertificateRequired,
-    Conflict,
-    Forbidden,
-    InvalidTransition,
-    NotFound,
-    PreconditionFailed,
-    ValidationFailed,
-)
-from registry.models import (
+from registry.artifacts.port import ArtifactStore, SearchIndex, StoredArtifact
+from registry.audit import chain as audit
+from registry.auth.tokens import Principal
+from registry.catalog import lifecycle
+from registry.catalog.entry_cache import EntryCache
+from registry.catalog.models import (
     AgentStatus,
     AgentVersion,
     AuditEvent,
@@ -39,12 +33,19 @@ from registry.models import (
     SearchResult,
     StatusChange,
 )
-from registry.ports import ArtifactStore, SearchIndex, StoredArtifact
+from registry.catalog.spec import AgentSpec
+from registry.errors import (
+    CertificateRequired,
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
 from registry.search.relay import OutboxRelay
 from registry.single_flight import SingleFlight
-from registry.spec import AgentSpec
 from registry.store import agents as q
-from registry.tokens import Principal
 from registry.ttl_cache import TtlCache
 
 log = structlog.get_logger("registry.service")

@@ -9,14 +9,14 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from registry.auth.tokens import Principal
+from registry.catalog.models import AgentStatus, CertificateRequest, Role, StatusChange
+from registry.catalog.service import Context, RegistryService, UploadedFile
+from registry.catalog.spec import AgentSpec, parse_spec
+from registry.control_plane.bundle import validate_policy
+from registry.control_plane.policies import PolicyStore
 from registry.errors import Conflict
-from registry.models import AgentStatus, CertificateRequest, Role, StatusChange
-from registry.policies import PolicyStore
-from registry.policy_bundle import validate_policy
-from registry.service import Context, RegistryService, UploadedFile
-from registry.spec import AgentSpec, parse_spec
 from registry.store.agents import semver_key
-from registry.tokens import Principal
 
 SEED = Context(Principal("seed", "seed", Role.ADMIN, None), request_id="seed")
 

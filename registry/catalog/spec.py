@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from registry.models import SemVer
+from registry.catalog.models import SemVer
 
 AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,63}$"
 RESERVED_IDS = frozenset({"search"})

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from registry import audit
-from registry.models import Role
+from registry.audit import chain as audit
+from registry.catalog.models import Role
 from registry.ttl_cache import TtlCache
 
 TOKEN_PREFIX = "glr_"
