@@ -10,10 +10,10 @@ from typing import Any
 import asyncpg
 
 from registry.artifacts import artifact_store_from_url
-from registry.artifacts.port import SearchIndex
 from registry.catalog.service import RegistryService
 from registry.config import RegistryConfig
 from registry.search import search_index_from_url
+from registry.search.port import SearchIndex
 from registry.store.embedded import start_embedded_postgres
 from registry.store.migrate import migrate
 

@@ -79,7 +79,7 @@ async def serve(
             )
             if seed:
                 counts = await seed_directory(service, seed)
-                store = PolicyStore(service.pool, validate_policy)
+                store = PolicyStore(service.store, validate_policy)
                 counts["policies"] = await seed_policies(store, STOCK_POLICY_DIR)
                 print(f"seeded from {seed}: {counts}", flush=True)
         stop = asyncio.Event()

@@ -18,7 +18,7 @@ METRICS = web.AppKey("metrics", CollectorRegistry)
 
 
 async def healthz(request: web.Request) -> web.Response:
-    await request.app[SERVICE].pool.fetchval("SELECT 1")
+    await request.app[SERVICE].store.ping()
     return json_response({"status": "ok"})
 
 
@@ -41,11 +41,11 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     )
     app[SERVICE] = service
     app[SETTINGS] = settings
-    app[PRINCIPAL] = TokenResolver(service.pool)
+    app[PRINCIPAL] = TokenResolver(service.store.tokens)
     app[METRICS] = registry
-    store = PolicyStore(service.pool, validate_policy)
-    app[policies.POLICIES] = store
-    app[bundles.BUNDLES] = BundleServer(service.pool, store)
+    policy_store = PolicyStore(service.store, validate_policy)
+    app[policies.POLICIES] = policy_store
+    app[bundles.BUNDLES] = BundleServer(service.store, policy_store)
     settings.spool_dir.mkdir(parents=True, exist_ok=True)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

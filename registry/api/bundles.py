@@ -14,7 +14,6 @@ from registry.control_plane.bundle import (
     BUNDLE_NAME,
     MAX_UPLOAD_BYTES,
     BundleServer,
-    load_upload,
     store_upload,
 )
 from registry.errors import Forbidden, NotFound, UnsupportedMediaType
@@ -31,7 +30,7 @@ async def get_bundle(request: web.Request) -> web.Response:
         built = await request.app[BUNDLES].current()
         revision, content = built.revision, built.content
     else:
-        found = await load_upload(request.app[SERVICE].pool, name)
+        found = await request.app[SERVICE].store.bundles.load_upload(name)
         if found is None:
             raise NotFound(f"no bundle named {name!r}")
         revision, content = found
@@ -51,7 +50,7 @@ async def put_bundle(request: web.Request) -> web.Response:
         raise UnsupportedMediaType("send the bundle as application/gzip")
     content = await read_limited(request, MAX_UPLOAD_BYTES, "bundle")
     name = request.match_info["name"]
-    revision = await store_upload(request.app[SERVICE].pool, ctx, name, content)
+    revision = await store_upload(request.app[SERVICE].store, ctx, name, content)
     return json_response(
         {"name": name, "revision": revision}, status=201, headers={"ETag": f'"{revision}"'}
     )

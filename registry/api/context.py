@@ -11,7 +11,8 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
 from registry.api.middleware import REQUEST_ID, principal_of
-from registry.catalog.service import Context, RegistryService
+from registry.auth.principal import Context
+from registry.catalog.service import RegistryService
 
 
 @dataclass(frozen=True)

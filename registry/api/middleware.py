@@ -14,7 +14,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 
-from registry.auth.tokens import Principal, TokenResolver
+from registry.auth.principal import Principal
+from registry.auth.tokens import TokenResolver
 from registry.errors import PROBLEM_BASE, BadRequest, Problem, Unauthorized, ValidationFailed
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -8,7 +8,7 @@ from aiohttp import web
 from registry.api.context import SERVICE, json_response
 from registry.api.middleware import principal_of
 from registry.catalog.models import TELEMETRY_WRITERS
-from registry.control_plane import opa_reports as opa_control
+from registry.control_plane import opa_reports
 from registry.errors import Forbidden
 
 routes = web.RouteTableDef()
@@ -24,15 +24,15 @@ def _require_writer(request: web.Request, what: str) -> None:
 async def _json_body(request: web.Request, what: str) -> object:
     raw = await request.read()  # aiohttp already undoes Content-Encoding: gzip, within its limit
     if raw.startswith(GZIP_MAGIC):
-        raw = opa_control.gunzip_limited(raw)
-    return opa_control.parse_json(raw, what)
+        raw = opa_reports.gunzip_limited(raw)
+    return opa_reports.parse_json(raw, what)
 
 
 @routes.post("/api/v1/opa/status")
 async def status(request: web.Request) -> web.Response:
     _require_writer(request, "reporting status")
     report = await _json_body(request, "status report")
-    instance = await opa_control.record_status(request.app[SERVICE].pool, report)
+    instance = await opa_reports.record_status(request.app[SERVICE].store, report)
     return json_response({"instance_id": instance})
 
 
@@ -40,10 +40,10 @@ async def status(request: web.Request) -> web.Response:
 async def logs(request: web.Request) -> web.Response:
     _require_writer(request, "sending decision logs")
     events = await _json_body(request, "decision log batch")
-    stored = await opa_control.record_decisions(request.app[SERVICE].pool, events)
+    stored = await opa_reports.record_decisions(request.app[SERVICE].store, events)
     return json_response({"stored": stored})
 
 
 @routes.get("/api/v1/opa/instances")
 async def instances(request: web.Request) -> web.Response:
-    return json_response(await opa_control.list_instances(request.app[SERVICE].pool))
+    return json_response(await opa_reports.list_instances(request.app[SERVICE].store))

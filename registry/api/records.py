@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from registry.api.context import SERVICE, ctx_of, json_response
 from registry.api.middleware import validation_problem
 from registry.api.uploads import read_limited
-from registry.audit import sidecar_intake as sidecar_audit
+from registry.audit import sidecar_intake
 from registry.catalog.models import TELEMETRY_WRITERS, AuditFilter, CertificateRequest
 from registry.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
 
@@ -55,14 +55,14 @@ async def post_audit_events(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         raise UnsupportedMediaType("send application/json")
     raw = await read_limited(
-        request, sidecar_audit.MAX_BATCH_BYTES, "audit batch (send smaller batches)"
+        request, sidecar_intake.MAX_BATCH_BYTES, "audit batch (send smaller batches)"
     )
     try:
-        batch = sidecar_audit.SidecarBatch.model_validate_json(raw)
+        batch = sidecar_intake.SidecarBatch.model_validate_json(raw)
     except ValidationError as exc:
         if any(e["loc"] == ("events",) and e["type"] == "too_long" for e in exc.errors()):
             raise PayloadTooLarge(
-                f"at most {sidecar_audit.MAX_EVENTS} events per batch; send smaller batches"
+                f"at most {sidecar_intake.MAX_EVENTS} events per batch; send smaller batches"
             ) from None
         errors = validation_problem(exc).extras["errors"]
         shown = errors[:MAX_ERRORS_SHOWN]
@@ -70,5 +70,5 @@ async def post_audit_events(request: web.Request) -> web.Response:
         if len(errors) > len(shown):
             detail += f"; and {len(errors) - len(shown)} more"
         raise BadRequest(detail, errors=shown) from None
-    result = await sidecar_audit.store_events(request.app[SERVICE].pool, batch, ctx.principal)
+    result = await sidecar_intake.store_events(request.app[SERVICE].pool, batch, ctx.principal)
     return json_response(result)

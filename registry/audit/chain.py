@@ -8,12 +8,12 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
+if TYPE_CHECKING:
+    from registry.store.port import AuditRepository
 
 GENESIS = "0" * 64
-AUDIT_LOCK = 7_140_002  # advisory lock serialising appends, so the chain has one order
 
 
 @dataclass
@@ -56,10 +56,10 @@ def _canonical_time(at: datetime) -> str:
 
 def event_hash(prev_hash: str, event: dict[str, Any]) -> str:
     """sha256 over the previous hash and the canonical JSON of the event's content fields."""
-    return _chain(prev_hash, _canonical(event))
+    return chain(prev_hash, _canonical(event))
 
 
-def _chain(prev_hash: str, canonical: str) -> str:
+def chain(prev_hash: str, canonical: str) -> str:
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
@@ -79,35 +79,8 @@ def _canonical(event: dict[str, Any]) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-INSERT_SQL = (
-    "INSERT INTO audit_events (event_id, at, actor, action, target, agent_id, before, after,"
-    " reason, request_id, prev_hash, hash)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12)"
-)
-
-
-# One statement for a whole batch: each parameter is one column's array.
-BULK_INSERT_SQL = (
-    "INSERT INTO audit_events (event_id, at, actor, action, target, agent_id, before, after,"
-    " reason, request_id, prev_hash, hash)"
-    " SELECT event_id, at, actor, action, target, agent_id, before, after, reason, request_id,"
-    " prev_hash, hash FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[],"
-    " $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::text[], $10::text[], $11::text[],"
-    " $12::text[])"
-    " WITH ORDINALITY AS u(event_id, at, actor, action, target, agent_id, before, after, reason,"
-    " request_id, prev_hash, hash, n) ORDER BY n"
-)
-
-
-async def _lock_and_head(conn: asyncpg.Connection) -> str:
-    """Take the append lock (held until the caller's transaction ends); return the chain head."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK)
-    prev = await conn.fetchval("SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-    return prev or GENESIS
-
-
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
     """A record's stored columns and canonical text: everything but the chain links, so the
     expensive part is done before the append lock is taken."""
 
@@ -115,7 +88,7 @@ class _Prepared:
     canonical: str
 
 
-def _prepare(record: AuditRecord) -> _Prepared:
+def prepare(record: AuditRecord) -> Prepared:
     # Round-trip through JSON so the hashed form equals what jsonb gives back on read; the
     # dumped text (stable across the round trip) is what gets stored.
     before_json = json.dumps(record.before, default=str)
@@ -133,46 +106,7 @@ def _prepare(record: AuditRecord) -> _Prepared:
         record.reason,
         record.request_id,
     )
-    return _Prepared(columns, _canonical(event))
-
-
-async def append(conn: asyncpg.Connection, record: AuditRecord) -> str:
-    """Append inside the caller's transaction (so the event commits with the change it records)."""
-    prepared = _prepare(record)
-    prev_hash = await _lock_and_head(conn)
-    digest = _chain(prev_hash, prepared.canonical)
-    await conn.execute(INSERT_SQL, *prepared.columns, prev_hash, digest)
-    return digest
-
-
-async def append_new(conn: asyncpg.Connection, records: list[AuditRecord]) -> int:
-    """Append the records whose event_id is not stored yet (nor earlier in `records`), in order,
-    inside the caller's transaction; return how many were appended.
-
-    Race-safe: the append lock is taken before looking for known ids, so a concurrent batch with
-    the same ids either committed before the lookup (and is seen) or waits for this one."""
-    if not records:
-        return 0
-    prepared = [_prepare(r) for r in records]
-    prev_hash = await _lock_and_head(conn)
-    known = set(
-        await conn.fetchval(
-            "SELECT coalesce(array_agg(event_id), '{}') FROM audit_events"
-            " WHERE event_id = ANY($1::text[])",
-            [r.event_id for r in records],
-        )
-    )
-    rows = []
-    for record, p in zip(records, prepared, strict=True):
-        if record.event_id in known:
-            continue
-        known.add(record.event_id)
-        digest = _chain(prev_hash, p.canonical)
-        rows.append((*p.columns, prev_hash, digest))
-        prev_hash = digest
-    if rows:
-        await conn.execute(BULK_INSERT_SQL, *zip(*rows, strict=True))
-    return len(rows)
+    return Prepared(columns, _canonical(event))
 
 
 @dataclass
@@ -183,27 +117,16 @@ class ChainReport:
     problem: str | None = None
 
 
-async def verify_chain(pool: asyncpg.Pool, batch: int = 5000) -> ChainReport:
+async def verify_chain(events: AuditRepository, batch: int = 5000) -> ChainReport:
     """Walk the whole chain in seq order, recomputing every hash."""
     prev_hash, last_seq, checked = GENESIS, 0, 0
-    async with pool.acquire() as conn:
-        while True:
-            rows = await conn.fetch(
-                "SELECT * FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2", last_seq, batch
-            )
-            if not rows:
-                return ChainReport(checked=checked, ok=True)
-            for row in rows:
-                event = decode_row(row)
-                if row["prev_hash"] != prev_hash:
-                    return ChainReport(checked, False, row["seq"], "previous-hash link broken")
-                if event_hash(prev_hash, event) != row["hash"]:
-                    return ChainReport(checked, False, row["seq"], "content does not match hash")
-                prev_hash, last_seq, checked = row["hash"], row["seq"], checked + 1
-
-
-def decode_row(row: asyncpg.Record) -> dict[str, Any]:
-    event = dict(row)
-    for key in ("before", "after"):
-        event[key] = json.loads(event[key]) if event[key] is not None else None
-    return event
+    while True:
+        rows = await events.chain_after(last_seq, batch)
+        if not rows:
+            return ChainReport(checked=checked, ok=True)
+        for row in rows:
+            if row["prev_hash"] != prev_hash:
+                return ChainReport(checked, False, row["seq"], "previous-hash link broken")
+            if event_hash(prev_hash, row) != row["hash"]:
+                return ChainReport(checked, False, row["seq"], "content does not match hash")
+            prev_hash, last_seq, checked = row["hash"], row["seq"], checked + 1

@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 import asyncpg
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from registry.audit import chain as audit
-from registry.auth.tokens import Principal
+from registry.auth.principal import Principal
+from registry.store import audit
 
 ACTION = "sidecar.invoke"
 MAX_EVENTS = 500

@@ -6,29 +6,15 @@ from __future__ import annotations
 import getpass
 import hashlib
 import secrets
-from dataclasses import dataclass
+from typing import Any
 
-import asyncpg
-
-from registry.audit import chain as audit
+from registry.audit.chain import AuditRecord
+from registry.auth.principal import Principal
 from registry.catalog.models import Role
+from registry.store.port import MetadataStore, TokenRepository
 from registry.ttl_cache import TtlCache
 
 TOKEN_PREFIX = "glr_"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: resolved from a token."""
-
-    token_id: str
-    name: str
-    role: Role
-    team: str | None
-
-    @property
-    def actor(self) -> str:
-        return f"{self.name} ({self.role.value})"
 
 
 def hash_token(token: str) -> str:
@@ -36,61 +22,45 @@ def hash_token(token: str) -> str:
 
 
 async def create_token(
-    pool: asyncpg.Pool, role: Role, team: str | None = None, name: str | None = None
+    store: MetadataStore, role: Role, team: str | None = None, name: str | None = None
 ) -> tuple[Principal, str]:
     """Store a new token's hash; return the principal and the secret (never stored)."""
     token_id = secrets.token_hex(6)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     name = name or f"{role.value}-{token_id}"
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO api_tokens (token_id, name, role, team, token_hash)"
-            " VALUES ($1,$2,$3,$4,$5)",
-            token_id,
-            name,
-            role.value,
-            team,
-            hash_token(secret),
-        )
-        await audit.append(
-            conn,
-            audit.AuditRecord(
+    async with store.transaction() as tx:
+        principal = Principal(token_id, name, role, team)
+        await tx.tokens.insert(principal, hash_token(secret))
+        await tx.audit.append(
+            AuditRecord(
                 actor=_operator(),
                 action="token.create",
                 target=f"token:{token_id}",
                 after={"name": name, "role": role.value, "team": team},
-            ),
+            )
         )
-    return Principal(token_id, name, role, team), secret
+    return principal, secret
 
 
-async def revoke_token(pool: asyncpg.Pool, token_id: str) -> bool:
+async def revoke_token(store: MetadataStore, token_id: str) -> bool:
     """Mark a token revoked (kept for the record); False when no live token has that id."""
-    async with pool.acquire() as conn, conn.transaction():
-        name = await conn.fetchval(
-            "UPDATE api_tokens SET revoked_at = now() WHERE token_id = $1 AND revoked_at IS NULL"
-            " RETURNING name",
-            token_id,
-        )
+    async with store.transaction() as tx:
+        name = await tx.tokens.revoke(token_id)
         if name is None:
             return False
-        await audit.append(
-            conn,
-            audit.AuditRecord(
+        await tx.audit.append(
+            AuditRecord(
                 actor=_operator(),
                 action="token.revoke",
                 target=f"token:{token_id}",
                 after={"name": name},
-            ),
+            )
         )
     return True
 
 
-async def list_tokens(pool: asyncpg.Pool) -> list[asyncpg.Record]:
-    return await pool.fetch(
-        "SELECT token_id, name, role, team, created_at, revoked_at FROM api_tokens"
-        " ORDER BY created_at"
-    )
+async def list_tokens(store: MetadataStore) -> list[dict[str, Any]]:
+    return await store.tokens.list_all()
 
 
 def _operator() -> str:
@@ -103,8 +73,8 @@ class TokenResolver:
 
     A revoked token stays usable for at most `ttl` seconds."""
 
-    def __init__(self, pool: asyncpg.Pool, ttl: float = 10.0, max_entries: int = 10_000):
-        self._pool = pool
+    def __init__(self, tokens: TokenRepository, ttl: float = 10.0, max_entries: int = 10_000):
+        self._tokens = tokens
         # Values are 1-tuples so that "unknown token" can be cached too.
         self._cache: TtlCache[str, tuple[Principal | None]] = TtlCache(ttl, max_entries)
 
@@ -113,13 +83,6 @@ class TokenResolver:
         hit = self._cache.get(digest)
         if hit is not None:
             return hit[0]
-        row = await self._pool.fetchrow(
-            "SELECT token_id, name, role, team FROM api_tokens"
-            " WHERE token_hash = $1 AND revoked_at IS NULL",
-            digest,
-        )
-        principal = (
-            Principal(row["token_id"], row["name"], Role(row["role"]), row["team"]) if row else None
-        )
+        principal = await self._tokens.by_hash(digest)
         self._cache.put(digest, (principal,))
         return principal

@@ -21,7 +21,7 @@ import asyncpg
 import structlog
 
 from registry.catalog.models import RegistryEntry
-from registry.store import agents as q
+from registry.store.port import AgentRepository
 from registry.ttl_cache import TtlCache
 
 log = structlog.get_logger("registry.entries")
@@ -35,11 +35,13 @@ class EntryCache:
     def __init__(
         self,
         pool: asyncpg.Pool,
+        agents: AgentRepository,
         ttl: float,
         listening_ttl: float = 300.0,
         max_entries: int = 50_000,
     ) -> None:
-        self.pool = pool
+        self.pool = pool  # one of its connections listens
+        self._agents = agents
         self.ttl = ttl
         self.listening_ttl = listening_ttl
         self._cache: TtlCache[str, RegistryEntry] = TtlCache(ttl, max_entries)
@@ -55,7 +57,7 @@ class EntryCache:
         entry = self._cache.get(agent_id)
         if entry is None:
             generation = self._cache.generation
-            entry = await q.fetch_entry(self.pool, agent_id)
+            entry = await self._agents.entry(agent_id)
             if entry is not None:
                 self._put(entry, generation)
         return entry
@@ -154,11 +156,8 @@ class EntryCache:
 
     async def _preload(self, limit: int) -> None:
         generation = self._cache.generation
-        rows = await self.pool.fetch(
-            "SELECT agent_id FROM agents ORDER BY updated_at DESC LIMIT $1", limit
-        )
-        ids = [r["agent_id"] for r in rows]
+        ids = await self._agents.recently_changed(limit)
         for i in range(0, len(ids), PRELOAD_BATCH):
-            for entry in await q.fetch_entries(self.pool, ids[i : i + PRELOAD_BATCH]):
+            for entry in await self._agents.entries(ids[i : i + PRELOAD_BATCH]):
                 self._put(entry, generation)
         log.info("entries_preloaded", count=len(ids), kept=generation == self._cache.generation)

@@ -9,9 +9,9 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from registry.auth.tokens import Principal
+from registry.auth.principal import Context, Principal
 from registry.catalog.models import AgentStatus, CertificateRequest, Role, StatusChange
-from registry.catalog.service import Context, RegistryService, UploadedFile
+from registry.catalog.service import RegistryService, UploadedFile
 from registry.catalog.spec import AgentSpec, parse_spec
 from registry.control_plane.bundle import validate_policy
 from registry.control_plane.policies import PolicyStore

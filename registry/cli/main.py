@@ -53,10 +53,11 @@ async def _with_database(
     args: argparse.Namespace, fn: Callable[[Any], Coroutine[Any, Any, int]]
 ) -> int:
     from registry.runtime import open_database
+    from registry.store.postgres import PgMetadataStore
 
     db = await open_database(_config(args), max_size=2)
     try:
-        return await fn(db.pool)
+        return await fn(PgMetadataStore(db.pool))
     finally:
         await db.pool.close()
 
@@ -67,8 +68,8 @@ async def _token_create(args: argparse.Namespace) -> int:
     if args.role == Role.PUBLISHER.value and not args.team:
         raise CliError("a publisher token needs --team", 2)
 
-    async def create(pool: Any) -> int:
-        principal, secret = await create_token(pool, Role(args.role), args.team, args.name)
+    async def create(store: Any) -> int:
+        principal, secret = await create_token(store, Role(args.role), args.team, args.name)
         print(
             f"created token {principal.token_id} ({principal.name}, role {principal.role.value})",
             file=sys.stderr,
@@ -82,8 +83,8 @@ async def _token_create(args: argparse.Namespace) -> int:
 async def _token_revoke(args: argparse.Namespace) -> int:
     from registry.auth.tokens import revoke_token
 
-    async def revoke(pool: Any) -> int:
-        if not await revoke_token(pool, args.token_id):
+    async def revoke(store: Any) -> int:
+        if not await revoke_token(store, args.token_id):
             raise CliError(f"no live token with id {args.token_id!r}", 2)
         print(f"revoked token {args.token_id} (in-flight caches forget it within 10 s)")
         return 0
@@ -95,8 +96,8 @@ async def _token_list(args: argparse.Namespace) -> int:
     from registry.auth.tokens import list_tokens
     from registry.cli.output import table
 
-    async def show(pool: Any) -> int:
-        rows = await list_tokens(pool)
+    async def show(store: Any) -> int:
+        rows = await list_tokens(store)
         print(
             table(
                 ["ID", "NAME", "ROLE", "TEAM", "CREATED", "REVOKED"],
@@ -121,8 +122,8 @@ async def _token_list(args: argparse.Namespace) -> int:
 async def _audit_verify(args: argparse.Namespace) -> int:
     from registry.audit.chain import verify_chain
 
-    async def verify(pool: Any) -> int:
-        report = await verify_chain(pool)
+    async def verify(store: Any) -> int:
+        report = await verify_chain(store.audit)
         if report.ok:
             print(f"audit chain intact: {report.checked} events verified")
             return 0
@@ -137,13 +138,11 @@ async def _audit_verify(args: argparse.Namespace) -> int:
 
 async def _reindex(args: argparse.Namespace) -> int:
     from registry.runtime import open_service
-    from registry.search.relay import enqueue_all
 
     async with AsyncExitStack() as stack:
         service = await open_service(_config(args), stack)
         await service.index.clear()
-        async with service.pool.acquire() as conn:
-            queued = await enqueue_all(conn)
+        queued = await service.store.outbox.enqueue_all()
         await service.relay.drain()
         print(f"reindexed {queued} agents")
     return 0

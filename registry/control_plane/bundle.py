@@ -11,38 +11,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import yaml
 
 from bundles.assemble import ROOTS, bundle_data, bundle_sources
 from bundles.bundle import BuiltBundle, BundleError, build_bundle_bytes, read_revision
 from bundles.compiler import CompiledPolicies, compile_policies
 from bundles.errors import PolicyError
-from registry.audit import chain as audit
+from registry.audit.chain import AuditRecord
+from registry.auth.principal import Context
 from registry.catalog.models import Role
-from registry.catalog.service import Context
 from registry.control_plane.policies import PolicyHeader, PolicyStore
 from registry.errors import Conflict, ServiceUnavailable, ValidationFailed
+from registry.store.port import MetadataStore
 
 BUNDLE_NAME = "greenlang"
 NS_PER_S = 1_000_000_000
-
-# Per agent: its team, serving version and every version's status and best certificate.
-CATALOG_SQL = """
-SELECT a.agent_id, a.current_version, a.owner_team, v.version, v.status,
-       c.certificate_id, c.expires_at
-FROM agents a
-JOIN agent_versions v ON v.agent_id = a.agent_id
-LEFT JOIN LATERAL (
-    SELECT certificate_id, expires_at FROM certificates c
-    WHERE c.agent_id = v.agent_id AND c.version = v.version
-    ORDER BY expires_at DESC LIMIT 1
-) c ON true
-ORDER BY a.agent_id, v.version
-"""
 
 
 def _compile_texts(texts: dict[str, str]) -> CompiledPolicies:
@@ -85,12 +72,9 @@ POLICY_ROLES: dict[Role, tuple[str, ...]] = {
     Role.VIEWER: ("viewer",),
     Role.SERVICE: (),
 }
-USERS_SQL = """
-SELECT name, role, team FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at, token_id
-"""
 
 
-def users(rows: list[asyncpg.Record]) -> dict[str, Any]:
+def users(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """data.greenlang.users from live tokens: user id = token name; a name with several tokens
     gets the union of their roles and the team of its newest token that has one."""
     bound: dict[str, dict[str, Any]] = {}
@@ -108,7 +92,7 @@ def users(rows: list[asyncpg.Record]) -> dict[str, Any]:
     return bound
 
 
-def catalog(rows: list[asyncpg.Record]) -> dict[str, Any]:
+def catalog(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """data.greenlang.catalog.agents in the layout of docs/policies.md (statuses upper case,
     times as epoch nanoseconds)."""
     agents: dict[str, Any] = {}
@@ -133,23 +117,15 @@ def catalog(rows: list[asyncpg.Record]) -> dict[str, Any]:
     return agents
 
 
-# The newest audit event that can change the bundle. The predicate is that of the partial index
-# audit_events_bundle_state_v2 (migration 004), verbatim, so the planner can use it.
-STATE_SQL = (
-    "SELECT seq FROM audit_events WHERE action NOT IN ('opa.decision', 'sidecar.invoke')"
-    " ORDER BY seq DESC LIMIT 1"
-)
-
-
 class BundleServer:
-    def __init__(self, pool: asyncpg.Pool, policies: PolicyStore):
-        self._pool = pool
+    def __init__(self, store: MetadataStore, policies: PolicyStore):
+        self._store = store
         self._policies = policies
         self._lock = asyncio.Lock()
         self._cached: tuple[int | None, BuiltBundle] | None = None
 
     async def _state(self) -> int | None:
-        return await self._pool.fetchval(STATE_SQL)
+        return await self._store.audit.last_bundle_change()
 
     async def current(self) -> BuiltBundle:
         async with self._lock:
@@ -159,14 +135,14 @@ class BundleServer:
             return self._cached[1]
 
     async def catalog(self) -> dict[str, Any]:
-        return catalog(await self._pool.fetch(CATALOG_SQL))
+        return catalog(await self._store.bundles.catalog_rows())
 
     async def role_bindings(self) -> dict[str, Any]:
-        return users(await self._pool.fetch(USERS_SQL))
+        return users(await self._store.tokens.live_bindings())
 
     async def _build(self) -> BuiltBundle:
         stored = await self._policies.sources()
-        rows = await self._pool.fetch(CATALOG_SQL)
+        rows = await self._store.bundles.catalog_rows()
         bindings = await self.role_bindings()
         texts = {pid: _with_enabled(text, enabled) for pid, text, enabled in stored}
         try:
@@ -196,7 +172,7 @@ def uploaded_revision(content: bytes) -> str:
         raise ValueError(str(exc)) from None
 
 
-async def store_upload(pool: asyncpg.Pool, ctx: Context, name: str, content: bytes) -> str:
+async def store_upload(store: MetadataStore, ctx: Context, name: str, content: bytes) -> str:
     """Keep a published bundle under `name` (replacing the previous one), audited."""
     if name == BUNDLE_NAME:
         raise Conflict(f"{BUNDLE_NAME!r} is built by the registry; publish under another name")
@@ -205,33 +181,15 @@ async def store_upload(pool: asyncpg.Pool, ctx: Context, name: str, content: byt
     except ValueError as exc:
         raise ValidationFailed(f"not an OPA bundle: {exc}") from None
     digest = hashlib.sha256(content).hexdigest()
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO uploaded_bundles (name, content, revision, sha256, uploaded_at,"
-            " uploaded_by) VALUES ($1,$2,$3,$4,now(),$5) ON CONFLICT (name) DO UPDATE SET"
-            " content = EXCLUDED.content, revision = EXCLUDED.revision, sha256 = EXCLUDED.sha256,"
-            " uploaded_at = EXCLUDED.uploaded_at, uploaded_by = EXCLUDED.uploaded_by",
-            name,
-            content,
-            revision,
-            digest,
-            ctx.principal.actor,
-        )
-        await audit.append(
-            conn,
-            audit.AuditRecord(
+    async with store.transaction() as tx:
+        await tx.bundles.save_upload(name, content, revision, digest, ctx.principal.actor)
+        await tx.audit.append(
+            AuditRecord(
                 actor=ctx.principal.actor,
                 action="bundle.publish",
                 target=f"bundle:{name}",
                 after={"revision": revision, "sha256": digest, "size": len(content)},
                 request_id=ctx.request_id,
-            ),
+            )
         )
     return revision
-
-
-async def load_upload(pool: asyncpg.Pool, name: str) -> tuple[str, bytes] | None:
-    row = await pool.fetchrow(
-        "SELECT revision, content FROM uploaded_bundles WHERE name = $1", name
-    )
-    return (row["revision"], bytes(row["content"])) if row else None

@@ -9,10 +9,9 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
-from registry.audit import chain as audit
+from registry.audit.chain import AuditRecord, nul_path
 from registry.errors import PayloadTooLarge, ValidationFailed
+from registry.store.port import MetadataStore
 
 MAX_LOG_BYTES = 16 * 1024 * 1024  # decompressed; guards against gzip bombs
 
@@ -34,12 +33,12 @@ def parse_json(raw: bytes, what: str) -> Any:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValidationFailed(f"{what} is not valid JSON") from None
-    if (where := audit.nul_path(value)) is not None:
+    if (where := nul_path(value)) is not None:
         raise ValidationFailed(f"{what}: NUL characters cannot be stored (at {where})")
     return value
 
 
-async def record_status(pool: asyncpg.Pool, report: Any) -> str:
+async def record_status(store: MetadataStore, report: Any) -> str:
     """Upsert the reporting instance's latest status; returns its id."""
     if not isinstance(report, dict) or not isinstance(report.get("labels"), dict):
         raise ValidationFailed("status report needs a 'labels' object")
@@ -51,21 +50,11 @@ async def record_status(pool: asyncpg.Pool, report: Any) -> str:
     if not isinstance(bundles, dict):
         raise ValidationFailed("status report 'bundles' must be an object")
     now = datetime.now(UTC)
-    await pool.execute(
-        "INSERT INTO opa_instances (instance_id, labels, bundles, report, first_seen, last_seen)"
-        " VALUES ($1, $2::jsonb, $3::jsonb, $4::jsonb, $5, $5) ON CONFLICT (instance_id) DO UPDATE"
-        " SET labels = EXCLUDED.labels, bundles = EXCLUDED.bundles, report = EXCLUDED.report,"
-        " last_seen = EXCLUDED.last_seen",
-        instance,
-        json.dumps(report["labels"]),
-        json.dumps(bundles),
-        json.dumps(report),
-        now,
-    )
+    await store.opa_instances.upsert(instance, report["labels"], bundles, report, now)
     return instance
 
 
-def _decision_record(event: dict[str, Any]) -> audit.AuditRecord:
+def _decision_record(event: dict[str, Any]) -> AuditRecord:
     labels = event.get("labels") or {}
     input_doc = _object(event.get("input"))
     agent = _object(input_doc.get("agent"))
@@ -74,7 +63,7 @@ def _decision_record(event: dict[str, Any]) -> audit.AuditRecord:
     decision = result.get("decision") if isinstance(result, dict) else None
     if not (isinstance(decision, str) and len(decision) <= 64):
         decision = None  # a policy may return anything; the whole result is kept below
-    return audit.AuditRecord(
+    return AuditRecord(
         actor=f"opa:{labels.get('id', 'unknown')}",
         action="opa.decision",
         target=str(event.get("path") or "")[:200],
@@ -104,7 +93,7 @@ def _timestamp(value: Any) -> datetime:
     return datetime.now(UTC)
 
 
-async def record_decisions(pool: asyncpg.Pool, events: Any) -> int:
+async def record_decisions(store: MetadataStore, events: Any) -> int:
     """Store a batch of OPA decision-log events; an event already stored is skipped."""
     if not isinstance(events, list) or not all(
         isinstance(e, dict) and isinstance(e.get("decision_id"), str) for e in events
@@ -113,21 +102,13 @@ async def record_decisions(pool: asyncpg.Pool, events: Any) -> int:
     if any(not 0 < len(e["decision_id"]) <= 200 for e in events):
         raise ValidationFailed("a decision_id must have 1 to 200 characters")
     records = [_decision_record(e) for e in events]
-    async with pool.acquire() as conn, conn.transaction():
-        return await audit.append_new(conn, records)
+    async with store.transaction() as tx:
+        return await tx.audit.append_new(records)
 
 
-async def list_instances(pool: asyncpg.Pool) -> list[dict[str, Any]]:
-    rows = await pool.fetch("SELECT * FROM opa_instances ORDER BY instance_id")
-    return [
-        {
-            "instance_id": r["instance_id"],
-            "labels": json.loads(r["labels"]),
-            "bundles": json.loads(r["bundles"]),
-            "last_seen": r["last_seen"].isoformat(),
-        }
-        for r in rows
-    ]
+async def list_instances(store: MetadataStore) -> list[dict[str, Any]]:
+    instances = await store.opa_instances.list_all()
+    return [{**i, "last_seen": i["last_seen"].isoformat()} for i in instances]
 
 
 def gzip_json(value: Any) -> bytes:

@@ -6,8 +6,8 @@ from urllib.parse import urlparse
 
 import asyncpg
 
-from registry.artifacts.port import SearchIndex
 from registry.search.meili import MeiliSearchIndex
+from registry.search.port import SearchIndex
 from registry.search.postgres import PostgresSearchIndex
 
 __all__ = ["MeiliSearchIndex", "PostgresSearchIndex", "search_index_from_url"]

@@ -13,8 +13,8 @@ from typing import Any
 import meilisearch
 from meilisearch.models.task import TaskInfo
 
-from registry.artifacts.port import FACET_FIELDS, SearchDocument, SearchHits
 from registry.catalog.models import Facets, SearchQuery
+from registry.search.port import FACET_FIELDS, SearchDocument, SearchHits
 from registry.search.text import query_words
 
 MAX_TOTAL_HITS = 1_000_000  # >= SearchQuery's last page x largest page, so totals stay exact

@@ -15,8 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from registry.artifacts.port import FACET_FIELDS, SearchDocument, SearchHits
 from registry.catalog.models import Facets, SearchQuery
+from registry.search.port import FACET_FIELDS, SearchDocument, SearchHits
 from registry.search.text import query_words, words
 
 TYPO_MIN_LEN = 4  # shorter words must match exactly

@@ -2,26 +2,24 @@
 
 Mutations write an outbox row in their own transaction; the relay turns pending rows into index
 updates built from the *current* database state, so applying events late or twice is harmless.
-One drainer at a time (process lock + PostgreSQL advisory lock) keeps index writes ordered."""
+One drainer at a time (process lock + the store's drain lock) keeps index writes ordered."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
-import asyncpg
 import structlog
 
-from registry.artifacts.port import SearchIndex
-from registry.store.agents import search_documents
+from registry.search.port import SearchIndex
+from registry.store.port import MetadataStore, Session
 
-RELAY_LOCK = 7_140_003
 log = structlog.get_logger("registry.relay")
 
 
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, index: SearchIndex, batch: int = 500):
-        self._pool = pool
+    def __init__(self, store: MetadataStore, index: SearchIndex, batch: int = 500):
+        self._store = store
         self._index = index
         self._batch = batch
         self._lock = asyncio.Lock()
@@ -30,32 +28,24 @@ class OutboxRelay:
     async def drain(self) -> int:
         """Apply every pending outbox row; return how many rows were applied."""
         applied = 0
-        async with self._lock, self._pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock($1)", RELAY_LOCK)
-            try:
-                while n := await self._apply_batch(conn):
-                    applied += n
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK)
+        async with self._lock, self._store.outbox_drainer() as session:
+            while n := await self._apply_batch(session):
+                applied += n
         return applied
 
-    async def _apply_batch(self, conn: asyncpg.Connection) -> int:
-        rows = await conn.fetch(
-            "SELECT id, agent_id FROM search_outbox ORDER BY id LIMIT $1", self._batch
-        )
+    async def _apply_batch(self, session: Session) -> int:
+        rows = await session.outbox.pending(self._batch)
         if not rows:
             return 0
-        ids = sorted({r["agent_id"] for r in rows})
-        docs = await search_documents(conn, ids)
+        ids = sorted({agent_id for _, agent_id in rows})
+        docs = await session.agents.search_documents(ids)
         if docs:
             await self._index.upsert(docs)
         gone = sorted(set(ids) - {d.agent_id for d in docs})
         if gone:
             await self._index.delete(gone)
         # Delete exactly the rows read: a row committed meanwhile with a lower id must survive.
-        await conn.execute(
-            "DELETE FROM search_outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-        )
+        await session.outbox.remove([row_id for row_id, _ in rows])
         return len(rows)
 
     async def try_drain(self) -> None:
@@ -80,9 +70,3 @@ class OutboxRelay:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-
-
-async def enqueue_all(conn: asyncpg.Connection) -> int:
-    """Queue every agent for re-indexing (used by `reindex`)."""
-    status = await conn.execute("INSERT INTO search_outbox (agent_id) SELECT agent_id FROM agents")
-    return int(status.split()[-1])

@@ -1,16 +1,20 @@
-"""Reading agents and versions out of PostgreSQL into API models."""
+"""The agents repository on PostgreSQL: agent rows, and whole entries (agent, current status and
+every version) read in one statement each."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TypeAlias
 
 import asyncpg
 import semver
 
-from registry.artifacts.port import SearchDocument
 from registry.catalog.models import AgentVersion, RegistryEntry
+from registry.catalog.spec import AgentSpec
+from registry.search.port import SearchDocument
+from registry.store.port import AgentLock
 
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
@@ -95,20 +99,89 @@ async def fetch_entry(conn: Conn, agent_id: str) -> RegistryEntry | None:
     return _entry(row) if row else None
 
 
-async def search_documents(conn: Conn, agent_ids: Sequence[str]) -> list[SearchDocument]:
-    """Current search cards of the given agents (those that exist)."""
-    rows = await conn.fetch(AGENT_SQL, list(agent_ids))
-    return [
-        SearchDocument(
-            agent_id=r["agent_id"],
-            name=r["name"],
-            description=r["description"],
-            owner_team=r["owner_team"],
-            type=r["type"],
-            status=r["status"],
-            current_version=r["current_version"],
-            tags=list(r["tags"]),
-            regulatory_scope=list(r["regulatory_scope"]),
+class PgAgents:
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def insert_if_absent(self, spec: AgentSpec, at: datetime) -> bool:
+        m = spec.metadata
+        return bool(
+            await self._conn.fetchval(
+                "INSERT INTO agents (agent_id, name, description, owner_team, type,"
+                " regulatory_scope, tags, current_version, created_at, updated_at)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$9)"
+                " ON CONFLICT (agent_id) DO NOTHING RETURNING true",
+                spec.agent_id,
+                spec.name,
+                spec.description,
+                m.team,
+                spec.type,
+                m.regulatory_scope,
+                m.tags,
+                spec.version,
+                at,
+            )
         )
-        for r in rows
-    ]
+
+    async def lock(self, agent_id: str) -> AgentLock | None:
+        row = await self._conn.fetchrow(
+            "SELECT owner_team, deleted_at FROM agents WHERE agent_id = $1 FOR UPDATE", agent_id
+        )
+        return AgentLock(row["owner_team"], row["deleted_at"]) if row else None
+
+    async def make_current(self, agent_id: str, version: str, at: datetime) -> None:
+        spec = json.loads(
+            await self._conn.fetchval(
+                "SELECT spec FROM agent_versions WHERE agent_id = $1 AND version = $2",
+                agent_id,
+                version,
+            )
+        )
+        m = spec["metadata"]
+        await self._conn.execute(
+            "UPDATE agents SET current_version = $2, name = $3, description = $4, type = $5,"
+            " regulatory_scope = $6, tags = $7, updated_at = $8 WHERE agent_id = $1",
+            agent_id,
+            version,
+            spec["name"],
+            spec["description"],
+            spec["type"],
+            m["regulatory_scope"],
+            m["tags"],
+            at,
+        )
+
+    async def mark_deleted(self, agent_id: str, at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE agents SET deleted_at = $2, updated_at = $2 WHERE agent_id = $1", agent_id, at
+        )
+
+    async def entry(self, agent_id: str) -> RegistryEntry | None:
+        return await fetch_entry(self._conn, agent_id)
+
+    async def entries(self, agent_ids: Sequence[str]) -> list[RegistryEntry]:
+        return await fetch_entries(self._conn, agent_ids)
+
+    async def recently_changed(self, limit: int) -> list[str]:
+        rows = await self._conn.fetch(
+            "SELECT agent_id FROM agents ORDER BY updated_at DESC LIMIT $1", limit
+        )
+        return [r["agent_id"] for r in rows]
+
+    async def search_documents(self, agent_ids: Sequence[str]) -> list[SearchDocument]:
+        """Current search cards of the given agents (those that exist)."""
+        rows = await self._conn.fetch(AGENT_SQL, list(agent_ids))
+        return [
+            SearchDocument(
+                agent_id=r["agent_id"],
+                name=r["name"],
+                description=r["description"],
+                owner_team=r["owner_team"],
+                type=r["type"],
+                status=r["status"],
+                current_version=r["current_version"],
+                tags=list(r["tags"]),
+                regulatory_scope=list(r["regulatory_scope"]),
+            )
+            for r in rows
+        ]

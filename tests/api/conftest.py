@@ -91,7 +91,7 @@ async def start_api(pool: asyncpg.Pool, artifacts: ArtifactStore, tmp_path: Path
     await client.start_server()
     api = Api(client, service, pool, tmp_path / "artifacts")
     for name, (role, team) in ROLES.items():
-        _, api.tokens[name] = await create_token(pool, role, team, name)
+        _, api.tokens[name] = await create_token(service.store, role, team, name)
     return api
 
 

@@ -77,7 +77,7 @@ async def test_gzip_decision_logs_land_in_audit_once(api: Api) -> None:
     events = (await r.json())["events"]
     assert [e["request_id"] for e in events] == ["d-1", "d-2", "d-3"]
     assert events[0]["after"]["decision"] == "deny" and events[0]["actor"] == "opa:opa-1"
-    assert (await verify_chain(api.pool)).ok
+    assert (await verify_chain(api.service.store.audit)).ok
 
 
 async def test_gzip_bomb_and_garbage_are_refused(api: Api) -> None:

@@ -107,7 +107,7 @@ async def test_every_mutation_is_audited_and_chained(api: Api) -> None:
     assert events[0]["actor"] == "publisher (publisher)"
     assert events[2]["reason"] == "go live"
     assert all(e["prev_hash"] == p["hash"] for p, e in itertools.pairwise(events))
-    report = await verify_chain(api.pool)
+    report = await verify_chain(api.service.store.audit)
     assert report.ok and report.checked == await api.pool.fetchval(
         "SELECT count(*) FROM audit_events"
     )
@@ -128,7 +128,7 @@ async def test_every_mutation_is_audited_and_chained(api: Api) -> None:
     await api.pool.execute(
         "UPDATE audit_events SET reason = 'forged' WHERE action = 'version.status'"
     )
-    report = await verify_chain(api.pool)
+    report = await verify_chain(api.service.store.audit)
     assert not report.ok and report.problem == "content does not match hash"
     assert report.broken_at_seq == events[2]["seq"]
 
@@ -139,7 +139,7 @@ async def test_deleting_an_audit_event_breaks_the_chain(api: Api) -> None:
     await api.pool.execute(
         "DELETE FROM audit_events WHERE seq = (SELECT min(seq) + 1 FROM audit_events)"
     )
-    report = await verify_chain(api.pool)
+    report = await verify_chain(api.service.store.audit)
     assert not report.ok and report.problem == "previous-hash link broken"
 
 

@@ -18,9 +18,8 @@ from registry.api.bundles import BUNDLES
 from registry.audit.chain import verify_chain
 from registry.auth.tokens import create_token, revoke_token
 from registry.catalog.models import AuditFilter, Role
-from registry.catalog.service import audit_query
-from registry.control_plane.bundle import STATE_SQL
 from registry.control_plane.opa_reports import gzip_json
+from registry.store.audit import STATE_SQL, audit_query
 from tests.api.conftest import Api, make_spec
 from tests.api.test_auth import MUTATIONS
 from tests.api.test_cli import cli
@@ -85,7 +84,7 @@ async def test_events_are_stored_in_the_chain(api: Api) -> None:
     assert first["at"] == datetime(2026, 11, 24, 9, 0, 0, 123456, tzinfo=UTC)
     assert json.loads(first["after"]) == sent[0] and json.loads(second["after"]) == deny
     assert "service" in first["reason"]
-    assert (await verify_chain(api.pool)).ok
+    assert (await verify_chain(api.service.store.audit)).ok
 
 
 async def test_caller_chosen_values_are_stored_as_they_came(api: Api) -> None:
@@ -106,7 +105,7 @@ async def test_caller_chosen_values_are_stored_as_they_came(api: Api) -> None:
     )
     assert after["request_id"] == odd["request_id"] and after["path"] == odd["path"]
     assert after["violations"] == [{"policy_id": "custom", "message": ""}]
-    assert (await verify_chain(api.pool)).ok
+    assert (await verify_chain(api.service.store.audit)).ok
 
 
 async def test_duplicates_are_counted_not_stored(api: Api) -> None:
@@ -119,7 +118,7 @@ async def test_duplicates_are_counted_not_stored(api: Api) -> None:
     upper = {**a, "event_id": a["event_id"].upper()}
     assert await (await post(api, [upper])).json() == {"stored": 0, "duplicates": 1}
     assert await api.pool.fetchval(COUNT_SIDECAR) == 3
-    assert (await verify_chain(api.pool)).ok
+    assert (await verify_chain(api.service.store.audit)).ok
 
 
 async def test_racing_batches_store_each_event_once(api: Api) -> None:
@@ -136,7 +135,7 @@ async def test_racing_batches_store_each_event_once(api: Api) -> None:
         " GROUP BY event_id"
     )
     assert len(per_id) == 57 and {r["n"] for r in per_id} == {1}
-    assert (await verify_chain(api.pool)).ok
+    assert (await verify_chain(api.service.store.audit)).ok
 
 
 async def test_racing_decision_log_batches_store_each_decision_once(api: Api) -> None:
@@ -154,7 +153,7 @@ async def test_racing_decision_log_batches_store_each_decision_once(api: Api) ->
         "SELECT count(DISTINCT event_id), count(*) FROM audit_events WHERE action = 'opa.decision'"
     )
     assert tuple(await api.pool.fetchrow(rows)) == (19, 19)
-    assert (await verify_chain(api.pool)).ok
+    assert (await verify_chain(api.service.store.audit)).ok
 
 
 def _raw(api: Api, body: bytes, content_type: str = "application/json") -> Any:
@@ -376,11 +375,11 @@ async def test_bundle_carries_role_bindings_of_live_tokens(api: Api) -> None:
     assert (await engine.decide({**ask, "user": {"id": "approver"}}))["decision"] == "allow"
     assert (await engine.decide({**ask, "user": {"id": "viewer"}}))["decision"] == "deny"
 
-    principal, _ = await create_token(api.pool, Role.APPROVER, "cbam-team", "carla")
+    principal, _ = await create_token(api.service.store, Role.APPROVER, "cbam-team", "carla")
     etag2, data, _ = await _bundle(api)
     assert etag2 != etag
     assert data["users"]["carla"] == {"roles": ["approver", "operator"], "team": "cbam-team"}
-    assert await revoke_token(api.pool, principal.token_id)
+    assert await revoke_token(api.service.store, principal.token_id)
     etag3, data, _ = await _bundle(api)
     assert "carla" not in data["users"] and etag3 == etag
 

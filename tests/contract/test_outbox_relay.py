@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncpg
 
 from registry.artifacts.filesystem import FilesystemArtifactStore
-from registry.auth.tokens import Principal
+from registry.auth.principal import Context, Principal
 from registry.catalog.models import Role, SearchQuery
-from registry.catalog.service import Context, RegistryService
+from registry.catalog.service import RegistryService
 from registry.catalog.spec import validate_spec
 from registry.search.meili import MeiliSearchIndex
 from registry.search.postgres import PostgresSearchIndex
-from registry.search.relay import OutboxRelay, enqueue_all
+from registry.search.relay import OutboxRelay
+from registry.store.postgres import PgMetadataStore
 
 ADMIN = Context(Principal("t", "test", Role.ADMIN, None))
 
@@ -42,7 +43,7 @@ async def test_unreachable_index_keeps_rows_until_it_returns(pool: asyncpg.Pool,
     assert await pool.fetchval("SELECT count(*) FROM search_outbox") == 2
 
     index = PostgresSearchIndex(pool)
-    relay = OutboxRelay(pool, index)
+    relay = OutboxRelay(PgMetadataStore(pool), index)
     assert await relay.drain() == 2
     assert await pool.fetchval("SELECT count(*) FROM search_outbox") == 0
     hits = await index.search(SearchQuery(query="estimator"))
@@ -57,8 +58,7 @@ async def test_reindex_rebuilds_from_database(pool: asyncpg.Pool, tmp_path) -> N
         await service.register(ADMIN, spec(f"gl-agent-{i}"))
     await index.clear()
     assert (await index.search(SearchQuery())).total == 0
-    async with pool.acquire() as conn:
-        assert await enqueue_all(conn) == 3
+    assert await PgMetadataStore(pool).outbox.enqueue_all() == 3
     await service.relay.drain()
     assert (await index.search(SearchQuery())).total == 3
 
@@ -72,7 +72,7 @@ async def test_started_relay_retries_in_background(pool: asyncpg.Pool, tmp_path)
         pool, FilesystemArtifactStore(tmp_path), MeiliSearchIndex("http://127.0.0.1:9", None)
     )
     await service.register(ADMIN, spec("gl-late"))
-    relay = OutboxRelay(pool, index)
+    relay = OutboxRelay(PgMetadataStore(pool), index)
     relay.start(interval=0.05)
     try:
         for _ in range(100):

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from registry.artifacts.port import FACET_FIELDS, SearchDocument, SearchIndex
 from registry.catalog.models import AgentStatus, SearchQuery
 from registry.search import search_index_from_url
 from registry.search.meili import MeiliSearchIndex
+from registry.search.port import FACET_FIELDS, SearchDocument, SearchIndex
 from registry.search.postgres import PostgresSearchIndex
 
 

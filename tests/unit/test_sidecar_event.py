@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from registry.audit.sidecar_intake import SidecarBatch, SidecarEvent, record
-from registry.auth.tokens import Principal
+from registry.auth.principal import Principal
 from registry.catalog.models import Role
 from registry.control_plane.bundle import users
 

@@ -1,0 +1,145 @@
+"""The audit repository on PostgreSQL: appends under one advisory lock so the hash chain has one
+order, and the filtered pages the API serves."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from registry.audit.chain import GENESIS, AuditRecord, chain, prepare
+from registry.catalog.models import AuditEvent, AuditFilter
+from registry.store.agents import Conn
+
+AUDIT_LOCK = 7_140_002  # advisory lock serialising appends, so the chain has one order
+
+INSERT_SQL = (
+    "INSERT INTO audit_events (event_id, at, actor, action, target, agent_id, before, after,"
+    " reason, request_id, prev_hash, hash)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12)"
+)
+
+# One statement for a whole batch: each parameter is one column's array.
+BULK_INSERT_SQL = (
+    "INSERT INTO audit_events (event_id, at, actor, action, target, agent_id, before, after,"
+    " reason, request_id, prev_hash, hash)"
+    " SELECT event_id, at, actor, action, target, agent_id, before, after, reason, request_id,"
+    " prev_hash, hash FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[],"
+    " $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::text[], $10::text[], $11::text[],"
+    " $12::text[])"
+    " WITH ORDINALITY AS u(event_id, at, actor, action, target, agent_id, before, after, reason,"
+    " request_id, prev_hash, hash, n) ORDER BY n"
+)
+
+# The newest audit event that can change the bundle. The predicate is that of the partial index
+# audit_events_bundle_state_v2 (migration 004), verbatim, so the planner can use it.
+STATE_SQL = (
+    "SELECT seq FROM audit_events WHERE action NOT IN ('opa.decision', 'sidecar.invoke')"
+    " ORDER BY seq DESC LIMIT 1"
+)
+
+__all__ = ["AuditRecord", "PgAudit", "append", "append_new", "audit_query"]
+
+
+async def _lock_and_head(conn: Conn) -> str:
+    """Take the append lock (held until the caller's transaction ends); return the chain head."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK)
+    prev = await conn.fetchval("SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+    return prev or GENESIS
+
+
+async def append(conn: Conn, record: AuditRecord) -> str:
+    """Append inside the caller's transaction (so the event commits with the change it records)."""
+    prepared = prepare(record)
+    prev_hash = await _lock_and_head(conn)
+    digest = chain(prev_hash, prepared.canonical)
+    await conn.execute(INSERT_SQL, *prepared.columns, prev_hash, digest)
+    return digest
+
+
+async def append_new(conn: Conn, records: list[AuditRecord]) -> int:
+    """Append the records whose event_id is not stored yet (nor earlier in `records`), in order,
+    inside the caller's transaction; return how many were appended.
+
+    Race-safe: the append lock is taken before looking for known ids, so a concurrent batch with
+    the same ids either committed before the lookup (and is seen) or waits for this one."""
+    if not records:
+        return 0
+    prepared = [prepare(r) for r in records]
+    prev_hash = await _lock_and_head(conn)
+    known = set(
+        await conn.fetchval(
+            "SELECT coalesce(array_agg(event_id), '{}') FROM audit_events"
+            " WHERE event_id = ANY($1::text[])",
+            [r.event_id for r in records],
+        )
+    )
+    rows = []
+    for record, p in zip(records, prepared, strict=True):
+        if record.event_id in known:
+            continue
+        known.add(record.event_id)
+        digest = chain(prev_hash, p.canonical)
+        rows.append((*p.columns, prev_hash, digest))
+        prev_hash = digest
+    if rows:
+        await conn.execute(BULK_INSERT_SQL, *zip(*rows, strict=True))
+    return len(rows)
+
+
+def audit_query(f: AuditFilter) -> tuple[str, list[object]]:
+    """SQL and arguments of an audit page. Only the given filters go into the query, so each one
+    can use its index (an `$n IS NULL OR col = $n` form would leave that to the plan cache)."""
+    where: list[str] = ["seq > $1"]
+    args: list[object] = [f.after_seq]
+    filters = [
+        ("agent_id = ${}", f.agent_id),
+        ("action = ${}", f.action),
+        ("request_id = ${}", f.request_id),
+        # The expression of index audit_events_decision (migration 004).
+        ("left(after ->> 'decision', 64) = ${}", f.decision),
+        ("at >= ${}", f.since),
+        ("at < ${}", f.until),
+    ]
+    for clause, value in filters:
+        if value is not None:
+            args.append(value)
+            where.append(clause.format(len(args)))
+    args.append(f.limit)
+    conditions = " AND ".join(where)
+    sql = f"SELECT * FROM audit_events WHERE {conditions} ORDER BY seq LIMIT ${len(args)}"
+    return sql, args
+
+
+def decode_row(row: asyncpg.Record) -> dict[str, Any]:
+    event = dict(row)
+    for key in ("before", "after"):
+        event[key] = json.loads(event[key]) if event[key] is not None else None
+    return event
+
+
+class PgAudit:
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def append(self, record: AuditRecord) -> str:
+        return await append(self._conn, record)
+
+    async def append_new(self, records: list[AuditRecord]) -> int:
+        return await append_new(self._conn, records)
+
+    async def page(self, f: AuditFilter) -> list[AuditEvent]:
+        sql, args = audit_query(f)
+        rows = await self._conn.fetch(sql, *args)
+        return [AuditEvent.model_validate(decode_row(r)) for r in rows]
+
+    async def chain_after(self, seq: int, limit: int) -> list[dict[str, Any]]:
+        rows = await self._conn.fetch(
+            "SELECT * FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2", seq, limit
+        )
+        return [decode_row(r) for r in rows]
+
+    async def last_bundle_change(self) -> int | None:
+        value: int | None = await self._conn.fetchval(STATE_SQL)
+        return value

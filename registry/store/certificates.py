@@ -1,0 +1,43 @@
+"""The certificates repository on PostgreSQL. `valid` is computed by the database clock at read
+time, never stored."""
+
+from __future__ import annotations
+
+from registry.catalog.models import Certificate
+from registry.store.agents import Conn
+from registry.store.port import NewCertificate
+
+
+class PgCertificates:
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def get(self, certificate_id: str) -> Certificate | None:
+        row = await self._conn.fetchrow(
+            "SELECT *, expires_at > now() AS valid FROM certificates WHERE certificate_id = $1",
+            certificate_id,
+        )
+        return Certificate.model_validate(dict(row)) if row else None
+
+    async def insert(self, new: NewCertificate) -> None:
+        await self._conn.execute(
+            "INSERT INTO certificates (certificate_id, agent_id, version, issuer, issued_at,"
+            " expires_at, issued_by) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+            new.certificate_id,
+            new.agent_id,
+            new.version,
+            new.issuer,
+            new.issued_at,
+            new.expires_at,
+            new.issued_by,
+        )
+
+    async def valid_for(self, agent_id: str, version: str) -> bool:
+        return bool(
+            await self._conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM certificates WHERE agent_id = $1 AND version = $2"
+                " AND expires_at > now())",
+                agent_id,
+                version,
+            )
+        )

@@ -1,0 +1,281 @@
+"""The metadata-store port: one small Protocol per repository, and the store that hands them out.
+
+A mutation runs its repository calls on one `Session` from `MetadataStore.transaction()`, so the
+change, its audit event and its outbox row commit together or not at all. The store itself is a
+`Session` too, whose calls each run on their own (reads, single statements). The asyncpg adapter
+is `registry.store.postgres.PgMetadataStore`; tests/contract/test_metadata_store.py is the
+contract every adapter must pass."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from registry.audit.chain import AuditRecord
+from registry.auth.principal import Principal
+from registry.catalog.models import (
+    AgentStatus,
+    AgentVersion,
+    AuditEvent,
+    AuditFilter,
+    Certificate,
+    RegistryEntry,
+)
+from registry.catalog.spec import AgentSpec
+from registry.search.port import SearchDocument
+
+if TYPE_CHECKING:
+    from registry.control_plane.policies import PolicyHeader
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class AgentLock:
+    """An agent row, locked until the transaction ends."""
+
+    owner_team: str
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class VersionLock:
+    """A version row, locked until the transaction ends."""
+
+    status: AgentStatus
+    row_version: int
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    spec: AgentSpec
+    status: AgentStatus
+    artifact_uri: str | None
+    artifact_sha256: str | None
+    artifact_size: int | None
+    certificate_id: str | None
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True)
+class NewCertificate:
+    certificate_id: str
+    agent_id: str
+    version: str
+    issuer: str
+    issued_at: datetime
+    expires_at: datetime
+    issued_by: str
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    """One row of a policy's history."""
+
+    policy_id: str
+    revision: int
+    change: str  # create | enable | disable
+    enabled: bool
+    source: str
+    actor: str
+    reason: str | None
+    at: datetime
+
+
+class AgentRepository(Protocol):
+    async def insert_if_absent(self, spec: AgentSpec, at: datetime) -> bool:
+        """Create the agent from its first version's spec; False when the id exists."""
+        ...
+
+    async def lock(self, agent_id: str) -> AgentLock | None: ...
+
+    async def make_current(self, agent_id: str, version: str, at: datetime) -> None:
+        """Point the agent at `version` and refresh its card from that version's spec."""
+        ...
+
+    async def mark_deleted(self, agent_id: str, at: datetime) -> None: ...
+
+    async def entry(self, agent_id: str) -> RegistryEntry | None: ...
+
+    async def entries(self, agent_ids: Sequence[str]) -> list[RegistryEntry]:
+        """Entries in the order given; unknown ids are left out."""
+        ...
+
+    async def recently_changed(self, limit: int) -> list[str]:
+        """Agent ids, most recently changed first."""
+        ...
+
+    async def search_documents(self, agent_ids: Sequence[str]) -> list[SearchDocument]: ...
+
+
+class VersionRepository(Protocol):
+    async def exists(self, agent_id: str, version: str) -> bool: ...
+
+    async def insert(self, new: NewVersion) -> bool:
+        """False when the version exists (the loser of a race learns it here)."""
+        ...
+
+    async def get(self, agent_id: str, version: str) -> AgentVersion | None: ...
+
+    async def lock(self, agent_id: str, version: str) -> VersionLock | None: ...
+
+    async def set_status(
+        self, agent_id: str, version: str, status: AgentStatus, reason: str, at: datetime
+    ) -> None:
+        """Also bumps row_version, the optimistic-concurrency counter."""
+        ...
+
+    async def statuses(self, agent_id: str) -> dict[str, str]: ...
+
+    async def retire_all(self, agent_id: str, reason: str, at: datetime) -> None: ...
+
+    async def lock_artifact(self, sha256: str) -> None:
+        """Serialise registrations sharing a blob until the transaction ends."""
+        ...
+
+    async def artifact_referenced(self, sha256: str) -> bool: ...
+
+
+class CertificateRepository(Protocol):
+    async def get(self, certificate_id: str) -> Certificate | None: ...
+
+    async def insert(self, new: NewCertificate) -> None: ...
+
+    async def valid_for(self, agent_id: str, version: str) -> bool:
+        """An unexpired certificate exists for this version."""
+        ...
+
+
+class AuditRepository(Protocol):
+    async def append(self, record: AuditRecord) -> str:
+        """Chain and store one event (in the caller's transaction); returns its hash."""
+        ...
+
+    async def append_new(self, records: list[AuditRecord]) -> int:
+        """Chain and store the events whose event_id is not stored yet; returns how many."""
+        ...
+
+    async def page(self, f: AuditFilter) -> list[AuditEvent]: ...
+
+    async def chain_after(self, seq: int, limit: int) -> list[dict[str, Any]]:
+        """Stored events (JSON decoded) in chain order, for verification."""
+        ...
+
+    async def last_bundle_change(self) -> int | None:
+        """Sequence number of the newest event that can change the policy bundle."""
+        ...
+
+
+class OutboxRepository(Protocol):
+    async def enqueue(self, agent_id: str) -> None: ...
+
+    async def enqueue_all(self) -> int:
+        """Queue every agent for re-indexing; returns how many."""
+        ...
+
+    async def pending(self, limit: int) -> list[tuple[int, str]]:
+        """(row id, agent id) of the oldest pending rows."""
+        ...
+
+    async def remove(self, ids: Sequence[int]) -> None: ...
+
+
+class TokenRepository(Protocol):
+    async def insert(self, identity: Principal, token_hash: str) -> None: ...
+
+    async def revoke(self, token_id: str) -> str | None:
+        """The revoked token's name; None when no live token has that id."""
+        ...
+
+    async def by_hash(self, token_hash: str) -> Principal | None: ...
+
+    async def list_all(self) -> list[dict[str, Any]]: ...
+
+    async def live_bindings(self) -> list[dict[str, Any]]:
+        """(name, role, team) of live tokens, oldest first."""
+        ...
+
+
+class PolicyRepository(Protocol):
+    async def insert_if_absent(self, header: PolicyHeader, source: str, at: datetime) -> bool:
+        """Store revision 1; False when the policy id exists."""
+        ...
+
+    async def lock(self, policy_id: str) -> dict[str, Any] | None:
+        """enabled, revision and source of a policy, locked until the transaction ends."""
+        ...
+
+    async def set_enabled(
+        self, policy_id: str, enabled: bool, revision: int, at: datetime
+    ) -> None: ...
+
+    async def add_history(self, change: PolicyChange) -> None: ...
+
+    async def list_all(self) -> list[dict[str, Any]]: ...
+
+    async def get(self, policy_id: str) -> dict[str, Any] | None: ...
+
+    async def history(self, policy_id: str) -> list[dict[str, Any]]: ...
+
+    async def sources(self) -> list[tuple[str, str, bool]]: ...
+
+
+class OpaInstanceRepository(Protocol):
+    async def upsert(
+        self, instance_id: str, labels: Row, bundles: Row, report: Row, at: datetime
+    ) -> None:
+        """Keep the instance's latest status report."""
+        ...
+
+    async def list_all(self) -> list[dict[str, Any]]: ...
+
+
+class BundleRepository(Protocol):
+    async def catalog_rows(self) -> list[dict[str, Any]]:
+        """Per agent version: team, serving version, status and best certificate."""
+        ...
+
+    async def save_upload(
+        self, name: str, content: bytes, revision: str, sha256: str, actor: str
+    ) -> None: ...
+
+    async def load_upload(self, name: str) -> tuple[str, bytes] | None: ...
+
+
+class Session(Protocol):
+    """The repositories, all bound to one connection (or to the store for one-off calls)."""
+
+    @property
+    def agents(self) -> AgentRepository: ...
+    @property
+    def versions(self) -> VersionRepository: ...
+    @property
+    def certificates(self) -> CertificateRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
+    @property
+    def outbox(self) -> OutboxRepository: ...
+    @property
+    def tokens(self) -> TokenRepository: ...
+    @property
+    def policies(self) -> PolicyRepository: ...
+    @property
+    def opa_instances(self) -> OpaInstanceRepository: ...
+    @property
+    def bundles(self) -> BundleRepository: ...
+
+
+class MetadataStore(Session, Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Session]:
+        """One transaction: everything done on the session commits together."""
+        ...
+
+    def outbox_drainer(self) -> AbstractAsyncContextManager[Session]:
+        """A session holding the outbox drain lock, so one drainer at a time applies rows."""
+        ...
+
+    async def ping(self) -> None: ...
