@@ -9,7 +9,7 @@ from aiohttp import web
 
 from registry.api.context import SERVICE, ctx_of, json_response
 from registry.api.uploads import read_limited
-from registry.catalog.models import Role
+from registry.auth.models import Role
 from registry.control_plane.bundle import (
     BUNDLE_NAME,
     MAX_UPLOAD_BYTES,

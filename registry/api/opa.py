@@ -7,7 +7,7 @@ from aiohttp import web
 
 from registry.api.context import SERVICE, json_response
 from registry.api.middleware import principal_of
-from registry.catalog.models import TELEMETRY_WRITERS
+from registry.auth.models import TELEMETRY_WRITERS
 from registry.control_plane import opa_reports
 from registry.errors import Forbidden
 

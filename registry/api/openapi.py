@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from registry.audit.models import AuditPage
 from registry.audit.sidecar_intake import IntakeResult, SidecarBatch
 from registry.catalog.models import (
     AgentVersion,
-    AuditPage,
     Certificate,
     CertificateRequest,
     RegistryEntry,

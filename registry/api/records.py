@@ -9,7 +9,9 @@ from registry.api.context import SERVICE, ctx_of, json_response
 from registry.api.middleware import validation_problem
 from registry.api.uploads import read_limited
 from registry.audit import sidecar_intake
-from registry.catalog.models import TELEMETRY_WRITERS, AuditFilter, CertificateRequest
+from registry.audit.models import AuditFilter
+from registry.auth.models import TELEMETRY_WRITERS
+from registry.catalog.models import CertificateRequest
 from registry.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
 
 routes = web.RouteTableDef()

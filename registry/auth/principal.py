@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry.catalog.models import Role
+from registry.auth.models import Role
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import secrets
 from typing import Any
 
 from registry.audit.chain import AuditRecord
+from registry.auth.models import Role
 from registry.auth.principal import Principal
-from registry.catalog.models import Role
 from registry.store.port import MetadataStore, TokenRepository
 from registry.ttl_cache import TtlCache
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry.catalog.models import AgentStatus, Role
+from registry.auth.models import Role
+from registry.catalog.models import AgentStatus
 
 S = AgentStatus
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import semver
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -25,18 +25,6 @@ class AgentStatus(StrEnum):
     ACTIVE = "active"
     DEPRECATED = "deprecated"
     RETIRED = "retired"
-
-
-class Role(StrEnum):
-    VIEWER = "viewer"
-    PUBLISHER = "publisher"
-    APPROVER = "approver"
-    ADMIN = "admin"
-    SERVICE = "service"  # machines reporting telemetry: sidecars, OPAs
-
-
-# Who may write telemetry (sidecar audit events, OPA status and decision logs).
-TELEMETRY_WRITERS = frozenset({Role.SERVICE, Role.ADMIN})
 
 
 class AgentVersion(BaseModel):
@@ -127,7 +115,9 @@ class CertificateRequest(BaseModel):
         return v
 
 
-class Certificate(BaseModel):
+class IssuedCertificate(BaseModel):
+    """A certificate as stored."""
+
     certificate_id: str
     agent_id: str
     version: str
@@ -135,47 +125,7 @@ class Certificate(BaseModel):
     issued_at: datetime
     expires_at: datetime
     issued_by: str
-    valid: bool
 
 
-class AuditEvent(BaseModel):
-    seq: int
-    event_id: str
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    agent_id: str | None
-    before: Any
-    after: Any
-    reason: str | None
-    request_id: str | None
-    prev_hash: str
-    hash: str
-
-
-class AuditFilter(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    agent_id: str | None = Field(default=None, max_length=64)
-    action: str | None = Field(default=None, max_length=64)
-    request_id: str | None = Field(default=None, max_length=256)
-    decision: Literal["allow", "warn", "deny", "error", "fail_open"] | None = Field(
-        default=None, description="after.decision of sidecar events and OPA decision logs"
-    )
-    since: datetime | None = None
-    until: datetime | None = None
-    after_seq: int = Field(default=0, ge=0)
-    limit: int = Field(default=100, ge=1, le=1000)
-
-
-class AuditPage(BaseModel):
-    events: list[AuditEvent]
-    next_after_seq: int | None
-
-
-class TokenInfo(BaseModel):
-    token_id: str
-    name: str
-    role: Role
-    team: str | None
+class Certificate(IssuedCertificate):
+    valid: bool  # unexpired, by the database clock at read time

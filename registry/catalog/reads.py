@@ -10,11 +10,10 @@ import asyncpg
 import structlog
 
 from registry.artifacts.port import ArtifactStore
+from registry.audit.models import AuditFilter, AuditPage
 from registry.catalog.entry_cache import EntryCache
 from registry.catalog.models import (
     AgentVersion,
-    AuditFilter,
-    AuditPage,
     Certificate,
     RegistryEntry,
     SearchQuery,

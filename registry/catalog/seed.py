@@ -9,8 +9,9 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from registry.auth.models import Role
 from registry.auth.principal import Context, Principal
-from registry.catalog.models import AgentStatus, CertificateRequest, Role, StatusChange
+from registry.catalog.models import AgentStatus, CertificateRequest, StatusChange
 from registry.catalog.service import RegistryService, UploadedFile
 from registry.catalog.spec import AgentSpec, parse_spec
 from registry.control_plane.bundle import validate_policy

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from registry.artifacts.port import StoredArtifact
 from registry.audit.chain import AuditRecord
+from registry.auth.models import Role
 from registry.auth.principal import Context, Principal
 from registry.catalog import lifecycle
 from registry.catalog.models import (
@@ -17,8 +18,8 @@ from registry.catalog.models import (
     AgentVersion,
     Certificate,
     CertificateRequest,
+    IssuedCertificate,
     RegistryEntry,
-    Role,
     StatusChange,
 )
 from registry.catalog.reads import CatalogReads
@@ -32,7 +33,7 @@ from registry.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from registry.store.port import NewCertificate, NewVersion, Session
+from registry.store.port import NewVersion, Session
 
 
 @dataclass(frozen=True)
@@ -299,7 +300,7 @@ class RegistryService(CatalogReads):
         )
         async with self.store.transaction() as tx:
             await tx.certificates.insert(
-                NewCertificate(
+                IssuedCertificate(
                     certificate_id=cert_id,
                     agent_id=req.agent_id,
                     version=req.version,

@@ -13,7 +13,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from registry.catalog.models import Role
+from registry.auth.models import Role
 from registry.cli import agent_commands
 from registry.cli.errors import CliError, run_cli
 from registry.config import RegistryConfig

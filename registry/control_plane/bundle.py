@@ -22,8 +22,8 @@ from bundles.bundle import BuiltBundle, BundleError, build_bundle_bytes, read_re
 from bundles.compiler import CompiledPolicies, compile_policies
 from bundles.errors import PolicyError
 from registry.audit.chain import AuditRecord
+from registry.auth.models import Role
 from registry.auth.principal import Context
-from registry.catalog.models import Role
 from registry.control_plane.policies import PolicyHeader, PolicyStore
 from registry.errors import Conflict, ServiceUnavailable, ValidationFailed
 from registry.store.port import MetadataStore

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from registry.audit.chain import AuditRecord
+from registry.auth.models import Role
 from registry.auth.principal import Context
-from registry.catalog.models import Role
 from registry.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from registry.store.port import MetadataStore, PolicyChange, Session
 

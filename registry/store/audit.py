@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from registry.audit.chain import GENESIS, AuditRecord, chain, prepare
-from registry.catalog.models import AuditEvent, AuditFilter
+from registry.audit.models import AuditEvent, AuditFilter
 from registry.store.agents import Conn
 
 AUDIT_LOCK = 7_140_002  # advisory lock serialising appends, so the chain has one order

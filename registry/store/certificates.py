@@ -3,9 +3,8 @@ time, never stored."""
 
 from __future__ import annotations
 
-from registry.catalog.models import Certificate
+from registry.catalog.models import Certificate, IssuedCertificate
 from registry.store.agents import Conn
-from registry.store.port import NewCertificate
 
 
 class PgCertificates:
@@ -19,7 +18,7 @@ class PgCertificates:
         )
         return Certificate.model_validate(dict(row)) if row else None
 
-    async def insert(self, new: NewCertificate) -> None:
+    async def insert(self, new: IssuedCertificate) -> None:
         await self._conn.execute(
             "INSERT INTO certificates (certificate_id, agent_id, version, issuer, issued_at,"
             " expires_at, issued_by) VALUES ($1,$2,$3,$4,$5,$6,$7)",

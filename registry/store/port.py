@@ -15,13 +15,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from registry.audit.chain import AuditRecord
+from registry.audit.models import AuditEvent, AuditFilter
 from registry.auth.principal import Principal
 from registry.catalog.models import (
     AgentStatus,
     AgentVersion,
-    AuditEvent,
-    AuditFilter,
     Certificate,
+    IssuedCertificate,
     RegistryEntry,
 )
 from registry.catalog.spec import AgentSpec
@@ -59,17 +59,6 @@ class NewVersion:
     certificate_id: str | None
     created_at: datetime
     created_by: str
-
-
-@dataclass(frozen=True)
-class NewCertificate:
-    certificate_id: str
-    agent_id: str
-    version: str
-    issuer: str
-    issued_at: datetime
-    expires_at: datetime
-    issued_by: str
 
 
 @dataclass(frozen=True)
@@ -143,7 +132,7 @@ class VersionRepository(Protocol):
 class CertificateRepository(Protocol):
     async def get(self, certificate_id: str) -> Certificate | None: ...
 
-    async def insert(self, new: NewCertificate) -> None: ...
+    async def insert(self, new: IssuedCertificate) -> None: ...
 
     async def valid_for(self, agent_id: str, version: str) -> bool:
         """An unexpired certificate exists for this version."""

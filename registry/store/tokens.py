@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from registry.auth.models import Role
 from registry.auth.principal import Principal
-from registry.catalog.models import Role
 from registry.store.agents import Conn
 
 

@@ -16,8 +16,8 @@ from registry.api.app import create_app
 from registry.api.context import ApiSettings
 from registry.artifacts.filesystem import FilesystemArtifactStore
 from registry.artifacts.port import ArtifactStore
+from registry.auth.models import Role
 from registry.auth.tokens import create_token
-from registry.catalog.models import Role
 from registry.catalog.service import RegistryService
 from registry.search.postgres import PostgresSearchIndex
 

@@ -16,8 +16,9 @@ from bundles.bundle import read_bundle_files
 from bundles.engines.embedded import EmbeddedEngine
 from registry.api.bundles import BUNDLES
 from registry.audit.chain import verify_chain
+from registry.audit.models import AuditFilter
+from registry.auth.models import Role
 from registry.auth.tokens import create_token, revoke_token
-from registry.catalog.models import AuditFilter, Role
 from registry.control_plane.opa_reports import gzip_json
 from registry.store.audit import STATE_SQL, audit_query
 from tests.api.conftest import Api, make_spec

@@ -12,12 +12,14 @@ import asyncpg
 import pytest
 
 from registry.audit.chain import AuditRecord, verify_chain
+from registry.audit.models import AuditFilter
+from registry.auth.models import Role
 from registry.auth.principal import Principal
-from registry.catalog.models import AgentStatus, AuditFilter, Role
+from registry.catalog.models import AgentStatus, IssuedCertificate
 from registry.catalog.spec import AgentSpec, validate_spec
 from registry.control_plane.policies import PolicyHeader
 from registry.store.outbox import RELAY_LOCK
-from registry.store.port import MetadataStore, NewCertificate, NewVersion, PolicyChange
+from registry.store.port import MetadataStore, NewVersion, PolicyChange
 from registry.store.postgres import PgMetadataStore
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -62,8 +64,16 @@ async def register(store: MetadataStore, s: AgentSpec, sha: str | None = None) -
         assert await tx.versions.insert(new_version(s, sha=sha))
 
 
-def certificate(cert_id: str, agent_id: str, version: str, expires: datetime) -> NewCertificate:
-    return NewCertificate(cert_id, agent_id, version, "tüv", NOW, expires, "approver")
+def certificate(cert_id: str, agent_id: str, version: str, expires: datetime) -> IssuedCertificate:
+    return IssuedCertificate(
+        certificate_id=cert_id,
+        agent_id=agent_id,
+        version=version,
+        issuer="tüv",
+        issued_at=NOW,
+        expires_at=expires,
+        issued_by="approver",
+    )
 
 
 def record(event_id: str, action: str = "test.event") -> AuditRecord:

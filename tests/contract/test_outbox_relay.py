@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncpg
 
 from registry.artifacts.filesystem import FilesystemArtifactStore
+from registry.auth.models import Role
 from registry.auth.principal import Context, Principal
-from registry.catalog.models import Role, SearchQuery
+from registry.catalog.models import SearchQuery
 from registry.catalog.service import RegistryService
 from registry.catalog.spec import validate_spec
 from registry.search.meili import MeiliSearchIndex

@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from registry.auth.models import Role
 from registry.catalog.lifecycle import (
     TransitionRefused,
     allowed_transitions,
@@ -13,7 +14,6 @@ from registry.catalog.lifecycle import (
     initial_status,
 )
 from registry.catalog.models import AgentStatus as S
-from registry.catalog.models import Role
 
 EXPECTED = {
     (S.DRAFT, S.ACTIVE),

@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from registry.audit.sidecar_intake import SidecarBatch, SidecarEvent, record
+from registry.auth.models import Role
 from registry.auth.principal import Principal
-from registry.catalog.models import Role
 from registry.control_plane.bundle import users
 
 EVENT: dict[str, Any] = {
