@@ -33,6 +33,8 @@ import aiohttp
 import jwt
 import structlog
 
+from kernel.headers import bearer_token as parse_bearer
+
 log = structlog.get_logger("sidecar.auth")
 
 JWKS_ALGORITHMS: Final = ("RS256", "ES256")
@@ -74,12 +76,11 @@ class Authenticator(Protocol):
 
 
 def bearer_token(authorization: str | None) -> str:
-    """The token of a ``Bearer`` Authorization value (scheme case-insensitive, RFC 7235)."""
+    """The token of a ``Bearer`` Authorization value, or the RFC 6750 error for its absence."""
     if not authorization:
         raise AuthError("missing bearer token", error=None)
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = parse_bearer(authorization)
+    if token is None:
         raise AuthError("authorization must be 'Bearer <token>'", error="invalid_request")
     return token
 
