@@ -20,9 +20,9 @@ from typing import Any
 import asyncpg
 import structlog
 
+from kernel.ttl_cache import TtlCache
 from registry.models import RegistryEntry
 from registry.store import agents as q
-from registry.ttl_cache import TtlCache
 
 log = structlog.get_logger("registry.entries")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import structlog
 
+from kernel.ttl_cache import TtlCache
 from registry import audit, lifecycle
 from registry.entry_cache import EntryCache
 from registry.errors import (
@@ -45,7 +46,6 @@ from registry.single_flight import SingleFlight
 from registry.spec import AgentSpec
 from registry.store import agents as q
 from registry.tokens import Principal
-from registry.ttl_cache import TtlCache
 
 log = structlog.get_logger("registry.service")
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from kernel.ttl_cache import TtlCache
 from registry import audit
 from registry.models import Role
-from registry.ttl_cache import TtlCache
 
 TOKEN_PREFIX = "glr_"
 
