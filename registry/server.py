@@ -14,10 +14,10 @@ from pathlib import Path
 from aiohttp import web
 
 from bundles.layout import STOCK_POLICY_DIR
+from kernel.logs import configure_logging
 from registry.api.app import create_app
 from registry.api.context import ApiSettings
 from registry.config import RegistryConfig
-from registry.logs import configure_logging
 from registry.policies import PolicyStore
 from registry.policy_bundle import validate_policy
 from registry.runtime import open_service
