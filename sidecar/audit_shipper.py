@@ -30,7 +30,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
 import aiohttp
@@ -152,7 +152,7 @@ class AuditShipper:
         if self.spool.pending() >= self._limit:
             self._wake.set()
 
-    def submit(self, event: dict[str, Any]) -> None:
+    def submit(self, event: Mapping[str, Any]) -> None:
         """Append ``event`` to the spool and wake the shipper if a batch is full. Raises
         :class:`~sidecar.audit_spool.SpoolFull` when the spool is at its bound."""
         self.spool.append(event)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kernel.audit_event import Finding
 from kernel.problems import ProblemDetails
 from sidecar.metrics import (
     ERROR_AUDIT_UNAVAILABLE,
@@ -18,8 +19,6 @@ from sidecar.metrics import (
     ERROR_RESPONSE_TOO_LARGE,
 )
 from sidecar.proxy import UpstreamError
-
-Finding = dict[str, str]
 
 
 class Refused(ProblemDetails):
