@@ -17,8 +17,8 @@ from typing import Any
 
 from bundles.compiler import write_output
 from bundles.layout import POLICY_TESTS_DIR, STOCK_POLICY_DIR
-from registry.cli.errors import CliError, read_file, run_cli
-from registry.cli.http import check, registry_client
+from kernel.cli import CliError, read_file, run_cli
+from kernel.registry_client import check, registry_client
 
 
 def _print(body: Any) -> int:

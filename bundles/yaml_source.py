@@ -1,7 +1,7 @@
 """Read policy YAML safely and keep the line of every key, so errors can say `file:line`.
 
 The documents are composed (not just loaded) so each mapping key and list item keeps its mark.
-Anchors and aliases are refused (registry.spec's loader: they are how YAML bombs expand), as
+Anchors and aliases are refused (kernel.safe_yaml's loader: they are how YAML bombs expand), as
 are duplicate keys and anything that is not plain JSON data (timestamps, custom tags).
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from bundles.errors import Problem
-from registry.catalog.spec import _NoAliasLoader
+from kernel.safe_yaml import NoAliasLoader
 
 MAX_SOURCE_BYTES = 1 << 20
 MAX_DEPTH = 32
@@ -116,7 +116,7 @@ def load_documents(text: str, file: str) -> tuple[list[Document], list[Problem]]
     document (`Document.problems`); the returned list is for the source as a whole."""
     if len(text.encode()) > MAX_SOURCE_BYTES:
         return [], [Problem(file, 1, f"file larger than {MAX_SOURCE_BYTES} bytes")]
-    loader = _NoAliasLoader(text)
+    loader = NoAliasLoader(text)
     converter = _Converter(loader, file)
     documents: list[Document] = []
     try:

@@ -1,34 +1,25 @@
-"""Domain errors that carry their RFC 9457 problem shape, so every layer raises the same thing and
-the API renders it without guessing."""
+"""The registry's domain errors: kernel `Problem`s with the registry's statuses and types, so every
+layer raises the same thing and the API renders it without guessing."""
 
 from __future__ import annotations
 
-from typing import Any
+from kernel.problems import Problem
 
-PROBLEM_BASE = "https://greenlang.dev/problems/"
-
-
-class Problem(Exception):
-    status: int = 400
-    slug: str = "bad-request"
-    title: str = "Bad request"
-
-    def __init__(self, detail: str, **extras: Any):
-        super().__init__(detail)
-        self.detail = detail
-        self.extras = extras
-
-    def body(self, instance: str | None = None) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "type": PROBLEM_BASE + self.slug,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if instance:
-            doc["instance"] = instance
-        doc.update(self.extras)
-        return doc
+__all__ = [
+    "BadRequest",
+    "CertificateRequired",
+    "Conflict",
+    "Forbidden",
+    "InvalidTransition",
+    "NotFound",
+    "PayloadTooLarge",
+    "PreconditionFailed",
+    "Problem",
+    "ServiceUnavailable",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "ValidationFailed",
+]
 
 
 class BadRequest(Problem):

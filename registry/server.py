@@ -14,13 +14,13 @@ from pathlib import Path
 from aiohttp import web
 
 from bundles.layout import STOCK_POLICY_DIR
+from kernel.logs import configure_logging
 from registry.api.app import create_app
 from registry.api.context import ApiSettings
 from registry.catalog.seed import seed_directory, seed_policies
 from registry.config import RegistryConfig
 from registry.control_plane.bundle import validate_policy
 from registry.control_plane.policies import PolicyStore
-from registry.logs import configure_logging
 from registry.runtime import open_service
 
 

@@ -12,8 +12,9 @@ Answers and what the shipper does:
   :meth:`AuditShipper.notify`.
 * connection error, timeout, 5xx, 408, 429 (and 401/403/404/405/409 — a wrong token, URL or an
   older registry is a configuration fault, not a bad batch): keep the batch and retry with
-  exponential backoff and full jitter, ``interval_s * 2**n`` capped at ``max_backoff_s``
-  (``Retry-After`` is honoured within the same cap). Events keep spooling meanwhile; when the
+  exponential backoff and equal jitter (:func:`retry_delay`: a delay drawn from
+  ``[cap/2, cap]``, ``cap = interval_s * 2**n`` capped at ``max_backoff_s``; ``Retry-After`` is
+  honoured within the same cap). Events keep spooling meanwhile; when the
   spool is full the sidecar fails calls closed, it never drops events.
 * 400, 413, 422 (the registry refuses the batch as invalid or too large): the batch is split in
   half and each half retried, so one bad event does not take its neighbours with it; a single
@@ -30,7 +31,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
 import aiohttp
@@ -46,6 +47,24 @@ T = TypeVar("T")
 REFUSED: Final = frozenset({400, 413, 422})
 #: Most events the registry takes in one request (its contract: 1..500).
 MAX_BATCH: Final = 500
+
+
+def retry_delay(
+    failures: int,
+    interval_s: float,
+    max_backoff_s: float,
+    hint: float | None = None,
+    draw: Callable[[float, float], float] = random.uniform,
+) -> float:
+    """Exponential backoff with equal jitter: a delay drawn from ``[cap/2, cap]`` where
+    ``cap = interval_s * 2**failures``, at most ``max_backoff_s``. Half the cap is a floor, so a
+    registry that is down is never retried at once; the other half spreads the sidecars apart.
+    A ``Retry-After`` hint lengthens the delay, within ``max_backoff_s``."""
+    cap = min(max_backoff_s, interval_s * 2 ** min(failures, 32))
+    delay = draw(cap / 2, cap)
+    if hint is not None:
+        delay = max(delay, min(hint, max_backoff_s))
+    return delay
 
 
 class AuditShipper:
@@ -152,7 +171,7 @@ class AuditShipper:
         if self.spool.pending() >= self._limit:
             self._wake.set()
 
-    def submit(self, event: dict[str, Any]) -> None:
+    def submit(self, event: Mapping[str, Any]) -> None:
         """Append ``event`` to the spool and wake the shipper if a batch is full. Raises
         :class:`~sidecar.audit_spool.SpoolFull` when the spool is at its bound."""
         self.spool.append(event)
@@ -199,13 +218,8 @@ class AuditShipper:
                 await self._sleep(self.interval_s, wake=True)
 
     def _retry_delay(self, failures: int) -> float:
-        hint = self._retry_after
-        self._retry_after = None
-        cap = min(self.max_backoff_s, self.interval_s * 2 ** min(failures, 32))
-        delay = random.uniform(cap / 2, cap)
-        if hint is not None:
-            delay = max(delay, min(hint, self.max_backoff_s))
-        return delay
+        hint, self._retry_after = self._retry_after, None
+        return retry_delay(failures, self.interval_s, self.max_backoff_s, hint)
 
     async def _sleep(self, seconds: float, *, wake: bool) -> None:
         """Sleep, ended early by stop() and (if ``wake``) by notify()."""

@@ -8,10 +8,11 @@ stops accepting calls (503) rather than run calls it cannot audit.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
+from kernel.audit_event import SidecarEvent
 from sidecar.audit_shipper import AuditShipper
 from sidecar.audit_spool import AuditSpool, SpoolFull
 
@@ -26,7 +27,7 @@ class AuditSink(Protocol):
         """False when a new call's event could not be kept (the call is refused)."""
         ...
 
-    def record(self, event: dict[str, Any]) -> None: ...
+    def record(self, event: SidecarEvent) -> None: ...
 
     def pending(self) -> int: ...
 
@@ -41,7 +42,7 @@ class LogAuditSink:
     def accepting(self) -> bool:
         return True
 
-    def record(self, event: dict[str, Any]) -> None:
+    def record(self, event: SidecarEvent) -> None:
         log.info("audit", **event)
 
     def pending(self) -> int:
@@ -64,7 +65,7 @@ class SpoolAuditSink:
     def accepting(self) -> bool:
         return self._spool.size_bytes() + _HEADROOM_BYTES < self._spool.max_bytes
 
-    def record(self, event: dict[str, Any]) -> None:
+    def record(self, event: SidecarEvent) -> None:
         try:
             self._shipper.submit(event)  # spooled; wakes the shipper once a batch is full
         except SpoolFull:

@@ -60,6 +60,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, NamedTuple
@@ -133,7 +134,7 @@ def _segment_name(seq: int) -> str:
     return f"segment-{seq:012d}.jsonl"
 
 
-def encode_event(event: dict[str, Any]) -> bytes:
+def encode_event(event: Mapping[str, Any]) -> bytes:
     """One spool line: compact JSON, no raw newline (JSON escapes them), newline-terminated."""
     if not isinstance(event, dict):
         raise TypeError(f"an audit event must be a dict, got {type(event).__name__}")
@@ -349,7 +350,7 @@ class AuditSpool:
 
     # -- public API ----------------------------------------------------------------------------
 
-    def append(self, event: dict[str, Any]) -> None:
+    def append(self, event: Mapping[str, Any]) -> None:
         """Append one event (durable against a process crash once this returns).
 
         Raises :class:`SpoolFull` when the bound would be exceeded (nothing is written),

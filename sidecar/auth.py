@@ -33,6 +33,9 @@ import aiohttp
 import jwt
 import structlog
 
+from kernel.headers import bearer_token as parse_bearer
+from kernel.ttl_cache import TtlCache
+
 log = structlog.get_logger("sidecar.auth")
 
 JWKS_ALGORITHMS: Final = ("RS256", "ES256")
@@ -74,12 +77,11 @@ class Authenticator(Protocol):
 
 
 def bearer_token(authorization: str | None) -> str:
-    """The token of a ``Bearer`` Authorization value (scheme case-insensitive, RFC 7235)."""
+    """The token of a ``Bearer`` Authorization value, or the RFC 6750 error for its absence."""
     if not authorization:
         raise AuthError("missing bearer token", error=None)
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = parse_bearer(authorization)
+    if token is None:
         raise AuthError("authorization must be 'Bearer <token>'", error="invalid_request")
     return token
 
@@ -128,11 +130,10 @@ class _CachingAuthenticator(abc.ABC):
         self.leeway_s = float(leeway_s)
         self.audience = audience
         self.issuer = issuer
-        self._cache_size = cache_size
         self._cache_ttl_s = cache_ttl_s
         self._clock = clock
-        # Insertion-ordered: eviction drops the oldest entry (FIFO, no per-hit bookkeeping).
-        self._cache: dict[str, tuple[Principal, float]] = {}
+        # Verified principals by raw header value, oldest write dropped first when full.
+        self._cache: TtlCache[str, Principal] = TtlCache(cache_ttl_s, cache_size, clock)
         # exp/nbf/iat are checked in _principal (our clock, strict types); PyJWT keeps the
         # signature, aud, iss and required-claim checks.
         self._jwt = jwt.PyJWT(
@@ -150,27 +151,13 @@ class _CachingAuthenticator(abc.ABC):
             raise AuthError("missing bearer token", error=None)
         hit = self._cache.get(authorization)
         if hit is not None:
-            if self._clock() < hit[1]:
-                return hit[0]
-            self._cache.pop(authorization, None)
+            return hit
         claims = await self._verify(bearer_token(authorization))
         now = self._clock()
         principal, exp = self._principal(claims, now)
-        deadline = min(exp, now + self._cache_ttl_s)
-        if deadline > now and self._cache_size:
-            cache = self._cache
-            if len(cache) >= self._cache_size:
-                self._evict(now)
-            cache[authorization] = (principal, deadline)
+        # Until the token's exp or the cache TTL, whichever comes first (nothing when past).
+        self._cache.put(authorization, principal, ttl=min(exp - now, self._cache_ttl_s))
         return principal
-
-    def _evict(self, now: float) -> None:
-        cache = self._cache
-        stale = [k for k, (_, deadline) in cache.items() if deadline <= now]
-        for k in stale:
-            del cache[k]
-        while len(cache) >= self._cache_size:
-            del cache[next(iter(cache))]
 
     def clear_cache(self) -> None:
         self._cache.clear()

@@ -11,13 +11,13 @@ import uuid
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from bundles.layout import DECISION_ENTRYPOINT, VERDICT_ENTRYPOINT
+from kernel.audit_event import Finding, SidecarEvent, Verdict
 from sidecar.auth import Principal
 from sidecar.usage import Usage
 
-Finding = dict[str, str]  # {"policy_id", "message"}
 RATE_LIMITING = "rate_limiting"
 
 
@@ -63,7 +63,7 @@ class Call:
     trace_id: str | None = None
     principal: Principal | None = None
     data_classification: str | None = None
-    decision: str = "error"  # allow | warn | deny | error | fail_open
+    decision: Verdict = "error"
     violations: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
     denied_types: list[str] = field(default_factory=list)
@@ -81,7 +81,8 @@ class Call:
 
     def adopt(self, decision: dict[str, Any]) -> None:
         """Take the decision's verdict and findings (both engines return the same shape)."""
-        self.decision = str(decision.get("decision", "deny"))
+        # Both engines answer allow | warn | deny (rego/); the registry refuses anything else.
+        self.decision = cast(Verdict, str(decision.get("decision", "deny")))
         self.violations = list(decision.get("violations") or [])
         self.warnings = list(decision.get("warnings") or [])
         self.denied_types = list(decision.get("denied_types") or [])
@@ -151,8 +152,9 @@ def _common(target: Target, call: Call, phase: str, types: tuple[str, ...]) -> d
     return doc
 
 
-def audit_event(target: Target, call: Call, latency_s: float) -> dict[str, Any]:
-    """The audit event for the registry's intake (docs/sidecar.md, Audit)."""
+def audit_event(target: Target, call: Call, latency_s: float) -> SidecarEvent:
+    """The audit event for the registry's intake (docs/sidecar.md, Audit): a plain dict that
+    mypy checks against the kernel's definition, validated only by the registry."""
     return {
         "event_id": str(uuid.uuid4()),
         "time": datetime.fromtimestamp(call.started_ns / 1e9, UTC).isoformat(),

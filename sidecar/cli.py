@@ -19,12 +19,12 @@ import structlog
 from yarl import URL
 
 from bundles.model import PolicyType
-from registry.cli.errors import CliError, read_file, run_cli
+from kernel.cli import CliError, read_file, run_cli
+from kernel.logs import configure_logging
 from sidecar.app import Listen, Sidecar, spool_sink
 from sidecar.audit_sink import AuditSink, LogAuditSink
 from sidecar.auth import Authenticator, JwksAuthenticator, SecretAuthenticator
 from sidecar.call import Target
-from sidecar.logs import configure_logging
 from sidecar.policy_source import (
     FileBundleSource,
     OpaSource,

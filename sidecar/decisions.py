@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_right
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
+
+from kernel.ttl_cache import TtlCache
 
 Decision = dict[str, Any]
 _FINDINGS = ("violations", "warnings")
@@ -31,7 +32,8 @@ _FINDINGS = ("violations", "warnings")
 
 class DecisionCache:
     """Decisions by key (what the input holds apart from ``now``, see call.Query), kept
-    ``ttl_s``, at most ``max_entries`` (LRU)."""
+    ``ttl_s`` in a kernel TtlCache (at most ``max_entries``, oldest write dropped first) and
+    dropped whole when the engine changes: entries belong to the engine they came from."""
 
     def __init__(
         self,
@@ -40,31 +42,26 @@ class DecisionCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._clock = clock
         self._owner: object | None = None  # the engine the entries came from
-        self._entries: OrderedDict[Hashable, tuple[float, Decision]] = OrderedDict()
-        self.hits = self.misses = 0
+        self._entries: TtlCache[Hashable, Decision] = TtlCache(ttl_s, max_entries, clock)
+
+    @property
+    def hits(self) -> int:
+        return self._entries.hits
+
+    @property
+    def misses(self) -> int:
+        return self._entries.misses
 
     def get(self, engine: object, key: Hashable) -> Decision | None:
         if engine is not self._owner:
             self._entries.clear()
             self._owner = engine
-        entry = self._entries.get(key)
-        if entry is None or entry[0] <= self._clock():
-            self.misses += 1
-            return None
-        self._entries.move_to_end(key)
-        self.hits += 1
-        return entry[1]
+        return self._entries.get(key)
 
     def put(self, engine: object, key: Hashable, decision: Decision) -> None:
-        if self.ttl_s <= 0 or engine is not self._owner:
-            return
-        self._entries[key] = (self._clock() + self.ttl_s, decision)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        if engine is self._owner:
+            self._entries.put(key, decision)
 
 
 def rate_band(bands: Decision, current: int) -> int | None:

@@ -24,6 +24,8 @@ from opentelemetry.trace import SpanKind, Tracer
 
 from bundles.engines import EngineError, InputError, PolicyEngine
 from bundles.layout import RATE_BANDS_ENTRYPOINT
+from kernel.headers import request_id_of
+from kernel.problems import problem_response
 from sidecar import refusals, tracing
 from sidecar.audit_sink import AuditSink
 from sidecar.auth import Authenticator, AuthError, Principal
@@ -45,7 +47,6 @@ from sidecar.proxy import (
     REQUEST_ID,
     ReverseProxy,
     UpstreamError,
-    request_id_of,
     response_headers,
 )
 from sidecar.rate import SlidingWindowCounter
@@ -108,7 +109,8 @@ class Enforcer:
             except Refused as refused:
                 call.status, call.decided_by_sidecar = refused.status, True
                 call.error = refused.error or call.error
-                return refused.response(call.request_id)
+                body = refused.body(call.path, call.request_id)
+                return problem_response(body, refused.headers)
             except BaseException:
                 call.status = call.status or 499  # the client went away mid-call
                 raise

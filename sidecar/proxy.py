@@ -14,11 +14,8 @@ the app returned by :func:`create_proxy_app`; the request id is available as
 
 from __future__ import annotations
 
-import json
-import re
-import uuid
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 import aiohttp
 import structlog
@@ -26,7 +23,8 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from registry.errors import PROBLEM_BASE
+from kernel.headers import REQUEST_ID_HEADER, request_id_of
+from kernel.problems import ProblemDetails, problem_response
 from sidecar.metrics import (
     ERROR_REQUEST_TOO_LARGE,
     ERROR_UPSTREAM_TIMEOUT,
@@ -35,7 +33,6 @@ from sidecar.metrics import (
 
 log = structlog.get_logger("sidecar.proxy")
 
-REQUEST_ID_HEADER: Final = "X-Request-Id"
 REQUEST_ID = web.RequestKey("request_id", str)
 
 #: RFC 9110 §7.6.1 connection-specific fields, plus ``Proxy-Connection`` (non-standard, still
@@ -58,7 +55,6 @@ HOP_BY_HOP: Final = frozenset(
 # already handled by this server (it sent ``100 Continue``).
 _REQUEST_ONLY_DROP: Final = frozenset({"host", "expect"})
 _STREAM_CHUNK: Final = 64 * 1024
-_PLAIN_REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def _connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> set[str]:
@@ -78,40 +74,6 @@ def filter_hop_by_hop(
         if name.lower() not in drop:
             out.add(name, value)
     return out
-
-
-def request_id_of(request: web.BaseRequest) -> str:
-    """The caller's X-Request-Id when it is a plain token (what the registry's audit accepts),
-    else a new one: no caller can smuggle text into logs and audit records through it."""
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    return given if _PLAIN_REQUEST_ID.match(given) else str(uuid.uuid4())
-
-
-def problem_response(
-    status: int,
-    slug: str,
-    title: str,
-    detail: str,
-    request_id: str | None = None,
-    *,
-    extra: dict[str, Any] | None = None,
-    headers: Iterable[tuple[str, str]] = (),
-) -> web.Response:
-    """An RFC 9457 problem; ``extra`` adds members (e.g. the violations of a denial)."""
-    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
-    if request_id:
-        body["request_id"] = request_id
-    if extra:
-        body.update(extra)
-    out: CIMultiDict[str] = CIMultiDict(headers)
-    if request_id:
-        out[REQUEST_ID_HEADER] = request_id
-    return web.Response(
-        status=status,
-        text=json.dumps(body),
-        content_type="application/problem+json",
-        headers=out,
-    )
 
 
 async def _body_stream(content: aiohttp.StreamReader, limit: int | None) -> AsyncIterator[bytes]:
@@ -218,7 +180,7 @@ class ReverseProxy:
         try:
             upstream = await self.open(request, self.upstream_headers(request, request_id))
         except UpstreamError as exc:
-            return exc.response(request_id)
+            return problem_response(exc.body(request.path, request_id))
         try:
             return await self.stream_back(request, upstream, request_id)
         finally:
@@ -344,18 +306,13 @@ class BodyTooLarge(Exception):
     """A streamed request body went past its limit."""
 
 
-class UpstreamError(Exception):
-    """The upstream hop failed before a response started; carries the problem to answer."""
+class UpstreamError(ProblemDetails):
+    """The upstream hop failed before a response started: the problem to answer, and its
+    agent_errors_total type (``kind``)."""
 
     def __init__(self, status: int, slug: str, title: str, detail: str, kind: str) -> None:
-        super().__init__(detail)
-        self.status, self.slug, self.title, self.detail, self.kind = (
-            status,
-            slug,
-            title,
-            detail,
-            kind,
-        )
+        super().__init__(status, slug, title, detail)
+        self.kind = kind
 
     @classmethod
     def unreachable(cls) -> UpstreamError:
@@ -371,9 +328,6 @@ class UpstreamError(Exception):
     def body_too_large(cls, limit: int) -> UpstreamError:
         detail = f"The request body exceeds this agent's limit of {limit} bytes."
         return cls(413, "payload-too-large", "Content Too Large", detail, ERROR_REQUEST_TOO_LARGE)
-
-    def response(self, request_id: str | None) -> web.Response:
-        return problem_response(self.status, self.slug, self.title, self.detail, request_id)
 
 
 PROXY = web.AppKey("proxy", ReverseProxy)

@@ -1,15 +1,16 @@
 """The sidecar's own answers (401, 403, 413, 429, 502, 503), each an RFC 9457 problem.
 
-The pipeline raises `Refused` wherever it stops a call; the handler turns it into the response
-and the audit record keeps its status and error type.
+The pipeline raises `Refused` (a kernel problem) wherever it stops a call; the handler renders
+it with `kernel.problems.problem_response` and the audit record keeps its status and error
+type.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
-
+from kernel.audit_event import Finding
+from kernel.problems import ProblemDetails
 from sidecar.metrics import (
     ERROR_AUDIT_UNAVAILABLE,
     ERROR_BAD_REQUEST,
@@ -17,12 +18,10 @@ from sidecar.metrics import (
     ERROR_MASKING_FAILED,
     ERROR_RESPONSE_TOO_LARGE,
 )
-from sidecar.proxy import UpstreamError, problem_response
-
-Finding = dict[str, str]
+from sidecar.proxy import UpstreamError
 
 
-class Refused(Exception):
+class Refused(ProblemDetails):
     """Stop the call and answer with a problem; ``error`` is the agent_errors_total type."""
 
     def __init__(
@@ -36,20 +35,8 @@ class Refused(Exception):
         extra: dict[str, Any] | None = None,
         headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
-        super().__init__(detail)
-        self.status, self.slug, self.title, self.detail = status, slug, title, detail
-        self.error, self.extra, self.headers = error, extra, headers
-
-    def response(self, request_id: str) -> web.Response:
-        return problem_response(
-            self.status,
-            self.slug,
-            self.title,
-            self.detail,
-            request_id,
-            extra=self.extra,
-            headers=self.headers,
-        )
+        super().__init__(status, slug, title, detail, **(extra or {}))
+        self.error, self.headers = error, headers
 
 
 def upstream_failed(failure: UpstreamError) -> Refused:

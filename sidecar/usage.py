@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from kernel.audit_event import TokenUsage
+
 TOKENS_HEADER: Final = "X-Tokens-Used"
 MODEL_HEADER: Final = "X-Model"
 _MAX_MODEL_LEN: Final = 256
@@ -39,7 +41,7 @@ class Usage:
             doc["model"] = self.model
         return doc
 
-    def as_event(self) -> dict[str, Any]:
+    def as_event(self) -> TokenUsage:
         """The audit-event form (``tokens``); every key present, unknown values null."""
         return {
             "total": self.total,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -14,13 +12,14 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 
+from kernel.headers import REQUEST_ID_HEADER, bearer_token, request_id_of
+from kernel.problems import Problem, ProblemDetails, problem_response
 from registry.auth.principal import Principal
 from registry.auth.tokens import TokenResolver
-from registry.errors import PROBLEM_BASE, BadRequest, Problem, Unauthorized, ValidationFailed
+from registry.errors import BadRequest, Unauthorized, ValidationFailed
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("registry.api")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNSTORABLE_TEXT = (
     asyncpg.exceptions.CharacterNotInRepertoireError,
     asyncpg.exceptions.UntranslatableCharacterError,
@@ -28,17 +27,6 @@ UNSTORABLE_TEXT = (
 PRINCIPAL = web.AppKey("resolver", TokenResolver)
 REQUEST_ID = web.RequestKey("request_id", str)
 CALLER = web.RequestKey("principal", Principal)
-
-
-def problem_response(
-    body: dict[str, object], headers: dict[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        status=int(body["status"]),  # type: ignore[call-overload]
-        text=json.dumps(body),
-        content_type="application/problem+json",
-        headers=headers,
-    )
 
 
 def validation_problem(exc: ValidationError) -> ValidationFailed:
@@ -51,63 +39,62 @@ def validation_problem(exc: ValidationError) -> ValidationFailed:
     )
 
 
-def _http_problem(exc: web.HTTPException, instance: str) -> dict[str, object]:
+def _http_problem(exc: web.HTTPException) -> Problem:
     slug = re.sub(r"[^a-z]+", "-", exc.reason.lower()).strip("-")
     detail = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
-    return {
-        "type": PROBLEM_BASE + slug,
-        "title": exc.reason,
-        "status": exc.status,
-        "detail": detail,
-        "instance": instance,
-    }
+    return ProblemDetails(exc.status, slug, exc.reason, detail)
 
 
 @web.middleware
 async def errors_and_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give every request an id; turn every failure into problem+json (never a stack trace)."""
-    incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4())
-    request[REQUEST_ID] = request_id
+    request_id = request[REQUEST_ID] = request_id_of(request)
+    headers: dict[str, str] = {}
     try:
         response = await handler(request)
-    except Problem as exc:
-        response = problem_response(exc.body(request.path))
-    except ValidationError as exc:
-        response = problem_response(validation_problem(exc).body(request.path))
-    except UNSTORABLE_TEXT:
+    except Exception as exc:
+        problem = _as_problem(exc)
+        if problem is None:
+            raise
+        if problem is _INTERNAL:
+            log.exception("unhandled error", path=request.path, request_id=request_id)
+            detail = f"unexpected error; quote request id {request_id}"
+            problem = ProblemDetails(500, "internal-error", "Internal error", detail)
+        if isinstance(exc, web.HTTPException):
+            headers = {k: v for k, v in exc.headers.items() if k.lower() in _KEPT_HEADERS}
+        response = problem_response(problem.body(request.path, request_id), headers)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+_KEPT_HEADERS = ("allow", "retry-after")
+_INTERNAL = Problem("unexpected error")  # marks a failure that is not the caller's doing
+
+
+def _as_problem(exc: Exception) -> Problem | None:
+    """The problem to answer for ``exc``: None for an HTTP redirect (re-raised as it is),
+    ``_INTERNAL`` for anything unexpected (a 500 that shows no stack trace)."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, ValidationError):
+        return validation_problem(exc)
+    if isinstance(exc, UNSTORABLE_TEXT):
         # Always the caller's input (a NUL character, which PostgreSQL text and jsonb cannot
         # hold), wherever it got past validation.
-        detail = "the request holds text that cannot be stored (NUL characters)"
-        response = problem_response(BadRequest(detail).body(request.path))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        keep = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
-        response = problem_response(_http_problem(exc, request.path), keep)
-    except Exception:
-        log.exception("unhandled error", path=request.path, request_id=request_id)
-        response = problem_response(
-            {
-                "type": PROBLEM_BASE + "internal-error",
-                "title": "Internal error",
-                "status": 500,
-                "detail": f"unexpected error; quote request id {request_id}",
-            }
-        )
-    response.headers["X-Request-Id"] = request_id
-    return response
+        return BadRequest("the request holds text that cannot be stored (NUL characters)")
+    if isinstance(exc, web.HTTPException):
+        return _http_problem(exc) if exc.status >= 400 else None
+    return _INTERNAL
 
 
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every /api/v1 call needs `Authorization: Bearer <token>`."""
     if request.path.startswith("/api/v1"):
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is None:
             raise Unauthorized("send Authorization: Bearer <token>")
-        principal = await request.app[PRINCIPAL].resolve(token.strip())
+        principal = await request.app[PRINCIPAL].resolve(token)
         if principal is None:
             raise Unauthorized("unknown or revoked token")
         request[CALLER] = principal

@@ -8,11 +8,11 @@ import hashlib
 import secrets
 from typing import Any
 
+from kernel.ttl_cache import TtlCache
 from registry.audit.chain import AuditRecord
 from registry.auth.models import Role
 from registry.auth.principal import Principal
 from registry.store.port import MetadataStore, TokenRepository
-from registry.ttl_cache import TtlCache
 
 TOKEN_PREFIX = "glr_"
 

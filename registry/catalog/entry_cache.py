@@ -20,9 +20,9 @@ from typing import Any
 import asyncpg
 import structlog
 
+from kernel.ttl_cache import TtlCache
 from registry.catalog.models import RegistryEntry
 from registry.store.port import AgentRepository
-from registry.ttl_cache import TtlCache
 
 log = structlog.get_logger("registry.entries")
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import structlog
 
+from kernel.ttl_cache import TtlCache
 from registry.artifacts.port import ArtifactStore
 from registry.audit.models import AuditFilter, AuditPage
 from registry.catalog.entry_cache import EntryCache
@@ -25,7 +26,6 @@ from registry.search.relay import OutboxRelay
 from registry.single_flight import SingleFlight
 from registry.store.port import MetadataStore
 from registry.store.postgres import PgMetadataStore
-from registry.ttl_cache import TtlCache
 
 log = structlog.get_logger("registry.service")
 

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kernel.safe_yaml import NoAliasLoader
 from registry.catalog.models import SemVer
 
 AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,63}$"
@@ -70,34 +71,6 @@ class AgentSpec(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader that refuses anchors/aliases: they are how YAML bombs expand."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.YAMLError(f"aliases are not allowed (line {event.start_mark.line + 1})")
-        event = self.peek_event()
-        if getattr(event, "anchor", None):
-            raise yaml.YAMLError(f"anchors are not allowed (line {event.start_mark.line + 1})")
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """Refuse duplicate keys instead of silently keeping the last one."""
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str | int | float | bool | None):
-                raise yaml.constructor.ConstructorError(None, None, "mapping keys must be scalars")
-            if key in seen:
-                line = key_node.start_mark.line + 1
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (line {line})"
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def _depth(value: Any, level: int = 0) -> int:
     if level > MAX_DEPTH:
         return level
@@ -113,7 +86,7 @@ def load_yaml_document(text: str | bytes) -> Any:
     if len(text) > MAX_SPEC_BYTES:
         raise SpecError([{"field": "spec", "message": f"larger than {MAX_SPEC_BYTES} bytes"}])
     try:
-        doc = yaml.load(text, Loader=_NoAliasLoader)
+        doc = yaml.load(text, Loader=NoAliasLoader)
     except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
         raise SpecError(
             [{"field": "spec", "message": f"invalid YAML: {exc}".splitlines()[0]}]

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from registry.cli.errors import CliError, read_file
-from registry.cli.http import check, registry_client
+from kernel.cli import CliError, read_file
+from kernel.registry_client import check, registry_client
 from registry.cli.output import print_agent, print_search
 
 

@@ -13,9 +13,9 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from kernel.cli import CliError, run_cli
 from registry.auth.models import Role
 from registry.cli import agent_commands
-from registry.cli.errors import CliError, run_cli
 from registry.config import RegistryConfig
 
 

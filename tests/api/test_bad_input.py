@@ -72,7 +72,8 @@ async def assert_refused(api: Api, response: Any, status: int | None = None) -> 
         assert response.status == status
     assert response.headers["Content-Type"].startswith("application/problem+json")
     body = await response.json()
-    assert {"type", "title", "status", "detail"} <= set(body)
+    assert {"type", "title", "status", "detail", "instance", "request_id"} <= set(body)
+    assert body["request_id"] == response.headers["X-Request-Id"]
     assert "Traceback" not in body["detail"]
     return body
 

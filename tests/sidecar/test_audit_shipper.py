@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from sidecar.audit_shipper import AuditShipper
+from sidecar.audit_shipper import AuditShipper, retry_delay
 from sidecar.audit_spool import AuditSpool
 from tests.support.servers import free_port
 
@@ -378,3 +378,25 @@ async def test_rejects_bad_settings(tmp_path: Path) -> None:
             AuditShipper(spool, "http://127.0.0.1:1", None, batch_size=501)
         with pytest.raises(ValueError):
             AuditShipper(spool, "http://127.0.0.1:1", None, interval_s=0)
+
+
+def low(a: float, b: float) -> float:
+    return a
+
+
+def high(a: float, b: float) -> float:
+    return b
+
+
+def test_retry_delay_is_exponential_with_equal_jitter() -> None:
+    """Drawn from [cap/2, cap], cap = interval * 2**failures up to the maximum; Retry-After
+    lengthens it within the maximum."""
+    caps = [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    for failures, cap in enumerate(caps):
+        assert retry_delay(failures, 1.0, 10.0, draw=low) == cap / 2
+        assert retry_delay(failures, 1.0, 10.0, draw=high) == cap
+        assert cap / 2 <= retry_delay(failures, 1.0, 10.0) <= cap
+    assert retry_delay(10_000, 1.0, 10.0, draw=high) == 10.0  # no overflow on long outages
+    assert retry_delay(1, 1.0, 10.0, hint=7.0, draw=low) == 7.0
+    assert retry_delay(1, 1.0, 10.0, hint=600.0, draw=low) == 10.0
+    assert retry_delay(3, 1.0, 10.0, hint=0.5, draw=low) == 4.0

@@ -14,7 +14,7 @@ import pytest
 from bundles.assemble import assemble
 from bundles.compiler import compile_policies
 from bundles.layout import STOCK_POLICY_DIR
-from registry.cli.errors import CliError
+from kernel.cli import CliError
 from sidecar.cli import build_parser, build_sidecar
 from tests.support.servers import free_port
 

@@ -292,7 +292,8 @@ async def test_upstream_down_is_502_problem(make_proxy: MakeProxy) -> None:
         assert resp.content_type == "application/problem+json"
         assert resp.headers["X-Request-Id"] == "req-1"
         problem = await resp.json(content_type=None)
-    assert set(problem) == {"type", "title", "status", "detail", "request_id"}
+    assert set(problem) == {"type", "title", "status", "detail", "instance", "request_id"}
+    assert problem["instance"] == "/anything" and problem["request_id"] == "req-1"
     assert problem["status"] == 502
     assert problem["type"].endswith("/upstream-unavailable")
     assert "Traceback" not in json.dumps(problem)
@@ -308,7 +309,7 @@ async def test_slow_upstream_is_504_problem(upstream: Upstream, make_proxy: Make
     assert time.monotonic() - started < 2.5
     assert problem["status"] == 504
     assert problem["type"].endswith("/upstream-timeout")
-    assert set(problem) == {"type", "title", "status", "detail", "request_id"}
+    assert set(problem) == {"type", "title", "status", "detail", "instance", "request_id"}
 
 
 async def test_traceparent_passes_and_request_id_added(proxy: Client) -> None:

@@ -1,4 +1,5 @@
-"""Sidecar logs: JSON lines on stdout with the request's context variables."""
+"""The one logging setup: JSON lines on stdout with the request's context variables, for
+structlog and standard-library records alike."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from typing import Any
 import pytest
 import structlog
 
-from sidecar import logs
-from sidecar.logs import configure_logging
+from kernel import logs
+from kernel.logs import configure_logging
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,8 @@
-"""structlog JSON lines to stdout for the sidecar.
+"""structlog JSON lines to stdout: the one logging setup of every GreenLang process (registry,
+sidecar, CLIs that log).
 
 One JSON object per line: ``timestamp`` (ISO 8601, UTC), ``level``, ``event``, ``logger`` (when
-the logger was named, ``structlog.get_logger("sidecar.pipeline")``), the call's key/values and
+the logger was named, ``structlog.get_logger("registry.api")``), the call's key/values and
 whatever the request pipeline bound with ``structlog.contextvars.bind_contextvars(request_id=...,
 trace_id=...)`` (a key given in the call wins over a bound one). Records of the standard
 ``logging`` module (aiohttp, OpenTelemetry's exporter, ...) come out in the same shape.

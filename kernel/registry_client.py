@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from registry.cli.errors import CliError
+from kernel.cli import CliError
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 

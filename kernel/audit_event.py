@@ -1,0 +1,157 @@
+"""The sidecar audit event: what a sidecar reports for each proxied call and what the registry's
+intake accepts (docs/registry.md, "Sidecar audit intake"). One definition for both sides.
+
+The event is a ``TypedDict`` whose fields carry their pydantic constraints in ``Annotated``
+metadata. That gives each side what it needs from the same lines:
+
+- the sidecar builds a plain dict literal typed as :class:`SidecarEvent` (sidecar/call.py):
+  mypy checks every key and type, and the hot path (one event per proxied call) pays nothing at
+  run time: no model instance, no validation, no dump before the spool's JSON encoding;
+- the registry validates what arrives with pydantic (strict, no unknown keys, every key
+  required), through the model that embeds these types (registry/sidecar_audit.py), and the
+  OpenAPI schema is generated from them.
+
+A pydantic ``BaseModel`` here would have cost the sidecar a validation (or an unchecked
+``model_construct`` plus a dump) per call; two definitions would drift.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Final, Literal
+
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeAdapter, with_config
+from typing_extensions import TypedDict  # pydantic reads TypedDicts from here on Python < 3.12
+
+MAX_COUNT: Final = 2**53  # token counts: integers any JSON reader keeps exactly
+
+
+def _no_control(v: str) -> str:
+    # NUL cannot be stored by PostgreSQL at all; other control characters have no business in
+    # ids and would make log lines and CLI tables lie.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in v):
+        raise ValueError("must not contain control characters")
+    return v
+
+
+def _no_nul(v: str) -> str:
+    if "\x00" in v:
+        raise ValueError("must not contain NUL characters")
+    return v
+
+
+def _utf8_bytes(limit: int) -> AfterValidator:
+    """At most `limit` bytes in UTF-8 (indexed columns: a b-tree entry must stay small)."""
+
+    def check(v: str) -> str:
+        if len(v.encode("utf-8", "surrogatepass")) > limit:
+            raise ValueError(f"must be at most {limit} bytes in UTF-8")
+        return v
+
+    return AfterValidator(check)
+
+
+def _line(max_length: int, min_length: int = 1) -> StringConstraints:
+    return StringConstraints(min_length=min_length, max_length=max_length)
+
+
+_UUID: Final = TypeAdapter(uuid.UUID)
+
+
+def _canonical_uuid(v: str) -> str:
+    """Any spelling pydantic accepts for a UUID, as its canonical lower-case form."""
+    return str(_UUID.validate_python(v, strict=False))
+
+
+RFC3339: Final = re.compile(r"^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)$")
+
+
+def _rfc3339(v: str) -> str:
+    if not RFC3339.match(v):
+        raise ValueError("must be an RFC 3339 time with an offset, e.g. 2026-11-24T10:00:00.1Z")
+    try:
+        parsed = datetime.fromisoformat(v.upper())
+    except ValueError:
+        raise ValueError("is not a valid date and time") from None
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+    return v
+
+
+# Values the sidecar's configuration or the policies choose: plain text lines.
+Id = Annotated[str, _line(200), AfterValidator(_no_control)]
+AgentId = Annotated[str, _line(64), AfterValidator(_no_control)]
+Name = Annotated[str, _line(200, 0), AfterValidator(_no_control)]
+Version = Annotated[str, _line(128, 0), AfterValidator(_no_control)]
+Environment = Annotated[str, _line(64, 0), AfterValidator(_no_control)]
+# Values callers choose (a request id header, a token subject, a URL path): anything PostgreSQL
+# can store, so that one odd caller does not get a whole batch refused.
+RequestId = Annotated[str, _line(1024), AfterValidator(_no_nul), _utf8_bytes(1024)]
+UserId = Annotated[str, _line(1024, 0), AfterValidator(_no_nul)]
+UrlPath = Annotated[str, _line(16384), AfterValidator(_no_nul)]
+Message = Annotated[str, StringConstraints(max_length=4000), AfterValidator(_no_nul)]
+TraceId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+Method = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{1,32}$")]
+Verdict = Literal["allow", "warn", "deny", "error", "fail_open"]
+Count = Annotated[int | None, Field(ge=0, le=MAX_COUNT)]
+
+
+@with_config(ConfigDict(extra="ignore", strict=True))
+class Finding(TypedDict):
+    """A violation or warning. Policies may add keys of their own; only these two are kept."""
+
+    policy_id: Id
+    message: Message
+
+
+@with_config(ConfigDict(extra="forbid", strict=True))
+class TokenUsage(TypedDict):
+    total: Count
+    prompt: Count
+    completion: Count
+    model: Name | None
+
+
+@with_config(ConfigDict(extra="forbid", strict=True))
+class SidecarEvent(TypedDict):
+    """One proxied call, as a sidecar reports it (every key is required; nullable ones may be
+    null)."""
+
+    event_id: Annotated[
+        str,
+        AfterValidator(_canonical_uuid),
+        Field(
+            description="Idempotency key (a UUID, normally v4)",
+            json_schema_extra={"format": "uuid"},
+        ),
+    ]
+    time: Annotated[
+        str,
+        AfterValidator(_rfc3339),
+        Field(description="RFC 3339 with an offset", json_schema_extra={"format": "date-time"}),
+    ]
+    sidecar: Annotated[Id, Field(description="Sidecar instance id")]
+    request_id: RequestId
+    trace_id: TraceId | None
+    user_id: UserId | None
+    agent_id: AgentId
+    version: Version | None
+    action: Literal["invoke"]
+    method: Method
+    path: UrlPath
+    environment: Environment | None
+    decision: Verdict
+    violations: Annotated[list[Finding], Field(max_length=200)]
+    warnings: Annotated[list[Finding], Field(max_length=200)]
+    status: Annotated[int, Field(ge=100, le=599, description="HTTP status the caller got")]
+    latency_ms: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+    tokens: TokenUsage | None
+
+
+def event_at(event: SidecarEvent) -> datetime:
+    """The event's time as an aware UTC datetime (a validated event's ``time``)."""
+    return datetime.fromisoformat(event["time"].upper()).astimezone(UTC)
