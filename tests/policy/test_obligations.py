@@ -23,6 +23,7 @@ from bundles.sources import load_data
 from tests.policy.opa import OpaServer
 
 STOCK = load_data([STOCK_DATA_DIR])["greenlang"]["sidecar"]
+DEFAULTS = STOCK["defaults"]
 PATTERNS = {name: re.compile(p) for name, p in STOCK["mask_patterns"].items()}
 
 
@@ -201,10 +202,10 @@ WELL_FORMED = {"own", "empty-mask", "limits"}
 def test_sidecar_data_check_accepts_stock_and_fixture_data(fixtures: dict[str, Any]) -> None:
     assert sidecar_data_problems(STOCK) == []
     assert sidecar_data_problems({**STOCK, "agents": fixtures["data"]["sidecar"]["agents"]}) == [
+        ".agents['gl-unknown-mask'].mask: 'ssn' has no pattern in mask_patterns",
         ".agents['gl-bad-limits'].timeout_s: a number of seconds, more than 0 and at most 86400",
         ".agents['gl-bad-limits'].max_request_bytes: a whole number of bytes (0 to 10^12)",
         ".agents['gl-bad-limits'].max_tokens: null or a whole number of tokens (0 to 10^12)",
-        ".agents['gl-unknown-mask'].mask: 'ssn' has no pattern in mask_patterns",
     ]
 
 
@@ -231,6 +232,16 @@ def test_sidecar_data_check_refuses_every_malformed_entry() -> None:
         ({"agents": {"a": {"mask_patterns": {"n": 1}}}}, "['n']: a non-empty Python regular"),
         ({"agents": {"a": {"timeout_s": True}}}, ".agents['a'].timeout_s: a number of seconds"),
         ({"agents": {"a": {"max_response_bytes": 10**13}}}, "max_response_bytes: a whole number"),
+        ({"defaults": {**DEFAULTS, "timeout_s": 86401}}, ".defaults.timeout_s: a number of sec"),
+        ({"defaults": {**DEFAULTS, "max_request_bytes": 1.5}}, "request_bytes: a whole number"),
+        ({"defaults": {**DEFAULTS, "max_tokens": "5"}}, ".defaults.max_tokens: null or a whole"),
+        ({"defaults": {**DEFAULTS, "mask": "email"}}, ".defaults.mask: a list of mask names"),
+        ({"defaults": {**DEFAULTS, "mask": ["ssn"]}}, ".defaults.mask: 'ssn' has no pattern"),
+        ({"agents": {"a": {"timeout_s": None}}}, ".agents['a'].timeout_s: not null"),
+        ({"agents": {"a": {"mask": [1]}}}, ".agents['a'].mask: a list of mask names"),
+        ({"agents": {"a": {"max_token": 1}}}, ".agents['a'].max_token: unknown key (mask_pat"),
+        ({"agents": {"a": "email"}}, ".agents['a']: not an object"),
+        ({"mask_patterns": ["email"]}, ".mask_patterns: not an object"),
     ],
 )
 def test_sidecar_data_check_problems(change: dict[str, Any], problem: str) -> None:
