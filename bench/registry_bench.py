@@ -69,9 +69,8 @@ from bench.registry_report import (
     HEADER,
     SEARCH_TARGET_P95_MS,
     Result,
-    get_vs_baseline,
+    api_vs_baseline,
     log,
-    search_vs_baseline,
     verdicts,
 )
 from bench.registry_setup import (
@@ -236,10 +235,8 @@ def summary(r: Run, reg: Result, started: float) -> int:
     checks += [(f"{LABEL[k]} p95 @ 1 client (service time)", r.api1[k], TARGET[k]) for k in r.kinds]
     verdicts([*checks, *r.open_loop])
     log("")
-    if "get" in r.api:
-        get_vs_baseline(r.api["get"], r.api1["get"], r.db)
-    if "search" in r.api:
-        search_vs_baseline(r.api["search"], r.api1["search"], r.db)
+    for k in r.kinds:
+        api_vs_baseline(k, r.api[k], r.api1[k], r.db)
     log(
         f"Little's law: at {c} closed-loop clients p50 ~ {c}/throughput, so a p95 under 10 ms "
         f"needs > {c / 0.010:.0f} req/s from one server process."

@@ -76,25 +76,22 @@ def verdicts(checks: list[tuple[str, Result, float]]) -> None:
         log(f"{name:<44} {res.p(95):>8.2f}ms {limit:>6.0f}ms  {verdict}")
 
 
-def get_vs_baseline(api: Result, api1: Result, db: dict[str, Result]) -> None:
-    base, row = db["DB get: ONE_ENTRY_SQL"], db["DB get: SELECT * FROM agents"]
-    base1 = db["DB get: ONE_ENTRY_SQL c=1"]
-    log(
-        f"API/baseline  get    p50 {ratio(api.p(50), base.p(50))}, "
-        f"p95 {ratio(api.p(95), base.p(95))}, "
-        f"throughput {base.rps:.0f} -> {api.rps:.0f} req/s "
-        f"(c=1 p50 {ratio(api1.p(50), base1.p(50))}; "
-        f"vs 1-row SELECT p95 {ratio(api.p(95), row.p(95))})"
-    )
+# kind -> (its baseline, its c=1 baseline, (label, the other baseline compared at p95))
+BASELINES = {
+    "get": ("DB get: ONE_ENTRY_SQL", "DB get: ONE_ENTRY_SQL c=1",
+            ("vs 1-row SELECT", "DB get: SELECT * FROM agents")),
+    "search": ("DB PostgresSearchIndex.search", "DB PostgresSearchIndex.search c=1",
+               ("vs search+entries", "DB search + fetch_entries")),
+}  # fmt: skip
 
 
-def search_vs_baseline(api: Result, api1: Result, db: dict[str, Result]) -> None:
-    base, full = db["DB PostgresSearchIndex.search"], db["DB search + fetch_entries"]
-    base1 = db["DB PostgresSearchIndex.search c=1"]
+def api_vs_baseline(kind: str, api: Result, api1: Result, db: dict[str, Result]) -> None:
+    """The API's latency and throughput as ratios of the SQL it runs, measured in the same run."""
+    name, name1, (label, other_name) = BASELINES[kind]
+    base, base1, other = db[name], db[name1], db[other_name]
     log(
-        f"API/baseline  search p50 {ratio(api.p(50), base.p(50))}, "
+        f"API/baseline  {kind:<6} p50 {ratio(api.p(50), base.p(50))}, "
         f"p95 {ratio(api.p(95), base.p(95))}, "
         f"throughput {base.rps:.0f} -> {api.rps:.0f} req/s "
-        f"(vs search+entries p95 {ratio(api.p(95), full.p(95))}; "
-        f"c=1 p50 {ratio(api1.p(50), base1.p(50))})"
+        f"(c=1 p50 {ratio(api1.p(50), base1.p(50))}; {label} p95 {ratio(api.p(95), other.p(95))})"
     )
