@@ -10,7 +10,7 @@ CACHE="${GREENLANG_CACHE:-$HOME/.cache/greenlang}"
 BIN="$CACHE/bin"
 mkdir -p "$BIN"
 
-python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
+python3 -m pip install --quiet --disable-pip-version-check -e ".[test,bench]"
 
 build() {  # build NAME MODULE VERSION: go install unless the cached binary is that version
   local name=$1 module=$2 version=$3 stamp="$BIN/.$1.version"

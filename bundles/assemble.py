@@ -18,7 +18,7 @@ from bundles.bundle import (
 )
 from bundles.compiler import CompiledPolicies
 from bundles.layout import REGO_DIR, STOCK_DATA_DIR
-from bundles.sidecar_data import check_sidecar_data
+from bundles.sidecar_data import parse_sidecar_data
 from bundles.signing import SigningConfig
 from bundles.sources import load_data
 
@@ -31,7 +31,7 @@ def bundle_data(
     """data.greenlang: the stock data, with the agent catalog replaced when one is given.
     Sidecar data the sidecar could not enforce is refused (SidecarDataError, a ValueError)."""
     data: dict[str, Any] = load_data(data_dirs).get("greenlang", {})
-    check_sidecar_data(data.get("sidecar"))
+    parse_sidecar_data(data.get("sidecar"))
     if catalog is not None:
         data["catalog"] = {"agents": dict(catalog)}
     return data

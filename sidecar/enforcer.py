@@ -281,7 +281,7 @@ class Enforcer:
                 raise refusals.response_uninspectable(encoding)
             return None
         try:
-            return SseReader(masker_for(obligations.mask) if obligations.mask else None)
+            return SseReader(masker_for(obligations.mask_pairs) if obligations.mask else None)
         except MaskingError as exc:
             upstream.close()
             raise refusals.masking_failed(str(exc)) from None
@@ -319,7 +319,7 @@ class Enforcer:
 
     def _mask(self, doc: Any, obligations: Obligations) -> bytes | None:
         try:
-            masked, replaced = masker_for(obligations.mask).mask_value(doc)
+            masked, replaced = masker_for(obligations.mask_pairs).mask_value(doc)
         except MaskingError as exc:
             raise refusals.masking_failed(str(exc)) from None
         if not replaced:

@@ -5,7 +5,6 @@ bundle, audit intake), OPA polling the registry's bundle, the example CBAM agent
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,14 +141,20 @@ def test_governed_calls_end_to_end(stack: Stack) -> None:
         assert len(events) == made
         assert {e["after"]["decision"] for e in events} >= {"allow", "deny"}
 
-        # Retired in the registry -> denied once the sidecar takes the next bundle revision:
-        # within one polling interval (plus the call's own time).
+        # Retired in the registry -> denied once the sidecar takes the next bundle revision
+        # (the revision, not a clock, ties the denial to the poll; the timeout only bounds a hang).
+        before = bundle_revision(sc)
         stack.admin.retire(AGENT)
-        retired_at = time.monotonic()
         wait_for(
-            lambda: call(sc, "GET", "/v1/factors").status_code == 403, timeout=10, interval=0.05
+            lambda: call(sc, "GET", "/v1/factors").status_code == 403, timeout=60, interval=0.05
         )
-        assert time.monotonic() - retired_at <= POLL_S + 2.0  # one poll, plus slack for a busy CI
+        assert bundle_revision(sc) not in (before, None)
+
+
+def bundle_revision(sidecar: SidecarProcess) -> str | None:
+    """The bundle revision the sidecar says it is using."""
+    revision = httpx.get(sidecar.url + "/readyz").json().get("revision")
+    return revision if isinstance(revision, str) else None
 
 
 def refused(sc: SidecarProcess) -> httpx.Response | None:
@@ -165,11 +170,10 @@ def test_opa_engine_fails_closed_and_recovers(stack: Stack) -> None:
         with sc:
             assert call(sc, "GET", "/v1/factors").status_code == 200
             opa.close()
-            stopped = time.monotonic()
-            # Decisions already had are reused for --decision-cache-ttl (1 s), then it fails
-            # closed.
-            r = wait_for(lambda: refused(sc), timeout=5)
-            assert time.monotonic() - stopped < 1.0 + 1.5
+            # Decisions already had are reused for --decision-cache-ttl (1 s; its expiry is
+            # tested with an injected clock in tests/sidecar/test_decisions.py), then it fails
+            # closed. The timeout only bounds a hang.
+            r = wait_for(lambda: refused(sc), timeout=60)
             assert r.status_code == 503
             assert r.json()["type"].endswith("/decision-unavailable")
             assert httpx.get(sc.url + "/readyz").status_code == 503

@@ -25,6 +25,7 @@ class Upstream:
     url: str
     sse_release: asyncio.Event = field(default_factory=asyncio.Event)
     sse_finished: asyncio.Event = field(default_factory=asyncio.Event)
+    slow_answered: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def upstream_app(state: Upstream) -> web.Application:
@@ -92,6 +93,7 @@ def upstream_app(state: Upstream) -> web.Application:
 
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(float(request.query.get("delay", "2")))
+        state.slow_answered.set()
         return web.Response(text="late")
 
     app = web.Application(handler_args={"auto_decompress": False})

@@ -1,0 +1,100 @@
+"""The benches cannot rot silently: every bench module imports and parses its arguments, and
+the shared load generator runs its smallest configurations against a real local server. (The
+benches' own smoke runs take longer than a test should: `python bench/registry_bench.py
+--quick` is under a minute.)"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import math
+import threading
+from collections.abc import Iterator
+
+import pytest
+from aiohttp import web
+
+from bench.loadgen import CpuMeter, LoadSpec, nearest_rank, run_load
+from tests.support.servers import free_port
+
+BENCHES = ["policy_bench", "registry_bench", "sidecar_bench"]
+SUPPORT = ["loadgen", "registry_dataset", "registry_phases", "registry_report", "registry_setup"]
+
+
+@pytest.mark.parametrize("name", BENCHES + SUPPORT)
+def test_bench_module_imports(name: str) -> None:
+    importlib.import_module(f"bench.{name}")
+
+
+@pytest.mark.parametrize("name", BENCHES)
+def test_bench_parses_its_defaults(name: str) -> None:
+    module = importlib.import_module(f"bench.{name}")
+    assert module.parse_args([]) is not None
+    with pytest.raises(SystemExit) as caught:
+        module.parse_args(["--help"])
+    assert caught.value.code == 0
+
+
+def test_registry_bench_quick_is_small_and_explicit_flags_win() -> None:
+    from bench import registry_bench
+
+    quick = registry_bench.parse_args(["--quick"])
+    assert quick.agents == 200 and quick.requests == 200 and quick.breakdown_reps == 3
+    assert registry_bench.parse_args(["--quick", "--agents", "500"]).agents == 500
+
+
+def test_nearest_rank_is_the_one_percentile() -> None:
+    ordered = [float(x) for x in range(1, 11)]
+    assert nearest_rank(ordered, 0.5) == 6.0
+    assert nearest_rank(ordered, 0.99) == 10.0
+    assert nearest_rank(ordered, 0.0) == 1.0
+    assert math.isnan(nearest_rank([], 0.5))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """A local aiohttp server in a thread: 200 on /ok/<n>, 500 on /fail."""
+    port = free_port()
+    loop = asyncio.new_event_loop()
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def fail(request: web.Request) -> web.Response:
+        return web.Response(status=500)
+
+    app = web.Application()
+    app.router.add_get("/ok/{n}", ok)
+    app.router.add_get("/fail", fail)
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(30)
+    loop.close()
+
+
+def test_timed_closed_loop(server: str) -> None:
+    spec = LoadSpec(url=server + "/ok/1", concurrency=2, processes=1, duration=0.5, warmup=0.1)
+    result = run_load(spec)
+    assert result.count > 0 and result.failed == 0
+    assert result.duration == 0.5 and result.p50 <= result.p99
+
+
+@pytest.mark.parametrize("rate", [0.0, 50.0])
+def test_request_list_sends_each_path_once(server: str, rate: float) -> None:
+    paths = (*(f"/ok/{i}" for i in range(20)), "/fail")
+    spec = LoadSpec(url=server, paths=paths, concurrency=4, processes=2, duration=30, rate=rate)
+    result = run_load(spec)
+    assert result.count == 20 and result.statuses == {200: 20, 500: 1} and result.failed == 1
+
+
+def test_cpu_meter_counts_this_process() -> None:
+    meter = CpuMeter({}, own="bench")
+    meter.start()
+    sum(i * i for i in range(200_000))
+    assert meter.stop()["bench"] > 0
