@@ -14,6 +14,7 @@ from registry.models import TELEMETRY_WRITERS, AuditFilter, CertificateRequest
 
 routes = web.RouteTableDef()
 MAX_ERRORS_SHOWN = 20
+CERTIFICATE = "/api/v1/certificates/{certificate_id:[A-Za-z0-9._-]{1,200}}"
 
 
 @routes.post("/api/v1/certificates")
@@ -29,7 +30,7 @@ async def issue_certificate(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/v1/certificates/{certificate_id:[A-Za-z0-9._-]{1,200}}")
+@routes.get(CERTIFICATE)
 async def get_certificate(request: web.Request) -> web.Response:
     cert = await request.app[SERVICE].get_certificate(request.match_info["certificate_id"])
     return json_response(cert)
