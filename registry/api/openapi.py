@@ -11,7 +11,8 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
+from pydantic.json_schema import JsonSchemaMode
 
 from registry.api.operations import OPERATIONS, Op, Param, Schema
 from registry.api.schemas import ProblemDetails
@@ -46,11 +47,7 @@ def split_template(template: str) -> tuple[str, list[dict[str, Any]]]:
     return PATH_PARAM.sub(lambda m: "{" + m["name"] + "}", template), params
 
 
-def _ref(model: type[BaseModel]) -> dict[str, Any]:
-    return {"$ref": REF.format(model=model.__name__)}
-
-
-def _typed(ops: dict[tuple[str, str], Op]) -> Iterator[tuple[Key, Any, str]]:
+def _typed(ops: dict[tuple[str, str], Op]) -> Iterator[tuple[Key, Any, JsonSchemaMode]]:
     """Every pydantic-typed schema of the table: (key, type, generation mode)."""
     for (method, template), op in ops.items():
         if op.response is not None and not isinstance(op.response, dict):
@@ -135,7 +132,7 @@ def _responses(op: Op, schemas: Schemas, key: Key, secured: bool, routed_404: bo
     responses: dict[str, Any] = {str(op.status): _success(op, schemas, key)}
     if op.not_modified:
         responses["304"] = {"description": "Not modified: If-None-Match matched the ETag"}
-    errors = set(op.errors) | {500} | ({401} if secured else set()) | ({404} if routed_404 else set())
+    errors = {*op.errors, 500, *([401] if secured else []), *([404] if routed_404 else [])}
     for status in sorted(errors):
         responses[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
     return responses

@@ -22,7 +22,7 @@ class ProblemDetails(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str = Field(description="Stable URI of the problem type", json_schema_extra={"format": "uri"})
+    type: str = Field(description="Stable problem type URI", json_schema_extra={"format": "uri"})
     title: str
     status: int = Field(ge=400, le=599)
     detail: str
