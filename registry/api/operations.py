@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from registry.api import agents, bundles, policies, records
@@ -86,9 +87,7 @@ TOGGLE = {"application/json": s.ToggleReason}
 
 OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/healthz"): Op("Liveness: the database answers", s.Health),
-    ("GET", "/metrics"): Op(
-        "Prometheus metrics", {"type": "string"}, media="text/plain; version=0.0.4"
-    ),
+    ("GET", "/metrics"): Op("Prometheus metrics", {"type": "string"}, media=CONTENT_TYPE_LATEST),
     ("GET", "/openapi.json"): Op("This document", {"type": "object"}),
     ("POST", "/api/v1/agents"): Op(
         "Register an agent or a new version",

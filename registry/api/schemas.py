@@ -72,7 +72,7 @@ class ToggleReason(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = None
+    reason: str = ""
 
 
 class OpaLabels(BaseModel):
