@@ -9,7 +9,7 @@ does not match the pattern finds no route) and 500 are added by openapi.py."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -83,7 +83,16 @@ AUDIT_INTAKE = (
     "role service or admin 403."
 )
 OPA_FORMAT = "OPA's own format, plain or gzip (Content-Encoding or raw gzip body)."
-TOGGLE = {"application/json": s.ToggleReason}
+SEARCH = Op(
+    "Search agents", SearchResult, errors=(400, 422), query=SearchQuery, description=LIST_FILTERS
+)
+TOGGLE = Op(
+    "Enable a policy (role approver or admin)",
+    s.Policy,
+    errors=(400, 403, 409, 413, 422),
+    body={"application/json": s.ToggleReason},
+    body_required=False,
+)
 
 OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/healthz"): Op("Liveness: the database answers", s.Health),
@@ -97,20 +106,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         body={"multipart/form-data": REGISTRATION_FORM, "application/json": s.JsonRegistration},
         headers=("Location",),
     ),
-    ("GET", "/api/v1/agents"): Op(
-        "List agents (filters as search)",
-        SearchResult,
-        errors=(400, 422),
-        query=SearchQuery,
-        description=LIST_FILTERS,
-    ),
-    ("GET", "/api/v1/agents/search"): Op(
-        "Search agents",
-        SearchResult,
-        errors=(400, 422),
-        query=SearchQuery,
-        description=LIST_FILTERS,
-    ),
+    ("GET", "/api/v1/agents"): replace(SEARCH, summary="List agents (filters as search)"),
+    ("GET", "/api/v1/agents/search"): SEARCH,
     ("GET", agents.AGENT): Op("Get an agent", RegistryEntry),
     ("DELETE", agents.AGENT): Op(
         "Soft delete: retire every version",
@@ -180,19 +177,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         headers=("Location",),
     ),
     ("GET", policies.POLICY): Op("Get a policy with its history", s.Policy),
-    ("POST", policies.POLICY + "/enable"): Op(
-        "Enable a policy (role approver or admin)",
-        s.Policy,
-        errors=(400, 403, 409, 413, 422),
-        body=TOGGLE,
-        body_required=False,
-    ),
-    ("POST", policies.POLICY + "/disable"): Op(
-        "Disable a policy (role approver or admin)",
-        s.Policy,
-        errors=(400, 403, 409, 413, 422),
-        body=TOGGLE,
-        body_required=False,
+    ("POST", policies.POLICY + "/enable"): TOGGLE,
+    ("POST", policies.POLICY + "/disable"): replace(
+        TOGGLE, summary="Disable a policy (role approver or admin)"
     ),
     ("GET", bundles.NAMED): Op(
         "Download an OPA bundle (greenlang: built from the stored policies and catalog)",
