@@ -135,6 +135,8 @@ class Checked:
         media = {m.split(";")[0]: v for m, v in response.get("content", {}).items()}
         if r.status != 304:
             assert r.content_type in media, f"{what}: {r.content_type} not in {list(media)}"
+        missing = [h for h in response.get("headers", {}) if h not in r.headers]
+        assert not missing, f"{what} lacks the documented headers {missing}"
         if r.content_type.endswith("json") and r.status != 304:
             self.schema_check(
                 media[r.content_type]["schema"], await r.json(content_type=None), what
