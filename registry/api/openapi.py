@@ -1,267 +1,200 @@
-"""OpenAPI 3.1 document, with schemas generated from the pydantic models the API returns."""
+"""The OpenAPI 3.1 document, generated from the operations table and the pydantic models.
+
+Schemas come from the models the handlers use (one joint generation, `$defs` lifted into
+`components/schemas`); error responses are RFC 9457 problem details, one component per status,
+listing the problem types of registry.errors; path parameters come from the route templates."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Iterator
+from functools import cache
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic import TypeAdapter
+from pydantic.json_schema import JsonSchemaMode
 
-from registry.audit.models import AuditPage
-from registry.audit.sidecar_intake import IntakeResult, SidecarBatch
-from registry.catalog.models import (
-    AgentVersion,
-    Certificate,
-    CertificateRequest,
-    RegistryEntry,
-    SearchResult,
-    StatusChange,
-)
-from registry.catalog.spec import AgentSpec
+from kernel.problems import PROBLEM_BASE, Problem
+from registry.api.operations import OPERATIONS, Op, Param, Schema
+from registry.api.schemas import ProblemDetails
 
-MODELS = (
-    AgentSpec,
-    AgentVersion,
-    AuditPage,
-    Certificate,
-    CertificateRequest,
-    IntakeResult,
-    RegistryEntry,
-    SearchResult,
-    SidecarBatch,
-    StatusChange,
-)
 REF = "#/components/schemas/{model}"
+PROBLEM_MEDIA = "application/problem+json"
+SECURED_PREFIX = "/api/v1"  # what middleware.bearer_auth guards
+# `{name}` or `{name:regex}`, the regex possibly holding `{m,n}` (as aiohttp parses them).
+PATH_PARAM = re.compile(r"\{(?P<name>[_a-zA-Z]\w*)(?::(?P<pattern>(?:[^{}]|\{[^{}]*\})+))?\}")
+RESPONSE_HEADERS = {
+    "Location": "URL of the created resource",
+    "ETag": "Entity tag, for If-Match / If-None-Match",
+    "Digest": "sha-256 of the body",
+}
+INTERNAL_ERROR = ("Internal error", PROBLEM_BASE + "internal-error")
+
+Key = tuple[str, str, str, str]  # (method, template, role, media type)
 
 
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": REF.format(model=name)}
+def split_template(template: str) -> tuple[str, list[dict[str, Any]]]:
+    """aiohttp route template -> (OpenAPI path, path parameters with their patterns)."""
+    params = [
+        {
+            "name": m["name"],
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": f"^(?:{m['pattern'] or '[^/]+'})$"},
+        }
+        for m in PATH_PARAM.finditer(template)
+    ]
+    return PATH_PARAM.sub(lambda m: "{" + m["name"] + "}", template), params
 
 
-def _ok(schema: dict[str, Any], status: str = "200") -> dict[str, Any]:
+def _typed(ops: dict[tuple[str, str], Op]) -> Iterator[tuple[Key, Any, JsonSchemaMode]]:
+    """Every pydantic-typed schema of the table: (key, type, generation mode)."""
+    for (method, template), op in ops.items():
+        if op.response is not None and not isinstance(op.response, dict):
+            yield (method, template, "response", op.media), op.response, "serialization"
+        for media, schema in op.body.items():
+            if not isinstance(schema, dict):
+                yield (method, template, "body", media), schema, "validation"
+        if op.query is not None:
+            yield (method, template, "query", ""), op.query, "validation"
+    yield ("", "", "problem", PROBLEM_MEDIA), ProblemDetails, "serialization"
+
+
+class Schemas:
+    """One joint JSON Schema generation for the whole table, so each model is named once."""
+
+    def __init__(self, ops: dict[tuple[str, str], Op]):
+        inputs = [(key, mode, TypeAdapter(tp)) for key, tp, mode in _typed(ops)]
+        generated, top = TypeAdapter.json_schemas(inputs, ref_template=REF)
+        self._by_key = {key: schema for (key, _mode), schema in generated.items()}
+        self.components: dict[str, Any] = dict(top.get("$defs", {}))
+
+    def typed(self, key: Key) -> dict[str, Any]:
+        return self._by_key[key]
+
+    def get(self, key: Key, schema: Schema) -> dict[str, Any]:
+        """`schema` itself when it is a JSON Schema dict, else what was generated for `key`."""
+        return schema if isinstance(schema, dict) else self.typed(key)
+
+    def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        ref = schema.get("$ref", "")
+        return self.components[ref.rsplit("/", 1)[-1]] if ref else schema
+
+
+def _query_params(schemas: Schemas, key: Key) -> list[dict[str, Any]]:
+    """A query model's fields as query parameters (lists: repeat the parameter)."""
+    model = schemas.resolve(schemas.typed(key))
+    required = set(model.get("required", []))
+    params = []
+    for name, prop in model["properties"].items():
+        param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if "description" in prop:
+            param["description"] = prop["description"]
+        if prop.get("type") == "array":
+            param |= {"style": "form", "explode": True}
+        params.append(param)
+    return params
+
+
+def _param(p: Param) -> dict[str, Any]:
+    doc = {"name": p.name, "in": p.where, "required": False, "schema": p.schema}
+    return doc | ({"description": p.description} if p.description else {})
+
+
+def _problem_responses(schemas: Schemas) -> dict[str, Any]:
+    """One response per error status, naming the problem types registry.errors has for it."""
+    kinds: dict[int, list[tuple[str, str]]] = {500: [INTERNAL_ERROR]}
+    for cls in Problem.__subclasses__():
+        kinds.setdefault(cls.status, []).append((cls.title, PROBLEM_BASE + cls.slug))
+    schema = schemas.get(("", "", "problem", PROBLEM_MEDIA), ProblemDetails)
     return {
-        status: {"description": "OK", "content": {"application/json": {"schema": schema}}},
-        "default": {
-            "description": "Error",
-            "content": {"application/problem+json": {"schema": _ref("Problem")}},
-        },
+        f"Problem{status}": {
+            "description": "; ".join(f"{title} ({uri})" for title, uri in found),
+            "content": {PROBLEM_MEDIA: {"schema": schema}},
+        }
+        for status, found in sorted(kinds.items())
     }
 
 
-def _q(name: str, kind: str = "string", array: bool = False) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": kind}
-    if array:
-        schema = {"type": "array", "items": schema}
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "style": "form",
-        "explode": True,
+def _success(op: Op, schemas: Schemas, key: Key) -> dict[str, Any]:
+    doc: dict[str, Any] = {"description": "OK" if op.status == 200 else "Created"}
+    if op.response is not None:
+        doc["content"] = {op.media: {"schema": schemas.get(key, op.response)}}
+    if op.headers:
+        doc["headers"] = {
+            h: {"description": RESPONSE_HEADERS[h], "schema": {"type": "string"}}
+            for h in op.headers
+        }
+    return doc
+
+
+def _responses(op: Op, schemas: Schemas, key: Key, secured: bool, routed_404: bool) -> Any:
+    responses: dict[str, Any] = {str(op.status): _success(op, schemas, key)}
+    if op.not_modified:
+        responses["304"] = {"description": "Not modified: If-None-Match matched the ETag"}
+    errors = {*op.errors, 500, *([401] if secured else []), *([404] if routed_404 else [])}
+    for status in sorted(errors):
+        responses[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
+    return responses
+
+
+def _operation(method: str, template: str, op: Op, schemas: Schemas) -> dict[str, Any]:
+    path, params = split_template(template)
+    secured = path.startswith(SECURED_PREFIX)
+    if op.query is not None:
+        params += _query_params(schemas, (method, template, "query", ""))
+    params += [_param(p) for p in op.params]
+    doc: dict[str, Any] = {
+        "summary": op.summary,
+        "tags": [path.split("/")[3] if secured else "service"],
     }
-
-
-def _path(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-
-
-SEARCH_PARAMS = [
-    _q("query"),
-    _q("tags", array=True),
-    _q("regulatory_scope", array=True),
-    _q("owner_team"),
-    _q("status"),
-    _q("type"),
-    _q("page", "integer"),
-    _q("page_size", "integer"),
-]
-AGENT = [_path("agent_id")]
-VERSION = [*AGENT, _path("version")]
-
-PATHS: dict[str, dict[str, Any]] = {
-    "/api/v1/agents": {
-        "post": {
-            "summary": "Register an agent or a new version",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["spec"],
-                            "properties": {
-                                "spec": {"type": "string", "description": "agent spec YAML"},
-                                "artifact": {"type": "string", "format": "binary"},
-                                "certificate_id": {"type": "string"},
-                            },
-                        }
-                    },
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["spec"],
-                            "properties": {
-                                "spec": _ref("AgentSpec"),
-                                "certificate_id": {"type": "string"},
-                            },
-                        }
-                    },
-                },
-            },
-            "responses": _ok(_ref("RegistryEntry"), "201"),
-        },
-        "get": {
-            "summary": "List agents (filters as search)",
-            "parameters": SEARCH_PARAMS,
-            "responses": _ok(_ref("SearchResult")),
-        },
-    },
-    "/api/v1/agents/search": {
-        "get": {
-            "summary": "Search agents",
-            "parameters": SEARCH_PARAMS,
-            "responses": _ok(_ref("SearchResult")),
+    if op.description:
+        doc["description"] = op.description
+    if params:
+        doc["parameters"] = params
+    if op.body:
+        content = {
+            media: {"schema": schemas.get((method, template, "body", media), schema)}
+            for media, schema in op.body.items()
         }
-    },
-    "/api/v1/agents/{agent_id}": {
-        "get": {
-            "summary": "Get an agent",
-            "parameters": AGENT,
-            "responses": _ok(_ref("RegistryEntry")),
-        },
-        "delete": {
-            "summary": "Soft delete: retire every version",
-            "parameters": [*AGENT, _q("reason")],
-            "responses": _ok(_ref("RegistryEntry")),
-        },
-    },
-    "/api/v1/agents/{agent_id}/versions": {
-        "get": {
-            "summary": "List versions",
-            "parameters": AGENT,
-            "responses": _ok({"type": "array", "items": _ref("AgentVersion")}),
-        }
-    },
-    "/api/v1/agents/{agent_id}/versions/{version}": {
-        "get": {
-            "summary": "Get a version",
-            "parameters": VERSION,
-            "responses": _ok(_ref("AgentVersion")),
-        },
-        "patch": {
-            "summary": "Change a version's status",
-            "parameters": VERSION,
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _ref("StatusChange")}},
-            },
-            "responses": _ok(_ref("AgentVersion")),
-        },
-    },
-    "/api/v1/agents/{agent_id}/versions/{version}/artifact": {
-        "get": {
-            "summary": "Download the artifact (ETag = sha256)",
-            "parameters": VERSION,
-            "responses": {
-                "200": {
-                    "description": "artifact bytes",
-                    "content": {
-                        "application/octet-stream": {
-                            "schema": {"type": "string", "format": "binary"}
-                        }
-                    },
-                }
-            },
-        }
-    },
-    "/api/v1/certificates": {
-        "post": {
-            "summary": "Issue a certificate",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _ref("CertificateRequest")}},
-            },
-            "responses": _ok(_ref("Certificate"), "201"),
-        }
-    },
-    "/api/v1/certificates/{certificate_id}": {
-        "get": {
-            "summary": "Get a certificate",
-            "parameters": [_path("certificate_id")],
-            "responses": _ok(_ref("Certificate")),
-        }
-    },
-    "/api/v1/audit": {
-        "get": {
-            "summary": "Audit trail",
-            "parameters": [
-                _q("agent_id"),
-                _q("action"),
-                _q("request_id"),
-                _q("decision"),
-                _q("since"),
-                _q("until"),
-                _q("after_seq", "integer"),
-                _q("limit", "integer"),
-            ],
-            "responses": _ok(_ref("AuditPage")),
-        },
-        "post": {
-            "summary": "Report sidecar audit events (role service or admin)",
-            "description": (
-                "1 to 500 events per batch, at most 8 MiB. Stored in the audit trail as action "
-                "sidecar.invoke, once per event_id: a retried or concurrent batch stores each "
-                "event once and counts the rest as duplicates. Any invalid event refuses the "
-                "whole batch (400, nothing stored); more than 500 events or 8 MiB is 413, "
-                "another content type 415, a token without role service or admin 403."
-            ),
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _ref("SidecarBatch")}},
-            },
-            "responses": _ok(_ref("IntakeResult")),
-        },
-    },
-    "/api/v1/opa/status": {
-        "post": {
-            "summary": "OPA status report (role service or admin)",
-            "requestBody": {"required": True, "content": {"application/json": {}}},
-            "responses": _ok({"type": "object"}),
-        }
-    },
-    "/api/v1/opa/logs": {
-        "post": {
-            "summary": "OPA decision logs, gzip JSON array (role service or admin)",
-            "requestBody": {"required": True, "content": {"application/json": {}}},
-            "responses": _ok({"type": "object"}),
-        }
-    },
-}
-
-PROBLEM = {
-    "type": "object",
-    "required": ["type", "title", "status"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-    },
-}
+        doc["requestBody"] = {"required": op.body_required, "content": content}
+    key = (method, template, "response", op.media)
+    doc["responses"] = _responses(op, schemas, key, secured, routed_404="{" in path)
+    doc["security"] = [{"bearer": []}] if secured else []
+    return doc
 
 
-def openapi_document() -> dict[str, Any]:
-    _, defs = models_json_schema([(m, "serialization") for m in MODELS], ref_template=REF)
-    schemas = dict(defs.get("$defs", {}))
-    schemas["Problem"] = PROBLEM
+def _paths(ops: dict[tuple[str, str], Op], schemas: Schemas) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for (method, template), op in ops.items():
+        path, _ = split_template(template)
+        paths.setdefault(path, {})[method.lower()] = _operation(method, template, op, schemas)
+    return paths
+
+
+def build_document(ops: dict[tuple[str, str], Op]) -> dict[str, Any]:
+    schemas = Schemas(ops)
+    paths = _paths(ops, schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": "GreenLang Agent Registry", "version": "1.0.0"},
+        "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": schemas.components,
+            "responses": _problem_responses(schemas),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
-        "security": [{"bearer": []}],
-        "paths": PATHS,
     }
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The registry's document (built once: it depends on code only)."""
+    return build_document(OPERATIONS)
+
+
+def operations_of(document: dict[str, Any]) -> Iterable[tuple[str, str]]:
+    """(METHOD, path) of every operation a document names."""
+    methods = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+    for path, item in document["paths"].items():
+        yield from ((m.upper(), path) for m in item if m in methods)

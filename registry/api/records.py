@@ -16,6 +16,7 @@ from registry.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedM
 
 routes = web.RouteTableDef()
 MAX_ERRORS_SHOWN = 20
+CERTIFICATE = "/api/v1/certificates/{certificate_id:[A-Za-z0-9._-]{1,200}}"
 
 
 @routes.post("/api/v1/certificates")
@@ -31,7 +32,7 @@ async def issue_certificate(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/v1/certificates/{certificate_id:[A-Za-z0-9._-]{1,200}}")
+@routes.get(CERTIFICATE)
 async def get_certificate(request: web.Request) -> web.Response:
     cert = await request.app[SERVICE].get_certificate(request.match_info["certificate_id"])
     return json_response(cert)

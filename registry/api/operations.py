@@ -1,0 +1,201 @@
+"""What each route takes and returns, for the OpenAPI document: one row per (method, route).
+
+Keys are the route templates the route modules register (regex included), so path parameter
+patterns are written once. The router decides which routes exist; tests/api/test_openapi.py
+fails when this table and the router disagree. Error statuses listed here are the ones the
+handler or its service raises; 401 (on /api/v1), 404 (routes with path parameters: an id that
+does not match the pattern finds no route) and 500 are added by openapi.py."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
+
+from registry.api import agents, bundles, policies, records
+from registry.api import schemas as s
+from registry.audit.models import AuditFilter, AuditPage
+from registry.audit.sidecar_intake import IntakeResult, SidecarBatch
+from registry.catalog.models import (
+    AgentVersion,
+    Certificate,
+    CertificateRequest,
+    RegistryEntry,
+    SearchQuery,
+    SearchResult,
+    StatusChange,
+)
+
+# A pydantic model or type (its JSON Schema is generated), or a JSON Schema dict taken as is.
+Schema = Any
+BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+GZIP = "application/gzip"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    where: Literal["query", "header"]
+    schema: dict[str, Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Op:
+    summary: str
+    response: Schema | None  # body of the success response; None: no body
+    status: int = 200
+    media: str = "application/json"
+    errors: tuple[int, ...] = ()
+    body: Mapping[str, Schema] = field(default_factory=dict)  # media type -> schema
+    body_required: bool = True
+    query: type[BaseModel] | None = None  # a model whose fields are the query parameters
+    params: tuple[Param, ...] = ()
+    headers: tuple[str, ...] = ()  # response headers of the success response
+    not_modified: bool = False  # answers 304 to a matching If-None-Match
+    description: str = ""
+
+
+def _header(name: str, description: str) -> Param:
+    return Param(name, "header", {"type": "string"}, description)
+
+
+IF_NONE_MATCH = _header("If-None-Match", "ETag of the copy you hold: 304 when unchanged")
+REGISTRATION_FORM: dict[str, Any] = {
+    "type": "object",
+    "required": ["spec"],
+    "properties": {
+        "spec": {"type": "string", "description": "agent spec YAML"},
+        "artifact": BINARY,
+        "certificate_id": {"type": "string", "maxLength": 200},
+    },
+}
+LIST_FILTERS = "tags and regulatory_scope: repeat the parameter or separate values with commas."
+AUDIT_INTAKE = (
+    "1 to 500 events per batch, at most 8 MiB. Stored in the audit trail as action "
+    "sidecar.invoke, once per event_id: a retried or concurrent batch stores each event once "
+    "and counts the rest as duplicates. Any invalid event refuses the whole batch (400, nothing "
+    "stored); more than 500 events or 8 MiB is 413, another content type 415, a token without "
+    "role service or admin 403."
+)
+OPA_FORMAT = "OPA's own format, plain or gzip (Content-Encoding or raw gzip body)."
+SEARCH = Op(
+    "Search agents", SearchResult, errors=(400, 422), query=SearchQuery, description=LIST_FILTERS
+)
+TOGGLE = Op(
+    "Enable a policy (role approver or admin)",
+    s.Policy,
+    errors=(400, 403, 409, 413, 422),
+    body={"application/json": s.ToggleReason},
+    body_required=False,
+)
+
+OPERATIONS: dict[tuple[str, str], Op] = {
+    ("GET", "/healthz"): Op("Liveness: the database answers", s.Health),
+    ("GET", "/metrics"): Op("Prometheus metrics", {"type": "string"}, media=CONTENT_TYPE_LATEST),
+    ("GET", "/openapi.json"): Op("This document", {"type": "object"}),
+    ("POST", "/api/v1/agents"): Op(
+        "Register an agent or a new version",
+        RegistryEntry,
+        status=201,
+        errors=(400, 403, 409, 413, 415, 422),
+        body={"multipart/form-data": REGISTRATION_FORM, "application/json": s.JsonRegistration},
+        headers=("Location",),
+    ),
+    ("GET", "/api/v1/agents"): replace(SEARCH, summary="List agents (filters as search)"),
+    ("GET", "/api/v1/agents/search"): SEARCH,
+    ("GET", agents.AGENT): Op("Get an agent", RegistryEntry),
+    ("DELETE", agents.AGENT): Op(
+        "Soft delete: retire every version",
+        RegistryEntry,
+        errors=(400, 403, 409),
+        params=(Param("reason", "query", {"type": "string", "maxLength": 2000}),),
+    ),
+    ("GET", agents.AGENT + "/versions"): Op("List versions", list[AgentVersion]),
+    ("GET", agents.VERSION): Op("Get a version", AgentVersion, headers=("ETag",)),
+    ("PATCH", agents.VERSION): Op(
+        "Change a version's status",
+        AgentVersion,
+        errors=(403, 409, 412, 413, 415, 422),
+        body={"application/json": StatusChange},
+        params=(_header("If-Match", "ETag from a read: 412 if the version changed since"),),
+        headers=("ETag",),
+    ),
+    ("GET", agents.VERSION + "/artifact"): Op(
+        "Download the artifact (ETag = sha256)",
+        BINARY,
+        media="application/octet-stream",
+        params=(IF_NONE_MATCH,),
+        headers=("ETag", "Digest"),
+        not_modified=True,
+    ),
+    ("POST", "/api/v1/certificates"): Op(
+        "Issue a certificate",
+        Certificate,
+        status=201,
+        errors=(400, 403, 415, 422),
+        body={"application/json": CertificateRequest},
+        headers=("Location",),
+    ),
+    ("GET", records.CERTIFICATE): Op("Get a certificate", Certificate),
+    ("GET", "/api/v1/audit"): Op("Audit trail", AuditPage, errors=(400, 422), query=AuditFilter),
+    ("POST", "/api/v1/audit"): Op(
+        "Report sidecar audit events (role service or admin)",
+        IntakeResult,
+        errors=(400, 403, 413, 415),
+        body={"application/json": SidecarBatch},
+        description=AUDIT_INTAKE,
+    ),
+    ("POST", "/api/v1/opa/status"): Op(
+        "OPA status report (role service or admin)",
+        s.InstanceRecorded,
+        errors=(403, 413, 422),
+        body={"application/json": s.OpaStatusReport},
+        description=OPA_FORMAT,
+    ),
+    ("POST", "/api/v1/opa/logs"): Op(
+        "OPA decision logs (role service or admin)",
+        s.DecisionsStored,
+        errors=(403, 413, 422),
+        body={"application/json": list[s.DecisionLogEvent]},
+        description=OPA_FORMAT,
+    ),
+    ("GET", "/api/v1/opa/instances"): Op(
+        "OPA instances and the bundle revisions they last reported", list[s.OpaInstance]
+    ),
+    ("GET", "/api/v1/policies"): Op("List policies", list[s.PolicySummary]),
+    ("POST", "/api/v1/policies"): Op(
+        "Create a policy from YAML (role approver or admin)",
+        s.Policy,
+        status=201,
+        errors=(403, 409, 413, 415, 422),
+        body={"application/yaml": {"type": "string", "description": "policy YAML"}},
+        headers=("Location",),
+    ),
+    ("GET", policies.POLICY): Op("Get a policy with its history", s.Policy),
+    ("POST", policies.POLICY + "/enable"): TOGGLE,
+    ("POST", policies.POLICY + "/disable"): replace(
+        TOGGLE, summary="Disable a policy (role approver or admin)"
+    ),
+    ("GET", bundles.NAMED): Op(
+        "Download an OPA bundle (greenlang: built from the stored policies and catalog)",
+        BINARY,
+        media=GZIP,
+        errors=(503,),
+        params=(IF_NONE_MATCH,),
+        headers=("ETag",),
+        not_modified=True,
+    ),
+    ("PUT", bundles.NAMED): Op(
+        "Publish an OPA bundle under a name (role approver or admin)",
+        s.PublishedBundle,
+        status=201,
+        errors=(403, 409, 413, 415, 422),
+        body={GZIP: BINARY, "application/octet-stream": BINARY},
+        headers=("ETag",),
+    ),
+    ("GET", "/api/v1/catalog"): Op("The agent catalog as bundles carry it", s.Catalog),
+}
