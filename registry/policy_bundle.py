@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +109,14 @@ def users(rows: list[asyncpg.Record]) -> dict[str, Any]:
     return bound
 
 
+def _ns(when: datetime | None) -> int | None:
+    return int(when.timestamp()) * NS_PER_S + when.microsecond * 1000 if when else None
+
+
 def catalog(rows: list[asyncpg.Record]) -> dict[str, Any]:
     """data.greenlang.catalog.agents in the layout of docs/policies.md (statuses upper case,
-    times as epoch nanoseconds)."""
+    times as epoch nanoseconds). A version with a `deprecated_at` also gets its sunset and
+    replacement (rows without those columns are read as not deprecated)."""
     agents: dict[str, Any] = {}
     for r in rows:
         entry = agents.setdefault(
@@ -121,15 +127,15 @@ def catalog(rows: list[asyncpg.Record]) -> dict[str, Any]:
                 "versions": {},
             },
         )
-        expires = r["expires_at"]
-        entry["versions"][r["version"]] = {
+        version = entry["versions"][r["version"]] = {
             "status": r["status"].upper(),
             "certificate_id": r["certificate_id"],
-            "certificate_expires_at": int(expires.timestamp()) * NS_PER_S
-            + expires.microsecond * 1000
-            if expires
-            else None,
+            "certificate_expires_at": _ns(r["expires_at"]),
         }
+        if r.get("deprecated_at") is not None:
+            version["deprecated_at"] = _ns(r["deprecated_at"])
+            version["sunset_at"] = _ns(r.get("sunset_at"))
+            version["replacement"] = r.get("replacement_agent_id")
     return agents
 
 
