@@ -48,17 +48,18 @@ class Notice:
         """The notice in a version's catalog facts; None when it is not deprecated (no
         integer `deprecated_at`). A malformed sunset or replacement is left out."""
         deprecated, sunset, replacement = (facts.get(k) for k in KEYS)
-        if not _is_ns(deprecated):
+        if (deprecated := _ns(deprecated)) is None:
             return None
         return cls(
             deprecated,
-            sunset if _is_ns(sunset) else None,
+            _ns(sunset),
             replacement if isinstance(replacement, str) and replacement else None,
         )
 
 
-def _is_ns(value: Any) -> bool:
-    return type(value) is int  # not bool, not float: times are integer epoch ns
+def _ns(value: Any) -> int | None:
+    """An epoch-ns time (an int64, years 1677..2262, like every catalog time), else None."""
+    return value if type(value) is int and -(2**63) <= value < 2**63 else None
 
 
 def notices(agents: Mapping[str, Any]) -> dict[tuple[str, str], Notice]:
@@ -84,12 +85,11 @@ def notices(agents: Mapping[str, Any]) -> dict[tuple[str, str], Notice]:
 @lru_cache(maxsize=64)
 def headers(notice: Notice, registry_url: str | None = None) -> Headers:
     """The response header fields of a notice (memoized: made once per notice, not per call)."""
-    deprecated = notice.deprecated_at
-    out: list[tuple[str, str]] = []
-    if notice.sunset_at is not None:
-        deprecated = min(deprecated, notice.sunset_at)
-        out.append(("Sunset", formatdate(notice.sunset_at // NS_PER_S, usegmt=True)))
-    out.insert(0, ("Deprecation", f"@{deprecated // NS_PER_S}"))
+    sunset = notice.sunset_at
+    deprecated = notice.deprecated_at if sunset is None else min(notice.deprecated_at, sunset)
+    out = [("Deprecation", f"@{deprecated // NS_PER_S}")]
+    if sunset is not None:
+        out.append(("Sunset", formatdate(sunset // NS_PER_S, usegmt=True)))
     if notice.replacement is not None:
         base = (registry_url or "").rstrip("/")
         target = f"{base}/api/v1/agents/{quote(notice.replacement, safe='')}"

@@ -55,8 +55,15 @@ def test_a_sunset_before_the_deprecation_moves_the_deprecation_back() -> None:
 
 @pytest.mark.parametrize(
     "facts",
-    [{}, {"status": "DEPRECATED"}, {"deprecated_at": None}, {"deprecated_at": "2025-12-01"},
-     {"deprecated_at": 1.5e18}, {"deprecated_at": True}],
+    [
+        {},
+        {"status": "DEPRECATED"},
+        {"deprecated_at": None},
+        {"deprecated_at": "2025-12-01"},
+        {"deprecated_at": 1.5e18},
+        {"deprecated_at": True},
+        {"deprecated_at": 2**63},
+    ],
 )
 def test_no_notice_without_an_integer_deprecation_time(facts: dict[str, Any]) -> None:
     assert Notice.of(facts) is None
@@ -65,6 +72,7 @@ def test_no_notice_without_an_integer_deprecation_time(facts: dict[str, Any]) ->
 def test_malformed_sunset_and_replacement_are_left_out() -> None:
     facts = {"deprecated_at": DEPRECATED, "sunset_at": "soon", "replacement": ""}
     assert Notice.of(facts) == Notice(DEPRECATED)
+    assert Notice.of(facts | {"sunset_at": 10**30}) == Notice(DEPRECATED)  # no header for it
 
 
 def test_notices_of_a_catalog_per_version_and_flat() -> None:
@@ -108,8 +116,12 @@ def test_the_registry_catalog_carries_the_notice_to_the_sidecar() -> None:
             sunset_at=datetime(2026, 2, 1, 0, 0, 0, 500, tzinfo=UTC),
             replacement_agent_id="gl-y",
         ),
-        row("0.9.0", deprecated_at=datetime(2025, 12, 1, tzinfo=UTC), sunset_at=None,
-            replacement_agent_id=None),
+        row(
+            "0.9.0",
+            deprecated_at=datetime(2025, 12, 1, tzinfo=UTC),
+            sunset_at=None,
+            replacement_agent_id=None,
+        ),
     ]
     agents = catalog(rows)  # type: ignore[arg-type]  # dicts stand in for asyncpg Records
     assert agents["gl-x"]["versions"]["1.0.0"] == {
