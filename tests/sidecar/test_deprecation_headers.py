@@ -4,7 +4,8 @@ deprecation headers follow the bundle revision, on forwarded answers and on refu
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,32 +90,27 @@ async def agent_url() -> AsyncIterator[str]:
         yield url
 
 
-Start = Callable[..., Awaitable[Sidecar]]
-
-
-@pytest.fixture
-async def start(host: BundleHost, agent_url: str) -> AsyncIterator[Start]:
-    started: list[Sidecar] = []
-
-    async def make(pinned: str | None = None, registry_url: str | None = REGISTRY) -> Sidecar:
-        sidecar = Sidecar(
-            target=Target(AGENT, pinned, "production", "test-sidecar"),
-            upstream=agent_url,
-            listen=Listen("127.0.0.1", free_port()),
-            admin_listen=Listen("127.0.0.1", free_port()),
-            source=PolledBundleSource(host.url, interval_s=3600),
-            authenticator=SecretAuthenticator(SECRET),
-            sink=ListSink(),
-            decision_cache_ttl_s=0,
-            registry_url=registry_url,
-        )
-        await sidecar.start()
-        started.append(sidecar)
-        return sidecar
-
-    yield make
-    for s in started:
-        await s.stop()
+@asynccontextmanager
+async def running(
+    host: BundleHost, agent_url: str, pinned: str | None = None, registry: str | None = REGISTRY
+) -> AsyncIterator[Sidecar]:
+    """A sidecar polling ``host`` (by hand: `poll`), serving ``pinned`` or the catalog's."""
+    sidecar = Sidecar(
+        target=Target(AGENT, pinned, "production", "test-sidecar"),
+        upstream=agent_url,
+        listen=Listen("127.0.0.1", free_port()),
+        admin_listen=Listen("127.0.0.1", free_port()),
+        source=PolledBundleSource(host.url, interval_s=3600),
+        authenticator=SecretAuthenticator(SECRET),
+        sink=ListSink(),
+        decision_cache_ttl_s=0,
+        registry_url=registry,
+    )
+    await sidecar.start()
+    try:
+        yield sidecar
+    finally:
+        await sidecar.stop()
 
 
 async def call(sidecar: Sidecar, auth: str | None = None) -> aiohttp.ClientResponse:
@@ -135,17 +131,23 @@ async def poll(sidecar: Sidecar) -> None:
     assert await sidecar.source.poll_once() is True  # a new revision is installed
 
 
-async def test_headers_follow_the_bundle_revision(host: BundleHost, start: Start) -> None:
+async def test_headers_follow_the_bundle_revision(host: BundleHost, agent_url: str) -> None:
     host.publish(catalog(v2=version()))
-    sidecar = await start()
-    resp = await call(sidecar)
-    assert resp.status == 200 and resp.headers.getall("Deprecation") == ["@1"]  # the agent's
-
-    host.publish(catalog(v2=deprecated(sunset_s=4_102_444_800)))  # sunset 2100-01-01
-    await poll(sidecar)
-    resp = await call(sidecar)
-    assert resp.status == 200
-    assert notice_headers(resp) == {
+    async with running(host, agent_url) as sidecar:
+        before = await call(sidecar)
+        host.publish(catalog(v2=deprecated(sunset_s=4_102_444_800)))  # sunset 2100-01-01
+        await poll(sidecar)
+        during = await call(sidecar)
+        host.publish(catalog(v2=version()))  # deprecation withdrawn
+        await poll(sidecar)
+        after = await call(sidecar)
+    for resp in (before, after):
+        assert resp.status == 200 and notice_headers(resp) == {
+            "Deprecation": ["@1"],  # the agent's own
+            "Link": ['</docs>; rel="help"'],
+        }
+    assert during.status == 200
+    assert notice_headers(during) == {
         "Deprecation": ["@1764547200"],
         "Sunset": ["Fri, 01 Jan 2100 00:00:00 GMT"],
         "Link": [
@@ -154,35 +156,30 @@ async def test_headers_follow_the_bundle_revision(host: BundleHost, start: Start
         ],
     }
 
-    host.publish(catalog(v2=version()))  # deprecation withdrawn
-    await poll(sidecar)
-    resp = await call(sidecar)
-    assert resp.status == 200 and resp.headers.getall("Deprecation") == ["@1"]
-    assert "Sunset" not in resp.headers
 
-
-async def test_only_the_deprecated_version_carries_them(host: BundleHost, start: Start) -> None:
+async def test_only_the_deprecated_version_carries_them(host: BundleHost, agent_url: str) -> None:
     host.publish(catalog(v2=version(), v1=deprecated(sunset_s=None, replacement=None)))
-    serving_v2, pinned_v1 = await start(), await start(pinned="1.0.0", registry_url=None)
-    resp = await call(serving_v2)
-    assert resp.status == 200 and "Sunset" not in resp.headers
-    assert resp.headers.getall("Deprecation") == ["@1"]
-    resp = await call(pinned_v1)
-    assert resp.status == 200
-    assert notice_headers(resp) == {"Deprecation": ["@1764547200"], "Link": ['</docs>; rel="help"']}
+    async with (
+        running(host, agent_url) as serving_v2,
+        running(host, agent_url, pinned="1.0.0", registry=None) as pinned_v1,
+    ):
+        v2, v1 = await call(serving_v2), await call(pinned_v1)
+    assert v2.status == 200 and notice_headers(v2)["Deprecation"] == ["@1"]
+    assert "Sunset" not in v2.headers
+    assert v1.status == 200
+    assert notice_headers(v1) == {"Deprecation": ["@1764547200"], "Link": ['</docs>; rel="help"']}
 
 
 async def test_refusals_carry_them_and_a_past_sunset_is_denied(
-    host: BundleHost, start: Start
+    host: BundleHost, agent_url: str
 ) -> None:
     """The headers describe the resource, so the sidecar's own refusals carry them too; a call
     after the sunset is denied by policy while the bundle still says DEPRECATED."""
     host.publish(catalog(v2=deprecated(sunset_s=int(time.time()) - 60)))
-    sidecar = await start()
-    unauthenticated = await call(sidecar, auth="")
+    async with running(host, agent_url) as sidecar:
+        unauthenticated, past = await call(sidecar, auth=""), await call(sidecar)
     assert unauthenticated.status == 401
     assert set(notice_headers(unauthenticated)) == {"Deprecation", "Sunset", "Link"}
-    past = await call(sidecar)
     assert past.status == 403 and set(notice_headers(past)) == set(DEPRECATION)
     violations = (await past.json())["violations"]
     assert {
