@@ -71,3 +71,31 @@ test_flat_catalog_entry if test.as_expected("compliance_flat_catalog_entry")
 test_flat_catalog_same_version if test.as_expected("compliance_flat_catalog_same_version")
 
 test_flat_catalog_facts_only_for_their_version if test.as_expected("compliance_flat_catalog_other_version")
+
+# A version past its sunset is denied by the policy layer before the registry retires it; the
+# sunset instant itself counts as past (like a certificate's expiry).
+test_past_sunset_denied if {
+	test.as_expected("compliance_past_sunset_denied")
+	d := test.decide("compliance_past_sunset_denied")
+	test.messages(d.violations, "compliance-certified-active") == {"Agent version is past its sunset date"}
+}
+
+test_before_sunset_runs_with_warning if test.as_expected("compliance_before_sunset_runs")
+
+test_sunset_instant_is_past if {
+	sunset := data.fixtures.data.catalog.agents["gl-legacy-ghg"].versions["2.0.0"].sunset_at
+	x := object.union(data.fixtures.cases.compliance_before_sunset_runs.input, {"now": sunset})
+	d := data.greenlang.decision with input as x with data.greenlang.catalog as data.fixtures.data.catalog
+	d.decision == "deny"
+}
+
+# A flat entry's sunset describes its own version only.
+test_flat_sunset_only_for_its_version if {
+	catalog := {"agents": {"gl-flat": {"version": "1.0.0", "status": "ACTIVE", "sunset_at": 1}}}
+	here := data.greenlang.lib.derived with input as {"agent": {"id": "gl-flat"}, "now": 2}
+		with data.greenlang.catalog as catalog
+	here.sunset_passed
+	other := data.greenlang.lib.derived with input as {"agent": {"id": "gl-flat", "version": "0.9.0"}, "now": 2}
+		with data.greenlang.catalog as catalog
+	not "sunset_passed" in object.keys(other)
+}

@@ -7,6 +7,7 @@ benchmark run the same object.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from sidecar.audit_spool import AuditSpool
 from sidecar.auth import Authenticator
 from sidecar.call import Target
 from sidecar.decisions import DecisionCache
+from sidecar.deprecation import DeprecationHeaders
 from sidecar.enforcer import Enforcer
 from sidecar.metrics import SidecarMetrics
 from sidecar.policy_source import PolicySource
@@ -47,6 +49,7 @@ class Sidecar:
     decision_cache_ttl_s: float = 1.0
     tracer_provider: TracerProvider | None = None
     metrics: SidecarMetrics = field(default_factory=SidecarMetrics)
+    registry_url: str | None = None  # where `Link: rel="successor-version"` points
 
     def __post_init__(self) -> None:
         self.proxy = ReverseProxy(self.upstream, connect_timeout=self.connect_timeout_s)
@@ -73,6 +76,8 @@ class Sidecar:
         app = web.Application(handler_args={"auto_decompress": False}, client_max_size=0)
         app[PROXY] = self.proxy
         app.router.add_route("*", "/{tail:.*}", self.enforcer.handle)
+        notice_of = partial(self.source.notice, self.target.agent_id)
+        app.on_response_prepare.append(DeprecationHeaders(notice_of, self.registry_url))
         return app
 
     async def start(self) -> None:

@@ -195,6 +195,7 @@ def build_sidecar(args: argparse.Namespace) -> Sidecar:
             fail_open=args.fail_open,
             connect_timeout_s=args.connect_timeout,
             decision_cache_ttl_s=args.decision_cache_ttl,
+            registry_url=_http_url(args.registry, "--registry") if args.registry else None,
         )
     except ValueError as exc:
         raise CliError(str(exc), 2) from None

@@ -31,6 +31,7 @@ from sidecar.audit_sink import AuditSink
 from sidecar.auth import Authenticator, AuthError, Principal
 from sidecar.call import RATE_LIMITING, Call, Query, Target, audit_event, post_query, pre_queries
 from sidecar.decisions import Decision, DecisionCache, rate_band, unite
+from sidecar.deprecation import SERVING_VERSION
 from sidecar.masking import MaskingError, encode_json, masker_for
 from sidecar.metrics import (
     ERROR_DECISION_UNAVAILABLE,
@@ -90,6 +91,8 @@ class Enforcer:
             version=self.target.version or self.source.agent_version(self.target.agent_id),
         )
         request[REQUEST_ID] = call.request_id
+        if call.version is not None:
+            request[SERVING_VERSION] = call.version  # its deprecation headers (app.py)
         with self.tracer.start_as_current_span(
             "sidecar.invoke",
             context=tracing.extract(request.headers),

@@ -9,8 +9,8 @@ closed) and says whether it is ready. Three kinds:
   engine only once it compiled (and verified, with a key); a bad or unreachable bundle keeps the
   last good one, so a registry outage never takes decisions away.
 - `OpaSource`: decisions from a real OPA over HTTP; ready while OPA says its bundles are
-  activated (``GET /health?bundles``). The agent's serving version and the policy types are
-  read from OPA's data.
+  activated (``GET /health?bundles``). The agent's serving version, its deprecation notices and
+  the policy types are read from OPA's data.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from bundles.engines import EngineError, PolicyEngine
 from bundles.engines.embedded import EmbeddedEngine, bundle_contents
 from bundles.engines.opa_http import OpaHttpEngine
 from bundles.signing import KeyMaterial
+from sidecar.deprecation import Notice, notices
 
 log = structlog.get_logger("sidecar.policy")
 
@@ -41,6 +42,8 @@ class BundleFacts:
 
     policy_types: Mapping[str, str] = field(default_factory=dict)  # policy_id -> type
     versions: Mapping[str, str] = field(default_factory=dict)  # agent_id -> serving version
+    # (agent_id, version) -> its deprecation notice, read once per bundle (not per call)
+    notices: Mapping[tuple[str, str], Notice] = field(default_factory=dict)
 
     @classmethod
     def of(cls, archive: bytes) -> BundleFacts:
@@ -67,6 +70,7 @@ class BundleFacts:
                 if isinstance(entry, dict)
                 and isinstance(version := entry.get("current_version", entry.get("version")), str)
             },
+            notices=notices(agents),
         )
 
 
@@ -92,6 +96,10 @@ class PolicySource(Protocol):
         """The version the catalog says serves (None when the source cannot tell)."""
         ...
 
+    def notice(self, agent_id: str, version: str) -> Notice | None:
+        """The version's deprecation notice in the catalog (None: not deprecated, or unknown)."""
+        ...
+
     async def not_ready_reason(self) -> str | None: ...
 
     async def start(self) -> None: ...
@@ -100,7 +108,7 @@ class PolicySource(Protocol):
 
 
 class _FactsHolder:
-    """The policy types and serving versions a source last read (``_facts``)."""
+    """The policy types, serving versions and notices a source last read (``_facts``)."""
 
     _facts: BundleFacts = BundleFacts()
 
@@ -110,6 +118,9 @@ class _FactsHolder:
 
     def agent_version(self, agent_id: str) -> str | None:
         return self._facts.versions.get(agent_id)
+
+    def notice(self, agent_id: str, version: str) -> Notice | None:
+        return self._facts.notices.get((agent_id, version))
 
 
 class _BundleEngine(_FactsHolder):

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import tempfile
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +93,14 @@ def users(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return bound
 
 
+def _ns(when: datetime | None) -> int | None:
+    return int(when.timestamp()) * NS_PER_S + when.microsecond * 1000 if when else None
+
+
 def catalog(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """data.greenlang.catalog.agents in the layout of docs/policies.md (statuses upper case,
-    times as epoch nanoseconds)."""
+    times as epoch nanoseconds). A version with a `deprecated_at` also gets its sunset and
+    replacement (rows without those columns are read as not deprecated)."""
     agents: dict[str, Any] = {}
     for r in rows:
         entry = agents.setdefault(
@@ -105,15 +111,15 @@ def catalog(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 "versions": {},
             },
         )
-        expires = r["expires_at"]
-        entry["versions"][r["version"]] = {
+        version = entry["versions"][r["version"]] = {
             "status": r["status"].upper(),
             "certificate_id": r["certificate_id"],
-            "certificate_expires_at": int(expires.timestamp()) * NS_PER_S
-            + expires.microsecond * 1000
-            if expires
-            else None,
+            "certificate_expires_at": _ns(r["expires_at"]),
         }
+        if r.get("deprecated_at") is not None:
+            version["deprecated_at"] = _ns(r["deprecated_at"])
+            version["sunset_at"] = _ns(r.get("sunset_at"))
+            version["replacement"] = r.get("replacement_agent_id")
     return agents
 
 

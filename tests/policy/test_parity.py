@@ -88,6 +88,7 @@ agents = section(
     status=pick("ACTIVE", "DEPRECATED", "RETIRED", "DRAFT"),
     certificate_id=pick("cert-1", None, ""),
     certificate_expires_at=times,
+    sunset_at=times,
     owner_team=pick("cbam", "csrd", "ops", None),
     data_clearance=pick(*LEVELS, None),
 )

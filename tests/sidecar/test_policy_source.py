@@ -15,6 +15,7 @@ from bundles.assemble import assemble
 from bundles.compiler import compile_policies
 from bundles.layout import STOCK_POLICY_DIR
 from bundles.signing import SigningConfig
+from sidecar.deprecation import Notice
 from sidecar.policy_source import FileBundleSource, OpaSource, PolledBundleSource
 from tests.support.servers import OpaServerProcess, free_port
 
@@ -136,9 +137,15 @@ class OpaWithBundle(OpaServerProcess):
 
 async def test_opa_source_reads_the_serving_version_and_policy_types(tmp_path: Path) -> None:
     """With OPA as the engine the catalog is in OPA's data: the sidecar reads it there (the
-    audit events' version, the metrics' labels), and keeps it while OPA is away."""
+    audit events' version, the metrics' labels, deprecation notices), and keeps it while OPA
+    is away."""
     agent = "gl-cbam-opa"
-    entry = {"owner_team": "cbam", "current_version": "2.1.0", "versions": {"2.1.0": {}}}
+    old = {"status": "DEPRECATED", "deprecated_at": 1_764_547_200 * 10**9, "replacement": agent}
+    entry = {
+        "owner_team": "cbam",
+        "current_version": "2.1.0",
+        "versions": {"2.1.0": {}, "2.0.0": old},
+    }
     content, _ = built({agent: entry, "other": {"version": "9.9.9"}})
     bundle = tmp_path / "bundle.tar.gz"
     bundle.write_bytes(content)
@@ -149,6 +156,8 @@ async def test_opa_source_reads_the_serving_version_and_policy_types(tmp_path: P
             assert await source.not_ready_reason() is None
             assert source.agent_version(agent) == "2.1.0"
             assert source.agent_version("other") is None  # only its own agent is read
+            assert source.notice(agent, "2.0.0") == Notice(1_764_547_200 * 10**9, None, agent)
+            assert source.notice(agent, "2.1.0") is None
             assert source.policy_types["rate-limit"] == "rate_limiting"
             assert source.policy_types["rbac-access-control"] == "access_control"
             opa.close()

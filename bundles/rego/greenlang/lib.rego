@@ -36,8 +36,8 @@ now := request.now if {
 #
 # data.greenlang.catalog.agents[agent_id] is an object of agent facts (owner_team,
 # data_clearance, ...). Facts of one version (version, status, certificate_id,
-# certificate_expires_at) are either at its top level, describing `version` (or
-# `current_version`), or per version under "versions":
+# certificate_expires_at, deprecated_at, sunset_at, replacement) are either at its top level,
+# describing `version` (or `current_version`), or per version under "versions":
 #   {"owner_team": "cbam", "data_clearance": "confidential", "current_version": "2.1.0",
 #    "versions": {"2.1.0": {"status": "ACTIVE", "certificate_id": "c-1",
 #                           "certificate_expires_at": 1798761600000000000}}}
@@ -69,7 +69,7 @@ agent_version := input_agent.version if {
 # The entry's own facts, without those of another version than the one asked about.
 entry_facts := object.remove(catalog_entry, ["versions", "current_version"]) if {
 	agent_version == catalog_version
-} else := object.remove(catalog_entry, ["versions", "current_version", "version", "status", "certificate_id", "certificate_expires_at"])
+} else := object.remove(catalog_entry, ["versions", "current_version", "version", "status", "certificate_id", "certificate_expires_at", "deprecated_at", "sunset_at", "replacement"])
 
 # The facts of the version asked about (versions[<version>]) with `version` set; {} when the
 # version is unknown. A plain object.union is an overlay here: "version" is a string.
@@ -114,7 +114,8 @@ roles := {r | some r in input_user.roles; is_string(r)} if {
 # Derived facts, computed here so YAML policies can use them as dotted fields (derived.*).
 # They are computed from agent facts and `now`; an input cannot set them. Times outside
 # ±2^62 ns (year 1823..2116) are ignored (is_time): their difference could overflow regopy's
-# int64. Both facts are there, or neither.
+# int64. Both certificate facts are there, or neither; sunset_passed is there when the agent
+# has a sunset_at time.
 
 is_time(t) if {
 	is_number(t)
@@ -122,7 +123,9 @@ is_time(t) if {
 	t <= 4611686018427387904
 }
 
-derived := {
+derived := object.union(certificate_derived, sunset_derived)
+
+certificate_derived := {
 	"certificate_expired": expires <= now,
 	"certificate_ttl_ns": expires - now,
 } if {
@@ -131,6 +134,18 @@ derived := {
 	is_number(expires)
 	expires >= -4611686018427387904
 	expires <= 4611686018427387904
+	is_number(now)
+	now >= -4611686018427387904
+	now <= 4611686018427387904
+} else := {}
+
+# A version past its sunset is as good as retired, before the registry says so.
+sunset_derived := {"sunset_passed": sunset <= now} if {
+	# is_time, inlined like above
+	sunset := agent.sunset_at
+	is_number(sunset)
+	sunset >= -4611686018427387904
+	sunset <= 4611686018427387904
 	is_number(now)
 	now >= -4611686018427387904
 	now <= 4611686018427387904
