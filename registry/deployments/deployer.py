@@ -35,8 +35,10 @@ class Phase(StrEnum):
 class Runtime:
     """How the agent starts. ``python-run`` (default): the artifact is one Python file with
     ``run(inputs: dict) -> dict``, served by the agent host (agent_sdk/host.py) on
-    ``POST /v1/run`` and ``GET /healthz``. ``command``: the spec's own HTTP server command,
-    started with ``{port}`` in its arguments replaced by the port it must listen on."""
+    ``POST /v1/run`` and ``GET /healthz``. ``command``: the spec's own HTTP server command
+    (its ``runtime`` section), started with ``{port}`` in its arguments replaced by the port it
+    must listen on and ``{artifact}`` by the artifact's path; a first item ``python3`` or
+    ``python`` is the Python that runs the agent host. Contract: docs/agent-spec.md."""
 
     kind: str = "python-run"
     command: tuple[str, ...] = ()
