@@ -49,10 +49,12 @@ class Runtime:
 class SidecarConfig:
     """What every sidecar of the deployment is started with (``greenlang-sidecar`` flags)."""
 
-    registry_url: str  # audit events go here; the bundle too unless ``bundle_url`` says otherwise
-    token: str  # a `service` token: reads the bundle, reports audit events
+    registry_url: str | None  # audit events go here (None: to the sidecar's log); the bundle
+    # too unless ``bundle_url`` says otherwise
+    token: str | None  # a `service` token: reads the bundle, reports audit events
     environment: str
-    bundle_url: str | None = None  # default: <registry_url>/api/v1/bundles/greenlang
+    # a URL or a local file (the embedded engine); default: <registry_url>/api/v1/bundles/greenlang
+    bundle_url: str | None = None
     engine: str = "embedded"  # or the URL of an OPA
     jwt_secret_file: str | None = None  # caller authentication, passed on from the registry
     jwks_url: str | None = None
