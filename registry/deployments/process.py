@@ -74,8 +74,7 @@ class ProcessDeployer:
         self._http: aiohttp.ClientSession | None = None
 
     async def apply(self, spec: DeploymentSpec) -> DeploymentState:
-        if spec.replicas < 0:
-            raise ValueError("replicas must not be negative")
+        cmd.check(spec)
         store = DeploymentDir(self.state_dir, spec.deployment_id)
         async with self._locks[spec.deployment_id]:
             sha = cmd.file_sha256(spec.artifact)

@@ -32,14 +32,24 @@ def fingerprint(spec: DeploymentSpec, artifact_sha256: str) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:24]
 
 
+def check(spec: DeploymentSpec) -> None:
+    """Refuse, before anything starts, a spec no instance could be started from."""
+    if spec.replicas < 0:
+        raise ValueError("replicas must not be negative")
+    if spec.runtime.kind not in ("python-run", "command"):
+        raise ValueError(f"unknown runtime kind {spec.runtime.kind!r}")
+    if spec.runtime.kind == "command" and not spec.runtime.command:
+        raise ValueError("a command runtime needs its command")
+    if not spec.artifact.is_file():
+        raise ValueError(f"artifact {spec.artifact}: no such file")
+
+
 def agent_argv(spec: DeploymentSpec, artifact: Path, port: int) -> list[str]:
     if spec.runtime.kind == "python-run":
         return [
             sys.executable, "-m", "agent_sdk.host",
             "--artifact", str(artifact), "--host", LOOPBACK, "--port", str(port),
         ]  # fmt: skip
-    if spec.runtime.kind != "command" or not spec.runtime.command:
-        raise ValueError(f"runtime {spec.runtime.kind!r} needs a command")
     argv = [
         part.replace("{port}", str(port)).replace("{artifact}", str(artifact))
         for part in spec.runtime.command

@@ -62,7 +62,10 @@ class ChildTable:
         return None if proc is None else proc.poll()
 
     def forget(self, pid: int) -> None:
-        self._procs.pop(pid, None)
+        """Drop an ended child (a pid that runs again is another process, maybe another child)."""
+        proc = self._procs.get(pid)
+        if proc is not None and proc.poll() is not None:
+            del self._procs[pid]
 
 
 CHILDREN = ChildTable()

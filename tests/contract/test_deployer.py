@@ -355,3 +355,13 @@ async def test_an_agent_with_its_own_server_command(setup: Setup) -> None:
 async def test_observing_an_unknown_deployment_is_absent(setup: Setup) -> None:
     state = await setup.deployer.observe("never-deployed")
     assert state.phase == Phase.ABSENT and state.instances == () and state.endpoints == []
+
+
+async def test_a_spec_that_cannot_start_is_refused_before_anything_runs(
+    setup: Setup, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="no such file"):
+        await setup.deployer.apply(setup.spec(artifact=tmp_path / "missing.py"))
+    with pytest.raises(ValueError, match="needs its command"):
+        await setup.deployer.apply(setup.spec(runtime=Runtime("command")))
+    assert await setup.deployer.deployed() == [] and setup.units() == set()
