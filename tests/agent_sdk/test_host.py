@@ -4,7 +4,6 @@ refusals, SIGTERM), over real example artifacts and small artifacts written per 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from agent_sdk.artifact import ArtifactError, load_run
 from agent_sdk.host import AgentHost
 from tests.bundles.opa import wait_for
-from tests.support.servers import free_port
+from tests.support.servers import free_port, reap, sigterm_exit_code
 
 ROOT = Path(__file__).resolve().parents[2]
 ESTIMATOR = ROOT / "examples" / "agents" / "cbam-certificate-cost-estimator" / "artifact.py"
@@ -225,12 +224,9 @@ def test_a_real_host_serves_and_stops_on_sigterm(tmp_path: Path, stuck: bool) ->
         assert get(url + "/v1/run", {"a": 1}) == (200, {"echo": {"a": 1}})
         if stuck:
             assert get(url + "/v1/run", {"stuck": True})[0] == 504
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert sigterm_exit_code(proc) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+        reap(proc)
 
 
 def test_agent_sdk_imports_nothing_of_the_services() -> None:
