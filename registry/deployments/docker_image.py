@@ -91,7 +91,9 @@ def _build_deps_image(client: DockerClient, source: RuntimeSource, tag: str) -> 
     with tempfile.TemporaryDirectory(prefix="greenlang-deps-") as context:
         pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         pip += ["--no-compile", "--target", f"{context}/site", *source.requirements]
-        subprocess.run(pip, check=True, stdout=subprocess.DEVNULL)
+        done = subprocess.run(pip, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"pip could not install the image's dependencies: {done.stderr}")
         dockerfile = f"FROM {BASE_IMAGE}\nCOPY site {SITE}\n"
         _build(client, Path(context), dockerfile, tag)
 
@@ -127,7 +129,8 @@ _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache")
 
 def _package_files(package: Path) -> list[Path]:
     return sorted(
-        p for p in package.rglob("*")
+        p
+        for p in package.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     )
 

@@ -1,5 +1,5 @@
-"""The Deployer contract, run against every adapter in ADAPTERS (process today; docker and
-kubernetes add one line each). Everything is real: agent hosts, sidecars with the embedded
+"""The Deployer contract, run against every adapter in ADAPTERS (process and docker, on the real
+engine of tests/support/docker_engine.py; kubernetes adds one line). Everything is real: agent hosts, sidecars with the embedded
 engine over a bundle of the stock policies in which the agent is ACTIVE and certified, and
 calls through each instance's endpoint.
 
@@ -34,8 +34,10 @@ from registry.deployments.deployer import (
     Runtime,
     SidecarConfig,
 )
+from registry.deployments.docker import DockerDeployer
 from registry.deployments.process import ProcessDeployer
 from registry.deployments.process_state import InstanceRecord
+from tests.support import docker_engine
 from tests.support.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,8 +96,40 @@ def process_stop_all(home: Path) -> None:
             pass
 
 
+def docker_deployer(home: Path) -> Deployer:
+    return DockerDeployer(
+        docker_engine.engine(),
+        image=docker_engine.runtime_image(),
+        namespace=docker_engine.namespace(home),
+        grace_s=5,
+        backoff_base_s=0.2,
+        backoff_max_s=2,
+    )
+
+
+def docker_containers(home: Path) -> set[str]:
+    return {c.id for c in docker_engine.containers(docker_engine.namespace(home))}
+
+
+def docker_kill_agent(home: Path, instance: str) -> None:
+    deployment, replica = instance.rsplit("-", 1)
+    [agent] = [
+        c
+        for c in docker_engine.containers(docker_engine.namespace(home))
+        if c.labels["greenlang.deployment"] == deployment
+        and c.labels["greenlang.replica"] == replica
+        and c.labels["greenlang.role"] == "agent"
+    ]
+    agent.kill()
+
+
+def docker_stop_all(home: Path) -> None:
+    docker_engine.remove_all(docker_engine.namespace(home))
+
+
 ADAPTERS = {
     "process": Adapter(process_deployer, process_pids, process_kill_agent, process_stop_all),
+    "docker": Adapter(docker_deployer, docker_containers, docker_kill_agent, docker_stop_all),
 }
 
 
