@@ -1,7 +1,7 @@
-"""The Deployer contract, run against every adapter in ADAPTERS (process and docker, on the real
-engine of tests/support/docker_engine.py; kubernetes adds one line). Everything is real: agent hosts, sidecars with the embedded
-engine over a bundle of the stock policies in which the agent is ACTIVE and certified, and
-calls through each instance's endpoint.
+"""The Deployer contract, run against every adapter in ADAPTERS (process; docker on the real
+engine of tests/support/docker_engine.py; kubernetes adds one line). Everything is real: agent
+hosts, sidecars with the embedded engine over a bundle of the stock policies in which the agent
+is ACTIVE and certified, and calls through each instance's endpoint.
 
 Broken artifacts: an agent that cannot start (the host exits 2: the artifact does not import)
 ends FAILED with the host's one-line reason in the instance detail and is not restarted; an
