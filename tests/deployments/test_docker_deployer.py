@@ -26,6 +26,7 @@ from tests.contract.test_deployer import (  # the contract's bundle, caller and 
     bundle,
     call,
     converge,
+    docker_deployer,
     ready,
 )
 from tests.support import docker_engine as engines
@@ -36,14 +37,9 @@ __all__ = ["bundle", "docker_engine"]  # fixtures defined elsewhere, used here
 
 
 def make_deployer(home: Path) -> DockerDeployer:
-    return DockerDeployer(
-        engines.engine(),
-        image=engines.runtime_image(),
-        namespace=engines.namespace(home),
-        grace_s=5,
-        backoff_base_s=0.2,
-        backoff_max_s=2,
-    )
+    deployer = docker_deployer(home)
+    assert isinstance(deployer, DockerDeployer)
+    return deployer
 
 
 @pytest.fixture
@@ -56,7 +52,6 @@ async def deployer(docker_engine: DockerClient, tmp_path: Path) -> AsyncIterator
         engines.remove_all(d.namespace)
 
 
-
 def spec_for(tmp_path: Path, bundle_location: str, deployment_id: str = "dep-d") -> DeploymentSpec:
     secret = tmp_path / "jwt.secret"
     secret.write_bytes(b"deployer-contract-secret-" + b"x" * 32)
@@ -67,9 +62,7 @@ def spec_for(tmp_path: Path, bundle_location: str, deployment_id: str = "dep-d")
         bundle_url=bundle_location,
         jwt_secret_file=str(secret),
     )
-    return DeploymentSpec(
-        deployment_id, AGENT, "1.0.0", "production", 1, ESTIMATOR, sidecar
-    )
+    return DeploymentSpec(deployment_id, AGENT, "1.0.0", "production", 1, ESTIMATOR, sidecar)
 
 
 def pod_containers(d: DockerDeployer, deployment_id: str) -> dict[str, Container]:
@@ -203,4 +196,3 @@ def test_only_loopback_urls_are_rewritten() -> None:
     assert to_bridge("http://[::1]:8181") == "http://host.docker.internal:8181"
     assert to_bridge("https://registry.example:8443/a") == "https://registry.example:8443/a"
     assert to_bridge("embedded") == "embedded"
-
