@@ -150,14 +150,15 @@ class ProcessDeployer:
         if rec.failed:
             return
         now = time.time()
-        for role in ROLES:
-            proc = rec.processes.get(role)
-            if proc is not None and is_running(proc):
-                if now - proc.started_at >= self.stable_after_s and not rec.exited:
-                    rec.failures = 0
-                continue
-            if role not in rec.exited:
+        ended = [r for r in ROLES if r not in rec.exited and not self._running(rec, r)]
+        if not ended and not rec.exited and self._stable(rec, now):
+            rec.failures = 0
+        if ended:
+            rec.failures += 1
+            for role in ended:
                 self._record_exit(store, rec, role)
+            delay = 0.0 if rec.failures <= 1 else self.backoff_base_s * 2 ** (rec.failures - 2)
+            rec.retry_at = now + min(delay, self.backoff_max_s)
         if rec.failed or not rec.exited or now < rec.retry_at:
             return
         for role in list(rec.exited):
@@ -173,13 +174,20 @@ class ProcessDeployer:
         last = log_tail(store.instance_dir(rec.name) / f"{role}.log")
         why = f"{role} {how}" + (f": {last}" if last and code != -9 else "")
         rec.exited[role] = why
-        rec.failures += 1
         if code == PERMANENT_EXIT:
             rec.failed = why
         elif rec.failures > self.max_failures:
             rec.failed = f"{why} ({rec.failures} failures in a row)"
-        delay = 0.0 if rec.failures <= 1 else self.backoff_base_s * 2 ** (rec.failures - 2)
-        rec.retry_at = time.time() + min(delay, self.backoff_max_s)
+
+    @staticmethod
+    def _running(rec: InstanceRecord, role: str) -> bool:
+        proc = rec.processes.get(role)
+        return proc is not None and is_running(proc)
+
+    def _stable(self, rec: InstanceRecord, now: float) -> bool:
+        """Both processes up long enough that the next crash starts the backoff afresh."""
+        started = [p.started_at for p in rec.processes.values() if p is not None]
+        return bool(started) and now - max(started) >= self.stable_after_s
 
     async def _stop(self, rec: InstanceRecord) -> None:
         for role in ("sidecar", "agent"):  # callers first lose the door, then the agent

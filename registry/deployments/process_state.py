@@ -106,9 +106,10 @@ class DeploymentDir:
 
 
 def deployment_ids(state_dir: Path) -> list[str]:
+    """Deployments with instances (one scaled to zero runs nothing, so it is not listed)."""
     if not state_dir.is_dir():
         return []
-    return sorted(p.parent.name for p in state_dir.glob("*/deployment.json"))
+    return sorted({p.parent.parent.name for p in state_dir.glob("*/*/instance.json")})
 
 
 def _read(path: Path) -> dict[str, Any] | None:

@@ -399,3 +399,13 @@ async def test_a_spec_that_cannot_start_is_refused_before_anything_runs(
     with pytest.raises(ValueError, match="needs its command"):
         await setup.deployer.apply(setup.spec(runtime=Runtime("command")))
     assert await setup.deployer.deployed() == [] and setup.units() == set()
+
+
+async def test_an_agent_that_keeps_crashing_is_restarted_then_given_up(setup: Setup) -> None:
+    crash = "import sys; print('no licence key'); sys.exit(1)"
+    spec = setup.spec(runtime=Runtime("command", ("python3", "-c", crash, "{port}")))
+    state = await converge(setup.deployer, spec, lambda s: s.phase == Phase.FAILED, "FAILED")
+    [instance] = state.instances
+    assert instance.restarts >= 2 and not instance.ready
+    assert "agent exited with code 1: no licence key" in instance.detail
+    assert "failures in a row" in instance.detail
