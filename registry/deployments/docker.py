@@ -191,8 +191,8 @@ class DockerDeployer:
         pods.copy_sidecar_files(sidecar, target.spec.sidecar)
         try:
             sidecar.start()
-        except docker.errors.APIError:
-            pass  # the agent exited at once (an artifact that does not import): observe says
+        except docker.errors.APIError:  # the agent exited at once: observe says why
+            sidecar.remove(force=True)  # not a sidecar failure; the next heal starts both
 
     def _delete(self, pod: Pod) -> None:
         for role in ("sidecar", "agent"):  # callers lose the door first, then the agent

@@ -43,8 +43,8 @@ def label(pod: Pod, key: str, default: str = "0") -> str:
 def assess(pod: Pod, policy: RestartPolicy) -> Assessment:
     stopped = [r for r in ROLES if r in pod and pod[r].status != "running"]
     exited = [(pod[r], _exit_detail(r, pod[r])) for r in stopped]
-    down = tuple(f"{r} container is missing" for r in ROLES if r not in pod)
-    down += tuple(detail for _, detail in exited)
+    down = tuple(detail for _, detail in exited)
+    down += tuple(f"{r} container is missing" for r in ROLES if r not in pod)
     if not down:
         return Assessment((), "", 0, 0.0)
     ended = [_ended(c) for c, _ in exited]
