@@ -78,10 +78,7 @@ class DockerDeployer:
     async def apply(self, spec: DeploymentSpec) -> DeploymentState:
         cmd.check(spec)
         async with self._locks[spec.deployment_id]:
-            image = await self._thread(self._runtime_image)
-            fingerprint = cmd.fingerprint(spec, cmd.file_sha256(spec.artifact)) + image
-            fingerprint = hashlib.sha256(fingerprint.encode()).hexdigest()[:24]
-            await self._thread(self._converge, spec, fingerprint, image)
+            await self._thread(self._converge, spec)
         return await self.observe(spec.deployment_id)
 
     async def observe(self, deployment_id: str) -> DeploymentState:
@@ -99,8 +96,8 @@ class DockerDeployer:
 
     async def remove(self, deployment_id: str) -> None:
         async with self._locks[deployment_id]:
-            for pod in (await self._thread(self._pods, deployment_id)).values():
-                await self._thread(self._delete, pod)
+            found = await self._thread(self._pods, deployment_id)
+            await asyncio.gather(*(self._thread(self._delete, pod) for pod in found.values()))
 
     async def deployed(self) -> list[str]:
         containers = await self._thread(self._containers, {})
@@ -132,7 +129,10 @@ class DockerDeployer:
     def _containers(self, labels: dict[str, str]) -> list[Container]:
         selector = {f"{pods.LABEL}.namespace": self.namespace} | labels
         filters = {"label": [f"{k}={v}" for k, v in selector.items()]}
-        found: list[Container] = self._engine().containers.list(all=True, filters=filters)
+        engine = self._engine()
+        found: list[Container] = engine.containers.list(
+            all=True, filters=filters, ignore_removed=True
+        )
         return found
 
     def _pods(self, deployment_id: str) -> Pods:
@@ -141,7 +141,10 @@ class DockerDeployer:
             found[int(c.labels[f"{pods.LABEL}.replica"])][c.labels[f"{pods.LABEL}.role"]] = c
         return dict(found)
 
-    def _converge(self, spec: DeploymentSpec, fingerprint: str, image: str) -> None:
+    def _converge(self, spec: DeploymentSpec) -> None:
+        image = self._runtime_image()
+        started_from = cmd.fingerprint(spec, cmd.file_sha256(spec.artifact)) + image
+        fingerprint = hashlib.sha256(started_from.encode()).hexdigest()[:24]
         found = self._pods(spec.deployment_id)
         for index, pod in found.items():
             if index >= spec.replicas or label(pod, "fingerprint") != fingerprint:

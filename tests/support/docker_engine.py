@@ -64,7 +64,7 @@ def namespace(home: Path) -> str:
 def containers(ns: str | None = None) -> list[Container]:
     """Containers (running or not) of one namespace, or of every namespace of this session."""
     selector = f"{NAMESPACE}={ns}" if ns else NAMESPACE
-    found = engine().containers.list(all=True, filters={"label": selector})
+    found = engine().containers.list(all=True, filters={"label": selector}, ignore_removed=True)
     return [c for c in found if c.labels[NAMESPACE].startswith(SESSION + "-")]
 
 
