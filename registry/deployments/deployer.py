@@ -76,6 +76,24 @@ class DeploymentSpec:
 
 
 @dataclass(frozen=True)
+class RestartPolicy:
+    """When a crashed instance is started again: at once, then after ``backoff_base_s``,
+    doubling up to ``backoff_max_s``; never again after more than ``max_failures`` quick
+    crashes in a row (an instance that ran ``stable_after_s`` starts a new series)."""
+
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    max_failures: int = 5
+    stable_after_s: float = 30.0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait before the restart that follows the ``failures``-th crash."""
+        if failures <= 1:
+            return 0.0
+        return min(self.backoff_base_s * 2 ** (failures - 2), self.backoff_max_s)
+
+
+@dataclass(frozen=True)
 class InstanceState:
     name: str  # the adapter's handle: "<deployment_id>-<n>", a container name, a pod name
     ready: bool

@@ -33,11 +33,15 @@ from docker.models.containers import Container
 
 from registry.deployments import docker_pods as pods
 from registry.deployments import process_launch as cmd
-from registry.deployments.deployer import DeploymentSpec, DeploymentState, Phase
+from registry.deployments.deployer import (
+    DeploymentSpec,
+    DeploymentState,
+    Phase,
+    RestartPolicy,
+)
 from registry.deployments.docker_image import ensure_runtime_image
 from registry.deployments.docker_observe import (
     Pod,
-    RestartPolicy,
     assess,
     instance_state,
     label,
@@ -59,18 +63,15 @@ class DockerDeployer:
         *,
         image: str | None = None,
         namespace: str = "default",
+        restarts: RestartPolicy | None = None,
         grace_s: float = 10.0,
-        backoff_base_s: float = 1.0,
-        backoff_max_s: float = 60.0,
-        max_failures: int = 5,
-        stable_after_s: float = 30.0,
         probe_timeout_s: float = 2.0,
     ) -> None:
         self._client, self._owns_client = client, client is None
         self._image = image  # default: this tree's runtime image, built when missing
         self.namespace = namespace
         self.grace_s = grace_s
-        self.policy = RestartPolicy(backoff_base_s, backoff_max_s, max_failures, stable_after_s)
+        self.policy = restarts or RestartPolicy()
         self._probe_timeout = aiohttp.ClientTimeout(total=probe_timeout_s)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._http: aiohttp.ClientSession | None = None

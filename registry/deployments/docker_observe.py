@@ -12,19 +12,11 @@ import aiohttp
 from docker.models.containers import Container
 
 from registry.deployments import docker_pods as pods
-from registry.deployments.deployer import DeploymentState, InstanceState, Phase
+from registry.deployments.deployer import DeploymentState, InstanceState, Phase, RestartPolicy
 
 PERMANENT_EXIT = 2  # the agent host's and the sidecar's "cannot serve this"
 ROLES = ("agent", "sidecar")
 Pod = dict[str, Container]  # role -> container
-
-
-@dataclass(frozen=True)
-class RestartPolicy:
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 60.0
-    max_failures: int = 5
-    stable_after_s: float = 30.0  # a container that ran this long starts a new failure series
 
 
 @dataclass(frozen=True)
@@ -56,9 +48,8 @@ def assess(pod: Pod, policy: RestartPolicy) -> Assessment:
     failed = permanent[0] if permanent else ""
     if not failed and failures > policy.max_failures:
         failed = f"{down[0]} ({failures} failures in a row)"
-    delay = 0.0 if failures <= 1 else policy.backoff_base_s * 2 ** (failures - 2)
     last_end = max((e[1] for e in ended if e), default=0.0)
-    return Assessment(down, failed, failures, last_end + min(delay, policy.backoff_max_s))
+    return Assessment(down, failed, failures, last_end + policy.delay(failures))
 
 
 def _permanent(container: Container) -> bool:

@@ -31,6 +31,7 @@ from registry.deployments.deployer import (
     DeploymentSpec,
     DeploymentState,
     Phase,
+    RestartPolicy,
     Runtime,
     SidecarConfig,
 )
@@ -101,9 +102,8 @@ def docker_deployer(home: Path) -> Deployer:
         docker_engine.engine(),
         image=docker_engine.runtime_image(),
         namespace=docker_engine.namespace(home),
+        restarts=RestartPolicy(backoff_base_s=0.2, backoff_max_s=2),
         grace_s=5,
-        backoff_base_s=0.2,
-        backoff_max_s=2,
     )
 
 
