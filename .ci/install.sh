@@ -28,3 +28,10 @@ build minio github.com/minio/minio "$MINIO_VERSION"
 wait "$opa_pid"
 opa_version=$("$BIN/opa" version)   # no pipe into head: SIGPIPE under pipefail fails CI
 echo "${opa_version%%$'\n'*}" >&2
+
+# --- Docker engine and images (the `docker` deployer and its tests) ----------------------------
+# docker.io + debootstrap, dockerd started by hand (data root under $CACHE/docker), the base image
+# greenlang-base:bookworm, then this tree's greenlang-runtime:<content hash> (reused when unchanged).
+# .ci/docker-stop.sh stops the engine and removes what it leaves behind.
+bash .ci/docker-engine.sh
+echo "runtime image $(python3 -m registry.deployments.docker_image)" >&2

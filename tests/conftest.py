@@ -13,6 +13,7 @@ import pytest
 
 from registry.store.embedded import start_embedded_postgres
 from registry.store.migrate import migrate
+from tests.support.docker_engine import cleanup_if_used
 from tests.support.servers import MinioServer
 
 
@@ -79,3 +80,10 @@ def minio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServ
     """A live MinIO: `.endpoint` (host:port), `.url`, `.access_key`, `.secret_key`."""
     with MinioServer(tmp_path_factory.mktemp("minio")) as server:
         yield server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _docker_cleanup() -> Iterator[None]:
+    """No container of this session outlives it (costs nothing when no test used Docker)."""
+    yield
+    cleanup_if_used()

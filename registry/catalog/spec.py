@@ -48,6 +48,25 @@ class AgentMetadata(BaseModel):
         return values
 
 
+class AgentRuntime(BaseModel):
+    """How a deployer starts an agent that is its own HTTP server rather than a single file with
+    ``run(inputs)`` (that default needs no section). See docs/agent-spec.md, "Runtime contract"."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    command: list[str] = Field(min_length=1, max_length=64)
+    health_path: str = Field(default="/healthz", pattern=r"^/[!-~]{0,255}$")
+
+    @field_validator("command")
+    @classmethod
+    def _listens_on_port(cls, values: list[str]) -> list[str]:
+        if any(not 1 <= len(v) <= 1024 for v in values):
+            raise ValueError("every item must be 1-1024 characters")
+        if not any("{port}" in v for v in values):
+            raise ValueError("the command must take its port as {port}")
+        return values
+
+
 class AgentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -57,6 +76,8 @@ class AgentSpec(BaseModel):
     description: str = Field(min_length=1, max_length=5000)
     type: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     metadata: AgentMetadata
+    # left out of the document when absent, so specs without it keep their spec_hash
+    runtime: AgentRuntime | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @field_validator("agent_id")
     @classmethod

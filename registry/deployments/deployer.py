@@ -35,8 +35,10 @@ class Phase(StrEnum):
 class Runtime:
     """How the agent starts. ``python-run`` (default): the artifact is one Python file with
     ``run(inputs: dict) -> dict``, served by the agent host (agent_sdk/host.py) on
-    ``POST /v1/run`` and ``GET /healthz``. ``command``: the spec's own HTTP server command,
-    started with ``{port}`` in its arguments replaced by the port it must listen on."""
+    ``POST /v1/run`` and ``GET /healthz``. ``command``: the spec's own HTTP server command
+    (its ``runtime`` section), started with ``{port}`` in its arguments replaced by the port it
+    must listen on and ``{artifact}`` by the artifact's path; a first item ``python3`` or
+    ``python`` is the Python that runs the agent host. Contract: docs/agent-spec.md."""
 
     kind: str = "python-run"
     command: tuple[str, ...] = ()
@@ -47,10 +49,12 @@ class Runtime:
 class SidecarConfig:
     """What every sidecar of the deployment is started with (``greenlang-sidecar`` flags)."""
 
-    registry_url: str  # audit events go here; the bundle too unless ``bundle_url`` says otherwise
-    token: str  # a `service` token: reads the bundle, reports audit events
+    registry_url: str | None  # audit events go here (None: to the sidecar's log); the bundle
+    # too unless ``bundle_url`` says otherwise
+    token: str | None  # a `service` token: reads the bundle, reports audit events
     environment: str
-    bundle_url: str | None = None  # default: <registry_url>/api/v1/bundles/greenlang
+    # a URL or a local file (the embedded engine); default: <registry_url>/api/v1/bundles/greenlang
+    bundle_url: str | None = None
     engine: str = "embedded"  # or the URL of an OPA
     jwt_secret_file: str | None = None  # caller authentication, passed on from the registry
     jwks_url: str | None = None
@@ -69,6 +73,24 @@ class DeploymentSpec:
     artifact: Path  # a local copy of the version's artifact, checked against its sha256
     sidecar: SidecarConfig
     runtime: Runtime = field(default_factory=Runtime)
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When a crashed instance is started again: at once, then after ``backoff_base_s``,
+    doubling up to ``backoff_max_s``; never again after more than ``max_failures`` quick
+    crashes in a row (an instance that ran ``stable_after_s`` starts a new series)."""
+
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    max_failures: int = 5
+    stable_after_s: float = 30.0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait before the restart that follows the ``failures``-th crash."""
+        if failures <= 1:
+            return 0.0
+        return min(self.backoff_base_s * 2 ** (failures - 2), self.backoff_max_s)
 
 
 @dataclass(frozen=True)

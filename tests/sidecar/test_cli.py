@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from bundles.compiler import compile_policies
 from bundles.layout import STOCK_POLICY_DIR
 from kernel.cli import CliError
 from sidecar.cli import build_parser, build_sidecar
-from tests.support.servers import free_port
+from tests.support.servers import free_port, reap, sigterm_exit_code
 
 
 @pytest.fixture
@@ -137,9 +136,6 @@ def test_starts_ready_and_stops_on_sigterm(secret: Path, tmp_path: Path) -> None
                 assert proc.poll() is None, proc.communicate()
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert sigterm_exit_code(proc) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+        reap(proc)

@@ -8,6 +8,7 @@ import abc
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -41,6 +42,19 @@ def log_tail(path: Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError as e:
         return f"<no log: {e}>"
+
+
+def sigterm_exit_code(proc: subprocess.Popen[str], timeout: float = 30) -> int:
+    """Ask a process to stop as a supervisor would; its exit code (0 for a clean stop)."""
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=timeout)
+
+
+def reap(proc: subprocess.Popen[str]) -> None:
+    """Teardown: kill what a failed test left running and collect its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
 
 
 class ServerExited(RuntimeError):

@@ -33,6 +33,15 @@ def test_good_spec_and_stable_hash() -> None:
     assert changed.spec_hash() != spec.spec_hash()
 
 
+def test_a_runtime_section_is_optional_and_absent_from_the_document() -> None:
+    plain = parse_spec(yaml.safe_dump(GOOD))
+    assert plain.runtime is None and "runtime" not in plain.model_dump(mode="json")
+    runtime = {"command": ["python3", "{artifact}", "--port", "{port}"]}
+    spec = parse_spec(yaml.safe_dump({**GOOD, "runtime": runtime}))
+    assert spec.runtime is not None and spec.runtime.health_path == "/healthz"
+    assert spec.spec_hash() != plain.spec_hash()
+
+
 def test_optional_metadata_lists_default_empty() -> None:
     doc = {**GOOD, "metadata": {"team": "cbam-team"}}
     spec = parse_spec(yaml.safe_dump(doc))
@@ -49,6 +58,13 @@ def test_optional_metadata_lists_default_empty() -> None:
         ({**GOOD, "metadata": {**GOOD["metadata"], "team": "Team A"}}, "metadata.team"),
         ({**GOOD, "metadata": {**GOOD["metadata"], "tags": ["ok", ""]}}, "metadata.tags"),
         ({**GOOD, "name": ""}, "name"),
+        ({**GOOD, "runtime": {"command": ["serve"]}}, "runtime.command"),
+        ({**GOOD, "runtime": {"command": []}}, "runtime.command"),
+        (
+            {**GOOD, "runtime": {"command": ["s", "{port}"], "health_path": "up"}},
+            "runtime.health_path",
+        ),
+        ({**GOOD, "runtime": {"command": ["s", "{port}"], "image": "x"}}, "runtime.image"),
     ],
 )
 def test_errors_name_the_field(doc: dict, field: str) -> None:

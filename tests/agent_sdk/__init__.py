@@ -1,0 +1,1 @@
+"""Tests of the agent runtime contract and its host."""
