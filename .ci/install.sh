@@ -28,3 +28,18 @@ build minio github.com/minio/minio "$MINIO_VERSION"
 wait "$opa_pid"
 opa_version=$("$BIN/opa" version)   # no pipe into head: SIGPIPE under pipefail fails CI
 echo "${opa_version%%$'\n'*}" >&2
+
+# ---- Kubernetes (tests of the `kubernetes` deployer) -------------------------------------------
+# A real kube-apiserver + controller-manager + scheduler and a kwok fake node, built from the Go
+# module proxy by ../shared/tools/kubernetes/build.sh and cached under $CACHE/kube (cold ~7 min,
+# then a no-op); etcd is Debian's etcd-server. tests/deployments/ starts them with start.sh.
+install_kubernetes() {
+  local tools=../shared/tools/kubernetes
+  [[ -x "$tools/build.sh" ]] || { echo "install.sh: $tools/build.sh missing (../shared beside the repo)" >&2; exit 1; }
+  if ! command -v etcd >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq etcd-server >/dev/null
+  fi
+  KUBE_COMPONENTS="kube-apiserver kube-controller-manager kube-scheduler" BUILD_KWOK=1 \
+    "$tools/build.sh" "$CACHE/kube/cache" "$CACHE/kube"
+}
+install_kubernetes
