@@ -144,6 +144,7 @@ class KubernetesDeployer:
             name=manifest["metadata"]["name"],
             body=manifest,
             field_manager=FIELD_MANAGER,
+            field_validation="Strict",  # a misspelt field is an error, not silently dropped
             force=True,
             _content_type="application/apply-patch+yaml",
         )

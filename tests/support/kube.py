@@ -12,10 +12,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -76,6 +78,13 @@ class KubeCluster:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Iterator[KubeCluster]:
+    """One real API server (with controllers and the kwok node) for the session."""
+    with KubeCluster() as cluster:
+        yield cluster
 
 
 def make_deployer(cluster: KubeCluster, namespace: str) -> KubernetesDeployer:
