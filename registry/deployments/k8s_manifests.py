@@ -14,6 +14,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubernetes.utils import parse_quantity
+
 from registry.deployments.deployer import DeploymentSpec
 from registry.deployments.k8s_names import label_value, object_name
 from registry.deployments.sidecar_args import sidecar_argv
@@ -45,6 +47,16 @@ class ArtifactTooLarge(ValueError):
 class Resources:
     requests: dict[str, str]
     limits: dict[str, str]
+
+    def __post_init__(self) -> None:
+        """A bad quantity fails here, with its name: the API server answers a server-side
+        apply carrying one with a 500 (a conversion error), which reads like an outage."""
+        for kind, values in (("requests", self.requests), ("limits", self.limits)):
+            for resource, quantity in values.items():
+                try:
+                    parse_quantity(quantity)
+                except ValueError:
+                    raise ValueError(f"{kind}.{resource}: {quantity!r} is not a quantity") from None
 
     def as_manifest(self) -> Manifest:
         return {"requests": dict(self.requests), "limits": dict(self.limits)}

@@ -23,7 +23,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from registry.deployments.deployer import DeploymentSpec, DeploymentState, Phase
-from registry.deployments.k8s_manifests import KubernetesConfig, Resources
+from registry.deployments.k8s_manifests import KubernetesConfig
 from registry.deployments.kubernetes import KubernetesDeployer
 from tests.support.kube import SHIPPED, KubeCluster, example_spec, make_deployer
 
@@ -195,19 +195,17 @@ async def test_an_invalid_object_is_failed_with_the_api_servers_reason(
     assert "spec.replicas" in state.message
 
 
-async def test_a_bad_resource_quantity_is_failed_with_a_reason(
+async def test_an_unsupported_setting_is_failed_with_the_api_servers_reason(
     kube_cluster: KubeCluster, namespace: str, spec: DeploymentSpec
 ) -> None:
-    bad = Resources({"cpu": "a lot"}, {"memory": "512Mi"})
-    d = KubernetesDeployer(
-        KubernetesConfig(namespace=namespace, agent_resources=bad), str(kube_cluster.kubeconfig)
-    )
+    config = KubernetesConfig(namespace=namespace, image_pull_policy="Sometimes")
+    d = KubernetesDeployer(config, str(kube_cluster.kubeconfig))
     try:
         state = await d.apply(spec)
     finally:
         await d.close()
     assert state.phase is Phase.FAILED
-    assert "kubernetes refused Deployment" in state.message and "quantities" in state.message
+    assert "kubernetes refused Deployment" in state.message and "imagePullPolicy" in state.message
 
 
 async def test_an_artifact_too_large_for_a_config_map_is_failed_before_any_call(

@@ -26,9 +26,18 @@ from registry.deployments.k8s_manifests import KubernetesConfig
 from registry.deployments.kubernetes import KubernetesDeployer
 
 REPO = Path(__file__).resolve().parents[2]
-TOOLS = Path(
-    os.environ.get("GREENLANG_KUBE_TOOLS", REPO.parent / "shared" / "tools" / "kubernetes")
-)
+
+
+def _tools() -> Path:
+    """$GREENLANG_KUBE_TOOLS, else ``shared/tools/kubernetes`` beside the repo (CI: ../shared)
+    or beside a parent of it (a worktree under /work/wt)."""
+    if os.environ.get("GREENLANG_KUBE_TOOLS"):
+        return Path(os.environ["GREENLANG_KUBE_TOOLS"])
+    found = (p / "shared" / "tools" / "kubernetes" for p in REPO.parents)
+    return next((d for d in found if d.is_dir()), REPO.parent / "shared" / "tools" / "kubernetes")
+
+
+TOOLS = _tools()
 EXAMPLE_AGENT = REPO / "examples" / "agents" / "grid-intensity-monitor"
 SHIPPED = REPO / "deploy" / "kubernetes"
 EXAMPLE_JWT_SECRET = b"REPLACE-WITH-THE-HS256-SECRET-OF-THE-REGISTRY"

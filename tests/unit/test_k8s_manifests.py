@@ -22,6 +22,7 @@ from registry.deployments.k8s_manifests import (
     ArtifactTooLarge,
     KubernetesConfig,
     Manifests,
+    Resources,
     render,
 )
 from tests.support.kube import EXAMPLE_JWT_SECRET, SHIPPED, example_spec
@@ -172,3 +173,8 @@ def _write_yaml(path: Path, manifest: dict[str, Any]) -> None:
     Dumper.add_representer(str, text)
     header = "# Rendered by registry/deployments/k8s_manifests.py; see README.md.\n"
     path.write_text(header + yaml.dump(manifest, Dumper=Dumper, sort_keys=False, width=100))
+
+
+def test_a_bad_quantity_is_refused_when_configured() -> None:
+    with pytest.raises(ValueError, match=r"requests.cpu: 'a lot' is not a quantity"):
+        Resources({"cpu": "a lot"}, {"memory": "512Mi"})
