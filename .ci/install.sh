@@ -35,3 +35,18 @@ echo "${opa_version%%$'\n'*}" >&2
 # .ci/docker-stop.sh stops the engine and removes what it leaves behind.
 bash .ci/docker-engine.sh
 echo "runtime image $(python3 -m registry.deployments.docker_image)" >&2
+
+# ---- Kubernetes (tests of the `kubernetes` deployer) -------------------------------------------
+# A real kube-apiserver + controller-manager + scheduler and a kwok fake node, built from the Go
+# module proxy by ../shared/tools/kubernetes/build.sh and cached under $CACHE/kube (cold ~7 min,
+# then a no-op); etcd is Debian's etcd-server. tests/deployments/ starts them with start.sh.
+install_kubernetes() {
+  local tools=../shared/tools/kubernetes
+  [[ -x "$tools/build.sh" ]] || { echo "install.sh: $tools/build.sh missing (../shared beside the repo)" >&2; exit 1; }
+  if ! command -v etcd >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq etcd-server >/dev/null
+  fi
+  KUBE_COMPONENTS="kube-apiserver kube-controller-manager kube-scheduler" BUILD_KWOK=1 \
+    "$tools/build.sh" "$CACHE/kube/cache" "$CACHE/kube"
+}
+install_kubernetes
