@@ -28,7 +28,7 @@ def sidecar_argv(
         "--listen", listen,
         "--admin-listen", admin_listen,
         "--environment", cfg.environment,
-        "--registry", cfg.registry_url,
+        *(["--registry", cfg.registry_url] if cfg.registry_url else []),
         "--engine", cfg.engine,
     ]  # fmt: skip
     if cfg.bundle_url and cfg.engine == "embedded":
