@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from docker.models.containers import Container
 
 from registry.deployments.deployer import DeploymentSpec, SidecarConfig
+from registry.deployments.sidecar_args import sidecar_argv
 
 AGENT_PORT = 8080
 LISTEN_PORT = 8000
@@ -114,25 +115,21 @@ def _health_check(path: str) -> dict[str, Any]:
 
 def sidecar_options(pod: Pod, agent: Container) -> dict[str, Any]:
     spec, cfg = pod.spec, pod.spec.sidecar
-    command = [
-        "python3", "-m", "sidecar.cli",
-        "--agent-id", spec.agent_id, "--agent-version", spec.version,
-        "--upstream", f"http://127.0.0.1:{AGENT_PORT}",
-        "--listen", f"0.0.0.0:{LISTEN_PORT}", "--admin-listen", f"0.0.0.0:{ADMIN_PORT}",
-        "--environment", spec.environment, "--engine", to_bridge(cfg.engine),
-        "--sidecar-id", pod.instance, "--spool-dir", "/var/spool/greenlang",
-    ]  # fmt: skip
-    if cfg.registry_url:
-        command += ["--registry", to_bridge(cfg.registry_url)]
-    if cfg.bundle_url and cfg.engine == "embedded":
-        command += ["--bundle", _bundle_in_container(cfg.bundle_url)]
-    if cfg.jwks_url:
-        command += ["--jwks-url", to_bridge(cfg.jwks_url)]
-    elif cfg.jwt_secret_file:
-        command += ["--jwt-secret-file", f"{SECRETS}/jwt.secret"]
+    command = sidecar_argv(
+        spec,
+        program=("python3", "-m", "sidecar.cli"),
+        upstream=f"http://127.0.0.1:{AGENT_PORT}",
+        listen=f"0.0.0.0:{LISTEN_PORT}",
+        admin_listen=f"0.0.0.0:{ADMIN_PORT}",
+        url=to_bridge,
+        bundle=_bundle_in_container(cfg.bundle_url) if cfg.bundle_url else None,
+        jwt_secret_file=f"{SECRETS}/jwt.secret",
+        spool_dir="/var/spool/greenlang",
+        sidecar_id=pod.instance,
+    )
     return {
         "image": pod.image,
-        "command": command + list(cfg.extra_args),
+        "command": command,
         "name": pod.name("sidecar"),
         "init": True,
         "network_mode": f"container:{agent.id}",

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from registry.deployments.deployer import DeploymentSpec, SidecarConfig
+from registry.deployments.sidecar_args import sidecar_argv as shared_sidecar_argv
 
 # the agent runs artifact code: it gets no registry secrets, only what a program needs to run
 AGENT_ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH")
@@ -72,30 +73,15 @@ def agent_env(spec: DeploymentSpec, port: int) -> dict[str, str]:
 def sidecar_argv(
     spec: DeploymentSpec, instance: str, ports: dict[str, int], spool: Path
 ) -> list[str]:
-    cfg = spec.sidecar
-    argv = [
-        sys.executable, "-m", "sidecar.cli",
-        "--agent-id", spec.agent_id, "--agent-version", spec.version,
-        "--upstream", f"http://{LOOPBACK}:{ports['agent']}",
-        "--listen", f"{LOOPBACK}:{ports['listen']}",
-        "--admin-listen", f"{LOOPBACK}:{ports['admin']}",
-        "--environment", spec.environment, "--engine", cfg.engine,
-        "--sidecar-id", instance, "--spool-dir", str(spool),
-    ]  # fmt: skip
-    if cfg.registry_url:
-        argv += ["--registry", cfg.registry_url]
-    if cfg.bundle_url and cfg.engine == "embedded":
-        argv += ["--bundle", cfg.bundle_url]
-    argv += _caller_auth(cfg)
-    return argv + list(cfg.extra_args)
-
-
-def _caller_auth(cfg: SidecarConfig) -> list[str]:
-    if cfg.jwks_url:
-        return ["--jwks-url", cfg.jwks_url]
-    if cfg.jwt_secret_file:
-        return ["--jwt-secret-file", cfg.jwt_secret_file]
-    return []  # the sidecar refuses to start: callers must be authenticated
+    return shared_sidecar_argv(
+        spec,
+        program=(sys.executable, "-m", "sidecar.cli"),
+        upstream=f"http://{LOOPBACK}:{ports['agent']}",
+        listen=f"{LOOPBACK}:{ports['listen']}",
+        admin_listen=f"{LOOPBACK}:{ports['admin']}",
+        spool_dir=str(spool),
+        sidecar_id=instance,
+    )
 
 
 def sidecar_env(cfg: SidecarConfig) -> dict[str, str]:

@@ -5,7 +5,13 @@ the caller-authentication secret differ (a local path, a path inside a container
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from registry.deployments.deployer import DeploymentSpec
+
+
+def _same(url: str) -> str:
+    return url
 
 
 def sidecar_argv(
@@ -14,29 +20,37 @@ def sidecar_argv(
     upstream: str,
     listen: str,
     admin_listen: str,
+    program: Sequence[str] = ("greenlang-sidecar",),
+    url: Callable[[str], str] = _same,
+    bundle: str | None = None,
     jwt_secret_file: str | None = None,
     spool_dir: str | None = None,
+    sidecar_id: str | None = None,
 ) -> list[str]:
-    """Flags from ``spec.sidecar``; ``jwt_secret_file`` overrides where the HS256 secret is read
-    (e.g. a mounted Secret instead of the registry host's path)."""
+    """Flags from ``spec.sidecar``. Where an adapter runs the sidecar elsewhere than the
+    registry's host it says how: ``url`` rewrites the addresses the sidecar calls (e.g. loopback
+    to the Docker bridge), ``bundle`` and ``jwt_secret_file`` are where those files are found
+    (a path inside a container, a mounted Secret)."""
     cfg = spec.sidecar
     argv = [
-        "greenlang-sidecar",
+        *program,
         "--agent-id", spec.agent_id,
         "--agent-version", spec.version,
         "--upstream", upstream,
         "--listen", listen,
         "--admin-listen", admin_listen,
-        "--environment", cfg.environment,
-        *(["--registry", cfg.registry_url] if cfg.registry_url else []),
-        "--engine", cfg.engine,
+        "--environment", spec.environment,
+        *(["--registry", url(cfg.registry_url)] if cfg.registry_url else []),
+        "--engine", url(cfg.engine),
     ]  # fmt: skip
     if cfg.bundle_url and cfg.engine == "embedded":
-        argv += ["--bundle", cfg.bundle_url]
+        argv += ["--bundle", bundle or cfg.bundle_url]
     if cfg.jwks_url:
-        argv += ["--jwks-url", cfg.jwks_url]
+        argv += ["--jwks-url", url(cfg.jwks_url)]
     elif cfg.jwt_secret_file:
         argv += ["--jwt-secret-file", jwt_secret_file or cfg.jwt_secret_file]
     if spool_dir:
         argv += ["--spool-dir", spool_dir]
+    if sidecar_id:
+        argv += ["--sidecar-id", sidecar_id]
     return [*argv, *cfg.extra_args]
