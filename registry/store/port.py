@@ -25,6 +25,13 @@ from registry.catalog.models import (
     RegistryEntry,
 )
 from registry.catalog.spec import AgentSpec
+from registry.lifecycle.models import (
+    Approval,
+    Deployment,
+    DeploymentStatus,
+    Observation,
+    Violation,
+)
 from registry.search.port import SearchDocument
 
 if TYPE_CHECKING:
@@ -59,6 +66,22 @@ class NewVersion:
     certificate_id: str | None
     created_at: datetime
     created_by: str
+
+
+@dataclass(frozen=True)
+class NewDeployment:
+    deployment_id: str
+    agent_id: str
+    version: str
+    environment: str
+    replicas: int
+    deployer: str
+    status: DeploymentStatus  # pending (the policies deny) or progressing (desired running)
+    requested_by: str
+    replaces: str | None
+    violations: Sequence[Violation]
+    at: datetime
+    traffic_weight: int = 100
 
 
 @dataclass(frozen=True)
@@ -235,6 +258,65 @@ class BundleRepository(Protocol):
     async def load_upload(self, name: str) -> tuple[str, bytes] | None: ...
 
 
+class DeploymentRepository(Protocol):
+    async def insert(self, new: NewDeployment) -> bool:
+        """False when a live (not stopped) deployment of that version and environment exists."""
+        ...
+
+    async def get(self, deployment_id: str) -> Deployment | None: ...
+
+    async def lock(self, deployment_id: str) -> Deployment | None:
+        """The deployment, its row locked until the transaction ends."""
+        ...
+
+    async def live_for(
+        self, agent_id: str, version: str | None = None, environment: str | None = None
+    ) -> list[Deployment]:
+        """Deployments not stopped, oldest first, narrowed by version and environment."""
+        ...
+
+    async def list(
+        self,
+        agent_id: str | None = None,
+        environment: str | None = None,
+        status: DeploymentStatus | None = None,
+        limit: int = 100,
+    ) -> list[Deployment]:
+        """Newest first."""
+        ...
+
+    async def unfinished(self) -> list[Deployment]:
+        """Every deployment the controller has work for (status not stopped)."""
+        ...
+
+    async def add_approval(self, deployment_id: str, approval: Approval) -> bool:
+        """False when this approver already approved it."""
+        ...
+
+    async def set_decision(
+        self,
+        deployment_id: str,
+        status: DeploymentStatus,
+        violations: Sequence[Violation],
+        at: datetime,
+    ) -> None:
+        """After a policy decision: pending with its violations, or progressing (allowed)."""
+        ...
+
+    async def request_stop(self, deployment_id: str, reason: str, at: datetime) -> None:
+        """desired := stopped (status stopping; a pending one goes straight to stopped)."""
+        ...
+
+    async def record_observation(
+        self, deployment_id: str, observed: Observation, at: datetime
+    ) -> None:
+        """The controller's report: status, instances, endpoint, message; sets ready_at the
+        first time it is ready and stopped_at when it reaches stopped."""
+        ...
+
+    async def count_live(self, agent_id: str) -> int: ...
+
+
 class Session(Protocol):
     """The repositories, all bound to one connection (or to the store for one-off calls)."""
 
@@ -256,6 +338,8 @@ class Session(Protocol):
     def opa_instances(self) -> OpaInstanceRepository: ...
     @property
     def bundles(self) -> BundleRepository: ...
+    @property
+    def deployments(self) -> DeploymentRepository: ...
 
 
 class MetadataStore(Session, Protocol):

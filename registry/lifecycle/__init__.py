@@ -1,0 +1,1 @@
+"""Lifecycle: promote, approve, deprecate, retire, roll back; deployments as desired state."""
