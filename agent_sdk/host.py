@@ -26,7 +26,8 @@ from typing import Any, NoReturn
 from aiohttp import web
 
 from agent_sdk.artifact import ArtifactError, RunFunction, load_run
-from agent_sdk.problems import problem_response
+from kernel.headers import request_id_of
+from kernel.problems import problem_body, problem_response
 
 log = logging.getLogger("agent_sdk.host")
 DEFAULT_TIMEOUT_S = 30.0
@@ -89,20 +90,20 @@ class AgentHost:
         try:
             inputs = parse_inputs(await request.read())
         except BadInput as exc:
-            return problem_response(400, "invalid-input", "Invalid input", str(exc))
+            return _problem(request, 400, "invalid-input", "Invalid input", str(exc))
         loop = asyncio.get_running_loop()
         work = loop.run_in_executor(self._executor, self._call, inputs)
         try:
             text = await asyncio.wait_for(work, self.timeout_s)
         except TimeoutError:
             detail = f"run() did not answer within {self.timeout_s:g} s"
-            return problem_response(504, "agent-timeout", "Agent timed out", detail)
+            return _problem(request, 504, "agent-timeout", "Agent timed out", detail)
         except BadResult as exc:
-            return problem_response(500, "agent-failed", "Agent failed", str(exc))
+            return _problem(request, 500, "agent-failed", "Agent failed", str(exc))
         except Exception as exc:
             log.error("run() raised", exc_info=exc)
             detail = f"run() raised {type(exc).__name__}"  # the message may carry input data
-            return problem_response(500, "agent-failed", "Agent failed", detail)
+            return _problem(request, 500, "agent-failed", "Agent failed", detail)
         return web.Response(text=text, content_type="application/json")
 
     def _call(self, inputs: dict[str, Any]) -> str:
@@ -134,6 +135,14 @@ class AgentHost:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _problem(request: web.Request, status: int, slug: str, title: str, detail: str) -> web.Response:
+    """The one problem shape (kernel/problems.py), with the request's path and id."""
+    body = problem_body(
+        status, slug, title, detail, instance=request.path, request_id=request_id_of(request)
+    )
+    return problem_response(body)
+
+
 @web.middleware
 async def _problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     """aiohttp's own errors (404, 405, 413) as problems too."""
@@ -143,7 +152,7 @@ async def _problems(request: web.Request, handler: Handler) -> web.StreamRespons
         if exc.status < 400:
             raise
         slug = "payload-too-large" if exc.status == 413 else "http-error"
-        return problem_response(exc.status, slug, exc.reason, exc.text or exc.reason)
+        return _problem(request, exc.status, slug, exc.reason, exc.text or exc.reason)
 
 
 def build_parser() -> argparse.ArgumentParser:
