@@ -34,6 +34,7 @@ samples, 0-based, capped at the last), no interpolation between samples.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing as mp
 import queue
 import threading
@@ -62,6 +63,9 @@ class LoadSpec:
     request_timeout: float = 30.0
     paths: tuple[str, ...] = ()  # a request list, each sent once (see the module docstring)
     rate: float = 0.0  # open loop: requests per second over all processes (with `paths`)
+    # timed mode over several endpoints: (url, body) pairs taken in turn by all clients of a
+    # process (each process starts at another offset); `url` and `body` are then unused
+    targets: tuple[tuple[str, bytes | None], ...] = ()
 
 
 def nearest_rank(ordered: Sequence[float], q: float) -> float:
@@ -129,11 +133,12 @@ class _Tally:
             self.latencies.append(latency)
 
 
-async def _send(session: Any, spec: LoadSpec, url: str) -> int | str:
+async def _send(session: Any, spec: LoadSpec, url: str, body: bytes | None = None) -> int | str:
     """The answer's status, or the failure's exception type name."""
     try:
         headers = dict(spec.headers)
-        async with session.request(spec.method, url, data=spec.body, headers=headers) as r:
+        data = spec.body if body is None else body
+        async with session.request(spec.method, url, data=data, headers=headers) as r:
             await r.read()
             return int(r.status)
     except Exception as exc:  # counted by the caller
@@ -143,10 +148,11 @@ async def _send(session: Any, spec: LoadSpec, url: str) -> int | str:
 async def _timed(session: Any, spec: LoadSpec, clients: int, t_from: float, t_to: float) -> _Tally:
     """Closed loop on `spec.url` until `t_to`; what starts and ends in [t_from, t_to] counts."""
     tally, clock = _Tally(), time.perf_counter
+    targets = itertools.cycle(spec.targets or ((spec.url, spec.body),))
 
     async def client() -> None:
         while (t0 := clock()) < t_to:
-            got = await _send(session, spec, spec.url)
+            got = await _send(session, spec, *next(targets))
             t1 = clock()
             if isinstance(got, str):
                 if t0 >= t_from and t1 <= t_to:
@@ -301,13 +307,16 @@ def _shares(total: int, parts: int) -> list[int]:
 
 
 def _worker_specs(spec: LoadSpec) -> list[tuple[LoadSpec, int]]:
-    """(spec, clients) per process: clients, paths and rate split evenly."""
+    """(spec, clients) per process: clients, paths and rate split evenly; targets rotated."""
     n = min(spec.processes, spec.concurrency)
     if spec.paths:
         n = max(1, min(n, len(spec.paths)))
     out = []
     for i, clients in enumerate(_shares(spec.concurrency, n)):
         part = replace(spec, paths=spec.paths[i::n], rate=spec.rate / n) if spec.paths else spec
+        if spec.targets:  # every process covers every target, from its own offset
+            offset = i * len(spec.targets) // n
+            part = replace(part, targets=spec.targets[offset:] + spec.targets[:offset])
         out.append((part, clients))
     return out
 

@@ -85,6 +85,14 @@ def test_timed_closed_loop(server: str) -> None:
     assert result.duration == 0.5 and result.p50 <= result.p99
 
 
+def test_timed_load_takes_its_targets_in_turn(server: str) -> None:
+    targets = ((server + "/ok/1", None), (server + "/fail", None))
+    spec = LoadSpec(url="", targets=targets, concurrency=1, duration=0.5, warmup=0.1)
+    result = run_load(spec)
+    assert result.statuses[200] > 0 and result.statuses[500] > 0
+    assert abs(result.statuses[200] - result.statuses[500]) <= 1  # one client alternates
+
+
 @pytest.mark.parametrize("rate", [0.0, 50.0])
 def test_request_list_sends_each_path_once(server: str, rate: float) -> None:
     paths = (*(f"/ok/{i}" for i in range(20)), "/fail")
