@@ -17,8 +17,15 @@ from aiohttp import web
 from bench.loadgen import CpuMeter, LoadSpec, nearest_rank, run_load
 from tests.support.servers import free_port
 
-BENCHES = ["policy_bench", "registry_bench", "sidecar_bench"]
-SUPPORT = ["loadgen", "registry_dataset", "registry_phases", "registry_report", "registry_setup"]
+BENCHES = ["policy_bench", "registry_bench", "scale_bench", "sidecar_bench"]
+SUPPORT = [
+    "loadgen",
+    "registry_dataset",
+    "registry_phases",
+    "registry_report",
+    "registry_setup",
+    "scale_fleet",
+]
 
 
 @pytest.mark.parametrize("name", BENCHES + SUPPORT)
