@@ -33,6 +33,7 @@ from registry.lifecycle.models import (
     Violation,
 )
 from registry.search.port import SearchDocument
+from registry.webhooks.models import Delivery, Subscription
 
 if TYPE_CHECKING:
     from registry.control_plane.policies import PolicyHeader
@@ -96,6 +97,44 @@ class PolicyChange:
     actor: str
     reason: str | None
     at: datetime
+
+
+@dataclass(frozen=True)
+class NewSubscription:
+    subscription_id: str
+    url: str
+    agent_id: str | None  # exactly one of agent_id and team
+    team: str | None
+    events: Sequence[str]  # event names, or "*"
+    secret: str
+    created_by: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """A claimed delivery: what the deliverer needs to post it."""
+
+    delivery_id: str
+    subscription_id: str
+    url: str
+    secret: str
+    event: str
+    agent_id: str | None
+    team: str | None
+    payload: dict[str, Any]
+    occurred_at: datetime
+    attempt: int  # this attempt's number, from 1
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """One attempt's outcome: delivered, to be retried at retry_at, or (neither) given up."""
+
+    delivered: bool
+    status: int | None  # HTTP status, None when no response came
+    error: str | None
+    retry_at: datetime | None
 
 
 class AgentRepository(Protocol):
@@ -317,6 +356,52 @@ class DeploymentRepository(Protocol):
     async def count_live(self, agent_id: str) -> int: ...
 
 
+class WebhookRepository(Protocol):
+    async def insert_subscription(self, new: NewSubscription) -> None: ...
+
+    async def subscription(self, subscription_id: str) -> Subscription | None:
+        """A live (not deleted) subscription, without its secret."""
+        ...
+
+    async def subscriptions(
+        self,
+        agent_id: str | None = None,
+        team: str | None = None,
+        owner_team: str | None = None,
+        limit: int = 100,
+    ) -> list[Subscription]:
+        """Live subscriptions, newest first; owner_team narrows to what that team manages."""
+        ...
+
+    async def delete_subscription(self, subscription_id: str, at: datetime) -> bool:
+        """Mark it deleted and give up its unfinished deliveries; False when not live."""
+        ...
+
+    async def enqueue_event(
+        self, agent_id: str, team: str, event: str, payload: Mapping[str, Any], at: datetime
+    ) -> int:
+        """In the caller's transaction: one delivery per live subscription to `event` (or to
+        '*') of the agent or of its team, due at once; returns how many."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int, lease: float) -> list[DueDelivery]:
+        """Claim up to `limit` due deliveries: count the attempt and move next_attempt_at
+        `lease` seconds on, so no other deliverer takes them meanwhile (rows locked by another
+        claim are skipped). Commits on its own."""
+        ...
+
+    async def record_attempt(
+        self, delivery_id: str, attempt: int, result: AttemptResult, at: datetime
+    ) -> bool:
+        """Store the outcome of attempt number `attempt`; False (nothing written) when the
+        delivery is final or a later attempt has been claimed since."""
+        ...
+
+    async def deliveries(self, subscription_id: str, limit: int = 50) -> list[Delivery]:
+        """Newest first."""
+        ...
+
+
 class Session(Protocol):
     """The repositories, all bound to one connection (or to the store for one-off calls)."""
 
@@ -340,6 +425,8 @@ class Session(Protocol):
     def bundles(self) -> BundleRepository: ...
     @property
     def deployments(self) -> DeploymentRepository: ...
+    @property
+    def webhooks(self) -> WebhookRepository: ...
 
 
 class MetadataStore(Session, Protocol):

@@ -17,6 +17,7 @@ from registry.store.outbox import RELAY_LOCK, PgOutbox
 from registry.store.policies import PgPolicies
 from registry.store.tokens import PgTokens
 from registry.store.versions import PgVersions
+from registry.store.webhooks import PgWebhooks
 
 
 class PgSession:
@@ -30,6 +31,7 @@ class PgSession:
         self.policies = PgPolicies(conn)
         self.opa_instances = PgOpaInstances(conn)
         self.bundles = PgBundles(conn)
+        self.webhooks = PgWebhooks(conn)
 
 
 class PgMetadataStore(PgSession):

@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions per agent or team, and signed, retried deliveries of lifecycle events."""
