@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from registry.api import agents, bundles, opa, policies, records
+from registry.api import agents, bundles, opa, policies, records, subscriptions
 from registry.api.context import SERVICE, SETTINGS, ApiSettings, json_response
 from registry.api.middleware import PRINCIPAL, HttpMetrics, bearer_auth, errors_and_ids
 from registry.api.openapi import openapi_document
@@ -13,6 +13,7 @@ from registry.auth.tokens import TokenResolver
 from registry.catalog.service import RegistryService
 from registry.control_plane.bundle import BundleServer, validate_policy
 from registry.control_plane.policies import PolicyStore
+from registry.webhooks.service import SubscriptionService
 
 METRICS = web.AppKey("metrics", CollectorRegistry)
 
@@ -46,6 +47,7 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     policy_store = PolicyStore(service.store, validate_policy)
     app[policies.POLICIES] = policy_store
     app[bundles.BUNDLES] = BundleServer(service.store, policy_store)
+    app[subscriptions.SUBSCRIPTIONS] = SubscriptionService(service.store)
     settings.spool_dir.mkdir(parents=True, exist_ok=True)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -55,4 +57,5 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     app.add_routes(opa.routes)
     app.add_routes(policies.routes)
     app.add_routes(bundles.routes)
+    app.add_routes(subscriptions.routes)
     return app

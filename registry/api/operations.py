@@ -15,7 +15,7 @@ from typing import Any, Literal
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
-from registry.api import agents, bundles, policies, records
+from registry.api import agents, bundles, policies, records, subscriptions
 from registry.api import schemas as s
 from registry.audit.models import AuditFilter, AuditPage
 from registry.audit.sidecar_intake import IntakeResult, SidecarBatch
@@ -27,6 +27,14 @@ from registry.catalog.models import (
     SearchQuery,
     SearchResult,
     StatusChange,
+)
+from registry.webhooks.models import (
+    CreatedSubscription,
+    Delivery,
+    DeliveryQuery,
+    Subscription,
+    SubscriptionQuery,
+    SubscriptionRequest,
 )
 
 # A pydantic model or type (its JSON Schema is generated), or a JSON Schema dict taken as is.
@@ -91,6 +99,13 @@ TOGGLE = Op(
     errors=(400, 403, 409, 413, 422),
     body={"application/json": s.ToggleReason},
     body_required=False,
+)
+
+SUBSCRIBERS = "Role publisher of the subscription's team (for an agent: its owner team) or admin."
+WEBHOOKS = (
+    "Events: version.deprecated, version.retired, deployment.ready, deployment.failed, "
+    "deployment.stopped, or '*' for all. Give exactly one of agent_id and team. The secret "
+    "(HMAC key of X-GreenLang-Signature) is in this response only. See docs/webhooks.md."
 )
 
 OPERATIONS: dict[tuple[str, str], Op] = {
@@ -198,4 +213,35 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         headers=("ETag",),
     ),
     ("GET", "/api/v1/catalog"): Op("The agent catalog as bundles carry it", s.Catalog),
+    ("POST", "/api/v1/subscriptions"): Op(
+        "Subscribe a URL to webhook events of an agent or a team",
+        CreatedSubscription,
+        status=201,
+        errors=(400, 403, 404, 409, 415, 422),
+        body={"application/json": SubscriptionRequest},
+        headers=("Location",),
+        description=WEBHOOKS + " " + SUBSCRIBERS,
+    ),
+    ("GET", "/api/v1/subscriptions"): Op(
+        "List webhook subscriptions (admin: all; publisher: the team's)",
+        list[Subscription],
+        errors=(400, 403, 422),
+        query=SubscriptionQuery,
+    ),
+    ("GET", subscriptions.SUBSCRIPTION): Op(
+        "Get a webhook subscription", Subscription, errors=(403,), description=SUBSCRIBERS
+    ),
+    ("DELETE", subscriptions.SUBSCRIPTION): Op(
+        "Delete a webhook subscription (its pending deliveries are given up)",
+        Subscription,
+        errors=(403,),
+        description=SUBSCRIBERS,
+    ),
+    ("GET", subscriptions.SUBSCRIPTION + "/deliveries"): Op(
+        "Deliveries of a subscription, newest first",
+        list[Delivery],
+        errors=(400, 403, 422),
+        query=DeliveryQuery,
+        description=SUBSCRIBERS,
+    ),
 }

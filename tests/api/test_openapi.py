@@ -245,9 +245,33 @@ async def opa_policies_bundles(check: Checked) -> None:
     assert (await check("DELETE", AGENT, args=ID)).status == 409
 
 
+async def subscriptions(check: Checked) -> None:
+    subs, sub = "/api/v1/subscriptions", "/api/v1/subscriptions/{subscription_id}"
+    hook = {"url": "https://hooks.example/x", "agent_id": ID["agent_id"], "events": ["*"]}
+    r = await check("POST", subs, json=hook)
+    assert r.status == 201
+    sid = {"subscription_id": (await r.json())["subscription_id"]}
+    assert (await check("POST", subs, json={**hook, "url": "ftp://x"})).status == 422
+    assert (await check("POST", subs, json={**hook, "agent_id": "gl-none"})).status == 404
+    assert (await check("POST", subs, "viewer", json=hook)).status == 403
+    assert (
+        await check("POST", subs, data=b"x", headers={"Content-Type": "text/plain"})
+    ).status == 415
+    assert (await check("GET", subs, query="?team=cbam-team")).status == 200
+    assert (await check("GET", subs, query="?limit=0")).status == 422
+    assert (await check("GET", subs, query="?limit=1&limit=2")).status == 400
+    assert (await check("GET", sub, args=sid)).status == 200
+    assert (await check("GET", sub, "other_publisher", args=sid)).status == 403
+    assert (await check("GET", sub + "/deliveries", args=sid)).status == 200
+    assert (await check("GET", sub + "/deliveries", args=sid, query="?limit=x")).status == 422
+    assert (await check("DELETE", sub, args=sid)).status == 200
+    assert (await check("DELETE", sub, args=sid)).status == 404
+
+
 async def test_every_operation_answers_as_documented(api: Api) -> None:
     check = Checked(api)
     await agents_and_versions(check)
     await certificates_artifacts_audit(check)
+    await subscriptions(check)
     await opa_policies_bundles(check)
     assert check.seen == set(operations_of(check.doc)), "add a call for each new operation"
