@@ -1,5 +1,6 @@
 """`greenlang-registry serve`: one or more worker processes sharing a port (SO_REUSEPORT), one
-database and one artifact store. The first process seeds and supervises the others."""
+database and one artifact store. The first process seeds, supervises the others and runs the
+webhook deliverer."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from registry.config import RegistryConfig
 from registry.control_plane.bundle import validate_policy
 from registry.control_plane.policies import PolicyStore
 from registry.runtime import open_service
+from registry.webhooks.deliverer import WebhookDeliverer
 
 
 def _spawn_workers(config: RegistryConfig, count: int) -> list[subprocess.Popen[bytes]]:
@@ -72,6 +74,9 @@ async def serve(
         if not is_worker:
             children = _spawn_workers(config, workers - 1)
             stack.callback(_stop_workers, children)
+            deliverer = WebhookDeliverer(service.store)  # one per registry: the first process
+            deliverer.start()
+            stack.push_async_callback(deliverer.stop)
             print(
                 f"registry listening on http://{config.host}:{config.port}"
                 f" ({workers} worker{'s' if workers > 1 else ''})",
