@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,3 +67,15 @@ def test_backoff_doubles_with_jitter_in_the_upper_half_and_is_capped() -> None:
     assert not p.gives_up_after(4)
     assert p.gives_up_after(5)
     assert p.lease > p.timeout
+
+
+def test_the_receiver_snippet_in_the_docs_verifies() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    snippet = next(b for b in text.split("```python")[1:] if "def verify" in b).split("```")[0]
+    scope: dict[str, Any] = {}
+    exec(snippet, scope)  # our own documentation
+    now = int(time.time())
+    good = signature(SECRET, now, BODY)
+    assert scope["verify"](SECRET, BODY, str(now), good)
+    assert not scope["verify"](SECRET, BODY + b"x", str(now), good)
+    assert not scope["verify"](SECRET, BODY, str(now - 301), signature(SECRET, now - 301, BODY))
