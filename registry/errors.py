@@ -13,6 +13,7 @@ __all__ = [
     "InvalidTransition",
     "NotFound",
     "PayloadTooLarge",
+    "PolicyDenied",
     "PreconditionFailed",
     "Problem",
     "ServiceUnavailable",
@@ -32,6 +33,12 @@ class Unauthorized(Problem):
 
 class Forbidden(Problem):
     status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class PolicyDenied(Problem):
+    """Extras: `violations` [{policy_id, message}] and, for a deployment, `deployment_id`."""
+
+    status, slug, title = 403, "policy-denied", "Denied by policy"
 
 
 class NotFound(Problem):

@@ -18,10 +18,12 @@ from bundles.layout import STOCK_POLICY_DIR
 from kernel.logs import configure_logging
 from registry.api.app import create_app
 from registry.api.context import ApiSettings
+from registry.api.lifecycle import LIFECYCLE
 from registry.catalog.seed import seed_directory, seed_policies
 from registry.config import RegistryConfig
 from registry.control_plane.bundle import validate_policy
 from registry.control_plane.policies import PolicyStore
+from registry.lifecycle.sweeper import SunsetSweeper
 from registry.runtime import open_service
 from registry.webhooks.deliverer import WebhookDeliverer
 
@@ -66,7 +68,8 @@ async def serve(
         service.relay.start()
         stack.push_async_callback(service.relay.stop)
         settings = ApiSettings(config.data_dir / "spool", config.max_artifact_bytes)
-        runner = web.AppRunner(create_app(service, settings), access_log=None)
+        app = create_app(service, settings)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, config.host, config.port, reuse_port=shared_port or None)
@@ -77,6 +80,9 @@ async def serve(
             deliverer = WebhookDeliverer(service.store)  # one per registry: the first process
             deliverer.start()
             stack.push_async_callback(deliverer.stop)
+            sweeper = SunsetSweeper(app[LIFECYCLE])  # one per registry: the first process
+            sweeper.start()
+            stack.push_async_callback(sweeper.stop)
             print(
                 f"registry listening on http://{config.host}:{config.port}"
                 f" ({workers} worker{'s' if workers > 1 else ''})",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from registry.api import agents, bundles, opa, policies, records, subscriptions
+from registry.api import agents, bundles, lifecycle, opa, policies, records, subscriptions
 from registry.api.context import SERVICE, SETTINGS, ApiSettings, json_response
 from registry.api.middleware import PRINCIPAL, HttpMetrics, bearer_auth, errors_and_ids
 from registry.api.openapi import openapi_document
@@ -13,6 +13,8 @@ from registry.auth.tokens import TokenResolver
 from registry.catalog.service import RegistryService
 from registry.control_plane.bundle import BundleServer, validate_policy
 from registry.control_plane.policies import PolicyStore
+from registry.lifecycle.manager import LifecycleManager
+from registry.lifecycle.policy_gate import PolicyGate
 from registry.webhooks.service import SubscriptionService
 
 METRICS = web.AppKey("metrics", CollectorRegistry)
@@ -48,6 +50,8 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     app[policies.POLICIES] = policy_store
     app[bundles.BUNDLES] = BundleServer(service.store, policy_store)
     app[subscriptions.SUBSCRIPTIONS] = SubscriptionService(service.store)
+    gate = PolicyGate(app[bundles.BUNDLES])
+    app[lifecycle.LIFECYCLE] = LifecycleManager(service, gate, settings.default_deployer)
     settings.spool_dir.mkdir(parents=True, exist_ok=True)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -58,4 +62,5 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     app.add_routes(policies.routes)
     app.add_routes(bundles.routes)
     app.add_routes(subscriptions.routes)
+    app.add_routes(lifecycle.routes)
     return app

@@ -19,6 +19,7 @@ from registry.catalog.service import RegistryService
 class ApiSettings:
     spool_dir: Path
     max_artifact_bytes: int
+    default_deployer: str = "process"  # of a deployment whose request names none
 
 
 SERVICE = web.AppKey("service", RegistryService)

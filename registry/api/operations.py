@@ -15,7 +15,7 @@ from typing import Any, Literal
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
-from registry.api import agents, bundles, policies, records, subscriptions
+from registry.api import agents, bundles, lifecycle, policies, records, subscriptions
 from registry.api import schemas as s
 from registry.audit.models import AuditFilter, AuditPage
 from registry.audit.sidecar_intake import IntakeResult, SidecarBatch
@@ -27,6 +27,14 @@ from registry.catalog.models import (
     SearchQuery,
     SearchResult,
     StatusChange,
+)
+from registry.lifecycle.models import (
+    ApprovalRequest,
+    Deployment,
+    DeployRequest,
+    DeprecateRequest,
+    RetireRequest,
+    RollbackRequest,
 )
 from registry.webhooks.models import (
     CreatedSubscription,
@@ -107,6 +115,72 @@ WEBHOOKS = (
     "deployment.stopped, or '*' for all. Give exactly one of agent_id and team. The secret "
     "(HMAC key of X-GreenLang-Signature) is in this response only. See docs/webhooks.md."
 )
+PROMOTE = (
+    "Asks the deployment policies. 201: a new deployment (progressing: the controller starts "
+    "it); 200: the live deployment of that version and environment (a pending one is judged "
+    "again). 403 policy-denied: stored pending with `violations` and `deployment_id` (approve "
+    "it through /api/v1/deployments/{id}/approvals); the version and what runs are unchanged. "
+    "409: retired version, no artifact, deleted agent, or a deployment of it still stopping."
+)
+LIFECYCLE: dict[tuple[str, str], Op] = {
+    ("POST", lifecycle.AGENT + "/deploy"): Op(
+        "Promote: deploy a version to an environment (publisher of the team or admin)",
+        Deployment,
+        status=201,
+        errors=(400, 403, 409, 413, 415, 422, 503),
+        body={"application/json": DeployRequest},
+        headers=("Location",),
+        description=PROMOTE,
+    ),
+    ("POST", lifecycle.AGENT + "/rollback"): Op(
+        "Roll back to an earlier active or deprecated, certified version",
+        Deployment,
+        status=201,
+        errors=(400, 403, 409, 413, 415, 422),
+        body={"application/json": RollbackRequest},
+        headers=("Location",),
+        description="Copies replicas and deployer of the running deployment it replaces; "
+        "moves the serving version; audited with from, to, reason and actor.",
+    ),
+    ("POST", lifecycle.VERSION + "/deprecate"): Op(
+        "Deprecate a version with a sunset date (owner team's publisher or admin)",
+        AgentVersion,
+        errors=(400, 403, 409, 413, 415, 422),
+        body={"application/json": DeprecateRequest},
+        headers=("ETag",),
+    ),
+    ("POST", lifecycle.VERSION + "/retire"): Op(
+        "Retire a version (409 while deployed unless undeploy)",
+        AgentVersion,
+        errors=(400, 403, 409, 413, 415, 422),
+        body={"application/json": RetireRequest},
+        body_required=False,
+        headers=("ETag",),
+    ),
+    ("GET", lifecycle.DEPLOYMENTS): Op(
+        "List deployments, newest first",
+        list[Deployment],
+        errors=(400, 422),
+        query=lifecycle.DeploymentQuery,
+    ),
+    ("GET", lifecycle.DEPLOYMENT): Op("Get a deployment", Deployment),
+    ("POST", lifecycle.DEPLOYMENT + "/approvals"): Op(
+        "Approve a pending deployment (role approver or admin)",
+        Deployment,
+        errors=(400, 403, 409, 413, 415, 422, 503),
+        body={"application/json": ApprovalRequest},
+        body_required=False,
+        description="The policies are asked again: progressing when now allowed, else still "
+        "pending with the violations that remain. The requester's own approval is recorded "
+        "but does not count.",
+    ),
+    ("DELETE", lifecycle.DEPLOYMENT): Op(
+        "Undeploy: request the stop",
+        Deployment,
+        errors=(400, 403),
+        params=(Param("reason", "query", {"type": "string", "maxLength": 1000}),),
+    ),
+}
 
 OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/healthz"): Op("Liveness: the database answers", s.Health),
@@ -244,4 +318,5 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         query=DeliveryQuery,
         description=SUBSCRIBERS,
     ),
+    **LIFECYCLE,
 }

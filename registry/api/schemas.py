@@ -122,6 +122,9 @@ class CatalogVersion(BaseModel):
     status: Literal["DRAFT", "ACTIVE", "DEPRECATED", "RETIRED"]
     certificate_id: str | None
     certificate_expires_at: int | None = Field(description="Epoch nanoseconds")
+    deprecated_at: int | None = Field(default=None, description="Epoch ns; deprecated only")
+    sunset_at: int | None = Field(default=None, description="Epoch ns; deprecated only")
+    replacement: str | None = Field(default=None, description="Successor agent id")
 
 
 class CatalogAgent(BaseModel):

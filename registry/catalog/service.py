@@ -234,6 +234,8 @@ class RegistryService(CatalogReads):
                 )
             certified = await tx.certificates.valid_for(agent_id, version)
             self._check_transition(row.status, change.status, certified, ctx.principal.role)
+            if change.status is AgentStatus.RETIRED:
+                await self._refuse_live(tx, agent_id, version)
             now = _now()
             await tx.versions.set_status(agent_id, version, change.status, change.reason, now)
             if lifecycle.moves_current_version(change.status):
@@ -250,6 +252,20 @@ class RegistryService(CatalogReads):
             )
         await self._committed(agent_id)
         return await self.get_version(agent_id, version)
+
+    @staticmethod
+    async def _refuse_live(tx: Session, agent_id: str, version: str | None = None) -> None:
+        """A version (or agent) is never retired under a live deployment: undeploy first, or
+        use the lifecycle retire with undeploy."""
+        live = await tx.deployments.live_for(agent_id, version)
+        if live:
+            ids = [d.deployment_id for d in live]
+            what = f"{agent_id} {version}" if version else agent_id
+            raise Conflict(
+                f"{what} has {len(ids)} live deployment(s) ({', '.join(ids)}); undeploy them"
+                " first, or retire with undeploy",
+                deployments=ids,
+            )
 
     @staticmethod
     def _check_transition(
@@ -274,6 +290,7 @@ class RegistryService(CatalogReads):
                 raise NotFound(f"agent {agent_id!r} is not registered")
             if row.deleted_at is not None:
                 raise Conflict(f"agent {agent_id!r} is already deleted")
+            await self._refuse_live(tx, agent_id)
             before = await tx.versions.statuses(agent_id)
             now = _now()
             await tx.versions.retire_all(agent_id, reason or "agent deleted", now)

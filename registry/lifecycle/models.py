@@ -75,6 +75,10 @@ class Deployment(BaseModel):
     ready_at: datetime | None
     stopped_at: datetime | None
     observed_at: datetime | None
+    warnings: list[Violation] = Field(
+        default_factory=list,
+        description="Non-blocking findings of this request's policy decision (not stored)",
+    )
 
 
 class DeployRequest(BaseModel):

@@ -181,6 +181,23 @@ class VersionRepository(Protocol):
         """Also bumps row_version, the optimistic-concurrency counter."""
         ...
 
+    async def set_deprecation(
+        self,
+        agent_id: str,
+        version: str,
+        sunset_at: datetime,
+        replacement_agent_id: str | None,
+        reason: str,
+        at: datetime,
+    ) -> None:
+        """Status deprecated with its notice; deprecated_at keeps the first deprecation time.
+        Also bumps row_version."""
+        ...
+
+    async def sunset_due(self, at: datetime, limit: int) -> list[tuple[str, str]]:
+        """(agent id, version) of deprecated versions whose sunset is at or before `at`."""
+        ...
+
     async def statuses(self, agent_id: str) -> dict[str, str]: ...
 
     async def retire_all(self, agent_id: str, reason: str, at: datetime) -> None: ...

@@ -74,6 +74,38 @@ class PgVersions:
             at,
         )
 
+    async def set_deprecation(
+        self,
+        agent_id: str,
+        version: str,
+        sunset_at: datetime,
+        replacement_agent_id: str | None,
+        reason: str,
+        at: datetime,
+    ) -> None:
+        await self._conn.execute(
+            "UPDATE agent_versions SET status = 'deprecated', status_reason = $5,"
+            " deprecated_at = coalesce(deprecated_at, $6), sunset_at = $3,"
+            " replacement_agent_id = $4, updated_at = $6, row_version = row_version + 1"
+            " WHERE agent_id = $1 AND version = $2",
+            agent_id,
+            version,
+            sunset_at,
+            replacement_agent_id,
+            reason,
+            at,
+        )
+
+    async def sunset_due(self, at: datetime, limit: int) -> list[tuple[str, str]]:
+        rows = await self._conn.fetch(
+            "SELECT agent_id, version FROM agent_versions"
+            " WHERE status = 'deprecated' AND sunset_at IS NOT NULL AND sunset_at <= $1"
+            " ORDER BY sunset_at, agent_id, version LIMIT $2",
+            at,
+            limit,
+        )
+        return [(r["agent_id"], r["version"]) for r in rows]
+
     async def statuses(self, agent_id: str) -> dict[str, str]:
         rows = await self._conn.fetch(
             "SELECT version, status FROM agent_versions WHERE agent_id = $1", agent_id
