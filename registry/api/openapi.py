@@ -116,8 +116,8 @@ def _problem_responses(schemas: Schemas) -> dict[str, Any]:
     }
 
 
-def _success(op: Op, schemas: Schemas, key: Key) -> dict[str, Any]:
-    doc: dict[str, Any] = {"description": "OK" if op.status == 200 else "Created"}
+def _success(op: Op, schemas: Schemas, key: Key, status: int) -> dict[str, Any]:
+    doc: dict[str, Any] = {"description": "OK" if status == 200 else "Created"}
     if op.response is not None:
         doc["content"] = {op.media: {"schema": schemas.get(key, op.response)}}
     if op.headers:
@@ -129,7 +129,9 @@ def _success(op: Op, schemas: Schemas, key: Key) -> dict[str, Any]:
 
 
 def _responses(op: Op, schemas: Schemas, key: Key, secured: bool, routed_404: bool) -> Any:
-    responses: dict[str, Any] = {str(op.status): _success(op, schemas, key)}
+    responses: dict[str, Any] = {
+        str(status): _success(op, schemas, key, status) for status in sorted({op.status, *op.also})
+    }
     if op.not_modified:
         responses["304"] = {"description": "Not modified: If-None-Match matched the ETag"}
     errors = {*op.errors, 500, *([401] if secured else []), *([404] if routed_404 else [])}

@@ -64,6 +64,7 @@ class Op:
     summary: str
     response: Schema | None  # body of the success response; None: no body
     status: int = 200
+    also: tuple[int, ...] = ()  # further success statuses with the same body (200 beside 201)
     media: str = "application/json"
     errors: tuple[int, ...] = ()
     body: Mapping[str, Schema] = field(default_factory=dict)  # media type -> schema
@@ -127,6 +128,7 @@ LIFECYCLE: dict[tuple[str, str], Op] = {
         "Promote: deploy a version to an environment (publisher of the team or admin)",
         Deployment,
         status=201,
+        also=(200,),
         errors=(400, 403, 409, 413, 415, 422, 503),
         body={"application/json": DeployRequest},
         headers=("Location",),

@@ -33,6 +33,7 @@ from registry.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from registry.lifecycle.models import Desired
 from registry.store.port import NewVersion, Session
 
 
@@ -255,9 +256,13 @@ class RegistryService(CatalogReads):
 
     @staticmethod
     async def _refuse_live(tx: Session, agent_id: str, version: str | None = None) -> None:
-        """A version (or agent) is never retired under a live deployment: undeploy first, or
-        use the lifecycle retire with undeploy."""
-        live = await tx.deployments.live_for(agent_id, version)
+        """A version (or agent) is never retired under a deployment meant to run: undeploy
+        first, or use the lifecycle retire with undeploy (stopping ones do not count)."""
+        live = [
+            d
+            for d in await tx.deployments.live_for(agent_id, version)
+            if d.desired is Desired.RUNNING
+        ]
         if live:
             ids = [d.deployment_id for d in live]
             what = f"{agent_id} {version}" if version else agent_id

@@ -13,7 +13,7 @@ from registry.catalog.service import RegistryService
 from registry.errors import Conflict, Problem, ValidationFailed
 from registry.lifecycle import rules
 from registry.lifecycle.base import LifecycleBase, Locked, now
-from registry.lifecycle.models import Deployment, DeprecateRequest, RetireRequest
+from registry.lifecycle.models import Deployment, DeprecateRequest, Desired, RetireRequest
 from registry.store.port import Session
 
 log = structlog.get_logger("registry.lifecycle")
@@ -77,7 +77,7 @@ class RetirementService(LifecycleBase):
                 raise Conflict(refusal)
             if not req.undeploy:
                 await RegistryService._refuse_live(tx, agent_id, version)
-            live = await tx.deployments.live_for(agent_id, version)
+            live = await self._running(tx, agent_id, version)
             await self._retire(tx, ctx, locked, live, req.reason or "retired")
         await self._committed(agent_id)
         return await self.catalog.get_version(agent_id, version)
@@ -105,6 +105,12 @@ class RetirementService(LifecycleBase):
             reason=reason,
         )
 
+    @staticmethod
+    async def _running(tx: Session, agent_id: str, version: str) -> list[Deployment]:
+        """Deployments of the version meant to run (stopping ones are on their way out)."""
+        live = await tx.deployments.live_for(agent_id, version)
+        return [d for d in live if d.desired is Desired.RUNNING]
+
     # -- the sunset sweep ----------------------------------------------------------------------
 
     async def sweep_sunsets(self, limit: int = 100) -> int:
@@ -126,7 +132,7 @@ class RetirementService(LifecycleBase):
                 return 0
             if v.sunset_at > now():
                 return 0
-            live = await tx.deployments.live_for(agent_id, version)
+            live = await self._running(tx, agent_id, version)
             reason = f"sunset passed ({v.sunset_at.isoformat()})"
             await self._retire(tx, SWEEPER, locked, live, reason)
         await self._committed(agent_id)

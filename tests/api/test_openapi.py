@@ -268,10 +268,56 @@ async def subscriptions(check: Checked) -> None:
     assert (await check("DELETE", sub, args=sid)).status == 404
 
 
+async def lifecycle_and_deployments(check: Checked) -> None:
+    """After the calls above: 1.0.0 active (no artifact), 1.1.0 a draft with an artifact."""
+    deploy, rollback = AGENT + "/deploy", AGENT + "/rollback"
+    deployments, deployment = "/api/v1/deployments", "/api/v1/deployments/{deployment_id}"
+    prod = {"version": "1.1.0", "environment": "production"}
+    r = await check("POST", deploy, "publisher", args=ID, json=prod)
+    assert r.status == 403  # no approval yet
+    dep = {"deployment_id": (await r.json())["deployment_id"]}
+    assert (await check("POST", deploy, args=ID, json={"version": "x"})).status == 422
+    assert (await check("POST", deploy, args=ID, json={"version": "1.0.0"})).status == 409
+    assert (await check("POST", deployment + "/approvals", "viewer", args=dep)).status == 403
+    assert (await check("POST", deployment + "/approvals", args=dep, json={})).status == 200
+    assert (await check("POST", deployment + "/approvals", "approver", args=dep)).status == 409
+    staging = {"version": "1.1.0", "environment": "staging"}
+    r = await check("POST", deploy, "publisher", args=ID, json=staging)
+    assert r.status == 201
+    staged = {"deployment_id": (await r.json())["deployment_id"]}
+    assert (await check("POST", deploy, "publisher", args=ID, json=staging)).status == 200
+    assert (await check("GET", deployments, query="?environment=staging")).status == 200
+    assert (await check("GET", deployments, query="?limit=0")).status == 422
+    assert (await check("GET", deployment, args=dep)).status == 200
+    form = aiohttp.FormData()
+    form.add_field("spec", yaml.safe_dump(make_spec(version="1.2.0")))
+    form.add_field("artifact", b"def run(inputs):\n    return {}\n", filename="agent.py")
+    assert (await check("POST", AGENTS, data=form)).status == 201
+    V3 = {**ID, "version": "1.2.0"}
+    cert = {**V3, "expires_at": "2099-01-01T00:00:00Z", "issuer": "TÜV"}
+    assert (await check("POST", "/api/v1/certificates", json=cert)).status == 201
+    assert (await check("PATCH", VERSION, args=V3, json={"status": "active"})).status == 200
+    back = {"to": "1.0.0", "reason": "test"}
+    assert (await check("POST", rollback, args=ID, json=back)).status == 409  # no artifact
+    r = await check("POST", rollback, args=ID, json={**back, "to": "1.2.0"})
+    assert r.status == 201
+    assert (await check("DELETE", deployment, args=dep)).status == 200
+    assert (await check("DELETE", deployment, "viewer", args=staged)).status == 403
+    assert (await check("DELETE", deployment, args=staged)).status == 200
+    sunset = {"sunset": "2099-01-01T00:00:00Z"}
+    assert (await check("POST", VERSION + "/deprecate", args=V3, json=sunset)).status == 200
+    past = {"sunset": "2000-01-01T00:00:00Z"}
+    assert (await check("POST", VERSION + "/deprecate", args=V3, json=past)).status == 422
+    assert (await check("POST", VERSION + "/retire", args=V3)).status == 409  # deployed
+    retire = {"undeploy": True}
+    assert (await check("POST", VERSION + "/retire", args=V3, json=retire)).status == 200
+
+
 async def test_every_operation_answers_as_documented(api: Api) -> None:
     check = Checked(api)
     await agents_and_versions(check)
     await certificates_artifacts_audit(check)
     await subscriptions(check)
+    await lifecycle_and_deployments(check)
     await opa_policies_bundles(check)
     assert check.seen == set(operations_of(check.doc)), "add a call for each new operation"
