@@ -4,6 +4,8 @@ idempotent promotes and the deployment reads."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.api.conftest import Api
@@ -143,3 +145,40 @@ async def test_refusals(gov: Api) -> None:
     status, doc = await approve(gov, "dep-000000000000")
     assert status == 404
     assert await gov.pool.fetchval("SELECT count(*) FROM deployments") == 0
+
+
+async def test_racing_promotes_make_one_deployment(gov: Api) -> None:
+    await register(gov)
+    results = await asyncio.gather(*(promote(gov, environment="staging") for _ in range(4)))
+    assert sorted(status for status, _ in results) == [200, 200, 200, 201]
+    assert len({doc["deployment_id"] for _, doc in results}) == 1
+    assert await gov.pool.fetchval("SELECT count(*) FROM deployments") == 1
+
+
+BAD_BODIES = [
+    (b"not json", "application/json", 422),
+    (b"null", "application/json", 422),
+    (b'{"version": "1.0.0", "extra": 1}', "application/json", 422),
+    (b'{"version": "1.0.0", "replicas": 0}', "application/json", 422),
+    (b'{"version": "1.0.0", "environment": "prod\\u0000"}', "application/json", 422),
+    (b'{"version": "1.0.0"}', "text/plain", 415),
+    (b"{" * 70_000, "application/json", 413),
+]
+
+
+@pytest.mark.parametrize(("body", "ctype", "status"), BAD_BODIES)
+async def test_bad_lifecycle_bodies_are_problems_and_write_nothing(
+    gov: Api, body: bytes, ctype: str, status: int
+) -> None:
+    await register(gov)
+    before = await gov.pool.fetchval("SELECT count(*) FROM audit_events")
+    for path in (f"{AGENT}/deploy", f"{AGENT}/rollback", f"{AGENT}/versions/1.0.0/deprecate"):
+        r = await gov.call("POST", path, "admin", data=body, headers={"Content-Type": ctype})
+        assert r.status == status, (path, await r.text())
+        assert r.content_type == "application/problem+json"
+    r = await gov.call("GET", "/api/v1/deployments?status=nope&limit=x", "viewer")
+    assert r.status == 422
+    r = await gov.call("GET", "/api/v1/deployments?limit=1&limit=2", "viewer")
+    assert r.status == 400
+    assert await gov.pool.fetchval("SELECT count(*) FROM deployments") == 0
+    assert await gov.pool.fetchval("SELECT count(*) FROM audit_events") == before
