@@ -15,13 +15,16 @@ from pathlib import Path
 from aiohttp import web
 
 from bundles.layout import STOCK_POLICY_DIR
+from kernel.cli import CliError
 from kernel.logs import configure_logging
 from registry.api.app import create_app
 from registry.api.context import ApiSettings
 from registry.catalog.seed import seed_directory, seed_policies
+from registry.catalog.service import RegistryService
 from registry.config import RegistryConfig
 from registry.control_plane.bundle import validate_policy
 from registry.control_plane.policies import PolicyStore
+from registry.deployments.deployer_set import DeployerUnavailable
 from registry.runtime import open_service
 from registry.webhooks.deliverer import WebhookDeliverer
 
@@ -52,6 +55,31 @@ def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
             w.wait(10)
         except subprocess.TimeoutExpired:
             w.kill()
+
+
+async def _start_controller(
+    config: RegistryConfig, service: RegistryService, stack: AsyncExitStack
+) -> None:
+    """The deployment controller runs in the first process only. At shutdown it stops its
+    loop and closes its deployers; the deployed instances keep running."""
+    if config.deployer == "none":
+        print("deployment controller: off (--deployer none)", flush=True)
+        return
+    from registry.deployments.wiring import build_controller
+
+    try:
+        controller = await build_controller(config, service.store, service.artifacts)
+        controller.start()
+    except (DeployerUnavailable, ValueError) as exc:
+        raise CliError(f"deployment controller: {exc}", 2) from None
+    stack.push_async_callback(controller.stop)
+    settings = controller.specs.sidecar
+    auth = settings.jwks_url or f"HS256 secret {settings.jwt_secret_file}"
+    print(
+        f"deployment controller: default deployer {config.deployer}; sidecars reach the"
+        f" registry at {settings.registry_url} and authenticate callers with {auth}",
+        flush=True,
+    )
 
 
 async def serve(
@@ -87,6 +115,7 @@ async def serve(
                 store = PolicyStore(service.store, validate_policy)
                 counts["policies"] = await seed_policies(store, STOCK_POLICY_DIR)
                 print(f"seeded from {seed}: {counts}", flush=True)
+            await _start_controller(config, service, stack)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
