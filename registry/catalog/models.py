@@ -45,6 +45,13 @@ class AgentVersion(BaseModel):
     changelog: str
     status_reason: str | None
     row_version: int = Field(description="Optimistic-concurrency counter, also sent as ETag")
+    deprecated_at: datetime | None = Field(default=None, description="When it was deprecated")
+    sunset_at: datetime | None = Field(
+        default=None, description="A deprecated version is retired automatically after this"
+    )
+    replacement_agent_id: str | None = Field(
+        default=None, description="The agent callers should move to (successor-version)"
+    )
 
 
 class AgentSummary(BaseModel):
@@ -60,7 +67,7 @@ class AgentSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
-    deployment_count: int
+    deployment_count: int = Field(description="Live (not stopped) deployments of the agent")
     usage_stats: dict[str, Any]
 
 

@@ -27,6 +27,7 @@ WHERE a.agent_id = ANY($1::text[])
 _VERSION_COLUMNS = """
 v.version, v.status, v.spec_hash, v.artifact_uri, v.artifact_sha256, v.artifact_size,
 v.changelog, v.status_reason, v.created_at, v.created_by, v.updated_at, v.row_version,
+v.deprecated_at, v.sunset_at, v.replacement_agent_id,
 c.certificate_id, c.expires_at AS certificate_expires_at,
 coalesce(c.expires_at > now(), false) AS certified
 """
@@ -40,10 +41,13 @@ LEFT JOIN LATERAL (
 ) c ON true
 """
 
-# One statement per read: the agent, its current status and all versions as a JSON array.
+# One statement per read: the agent, its current status, its live deployments (the stored
+# agents.deployment_count column is unused) and all versions as a JSON array.
 # `{where}` is a fixed fragment chosen below, never user text.
 _ENTRY_SQL = f"""
 SELECT a.*, cur.status, (
+    SELECT count(*) FROM deployments d WHERE d.agent_id = a.agent_id AND d.status <> 'stopped'
+) AS live_deployments, (
     SELECT coalesce(json_agg(vv), '[]') FROM (
         SELECT {_VERSION_COLUMNS} FROM agent_versions v {_CERTIFICATE_JOIN}
         WHERE v.agent_id = a.agent_id
@@ -71,6 +75,7 @@ def _summary_fields(row: asyncpg.Record) -> dict[str, Any]:
     usage = fields.get("usage_stats")
     fields["usage_stats"] = json.loads(usage) if isinstance(usage, str) else (usage or {})
     fields.pop("versions", None)
+    fields["deployment_count"] = fields.pop("live_deployments", 0)
     return fields
 
 

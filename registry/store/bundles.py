@@ -6,10 +6,11 @@ from typing import Any
 
 from registry.store.agents import Conn
 
-# Per agent: its team, serving version and every version's status and best certificate.
+# Per agent: its team, serving version and every version's status, deprecation notice and best
+# certificate.
 CATALOG_SQL = """
 SELECT a.agent_id, a.current_version, a.owner_team, v.version, v.status,
-       c.certificate_id, c.expires_at
+       v.deprecated_at, v.sunset_at, v.replacement_agent_id, c.certificate_id, c.expires_at
 FROM agents a
 JOIN agent_versions v ON v.agent_id = a.agent_id
 LEFT JOIN LATERAL (

@@ -8,6 +8,7 @@ contract every adapter must pass."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -328,7 +329,7 @@ class DeploymentRepository(Protocol):
         """Newest first."""
         ...
 
-    async def unfinished(self) -> list[Deployment]:
+    async def unfinished(self) -> builtins.list[Deployment]:
         """Every deployment the controller has work for (status not stopped)."""
         ...
 

@@ -12,6 +12,7 @@ from registry.store.agents import Conn, PgAgents
 from registry.store.audit import PgAudit
 from registry.store.bundles import PgBundles
 from registry.store.certificates import PgCertificates
+from registry.store.deployments import PgDeployments
 from registry.store.opa_instances import PgOpaInstances
 from registry.store.outbox import RELAY_LOCK, PgOutbox
 from registry.store.policies import PgPolicies
@@ -32,6 +33,7 @@ class PgSession:
         self.opa_instances = PgOpaInstances(conn)
         self.bundles = PgBundles(conn)
         self.webhooks = PgWebhooks(conn)
+        self.deployments = PgDeployments(conn)
 
 
 class PgMetadataStore(PgSession):

@@ -5,6 +5,7 @@ the real PostgreSQL of tests/conftest.py)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -18,8 +19,16 @@ from registry.auth.principal import Principal
 from registry.catalog.models import AgentStatus, IssuedCertificate
 from registry.catalog.spec import AgentSpec, validate_spec
 from registry.control_plane.policies import PolicyHeader
+from registry.lifecycle.models import (
+    Approval,
+    DeploymentStatus,
+    Desired,
+    Instance,
+    Observation,
+    Violation,
+)
 from registry.store.outbox import RELAY_LOCK
-from registry.store.port import MetadataStore, NewVersion, PolicyChange
+from registry.store.port import MetadataStore, NewDeployment, NewVersion, PolicyChange
 from registry.store.postgres import PgMetadataStore
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -390,3 +399,253 @@ async def test_bundle_sources(store: MetadataStore) -> None:
     await store.bundles.save_upload("ci", b"two", "r2", "s2", "carla")
     assert await store.bundles.load_upload("ci") == ("r2", b"two")
     await store.ping()
+
+
+# -- deployments ---------------------------------------------------------------------------------
+
+
+def new_deployment(
+    deployment_id: str,
+    version: str = "1.0.0",
+    environment: str = "production",
+    status: DeploymentStatus = DeploymentStatus.PROGRESSING,
+    at: datetime = NOW,
+    replaces: str | None = None,
+) -> NewDeployment:
+    return NewDeployment(
+        deployment_id=deployment_id,
+        agent_id="gl-cbam",
+        version=version,
+        environment=environment,
+        replicas=2,
+        deployer="process",
+        status=status,
+        requested_by="carla",
+        replaces=replaces,
+        violations=[Violation(policy_id="deployment-approval", message="needs an approval")]
+        if status is DeploymentStatus.PENDING
+        else [],
+        at=at,
+    )
+
+
+async def test_one_live_deployment_per_version_and_environment(store: MetadataStore) -> None:
+    await register(store, spec())
+    async with store.transaction() as tx:
+        assert await tx.deployments.insert(new_deployment("d-1"))
+        assert not await tx.deployments.insert(new_deployment("d-2"))
+        assert await tx.deployments.insert(new_deployment("d-3", environment="staging"))
+    got = await store.deployments.get("d-1")
+    assert got is not None
+    assert (got.replicas, got.deployer, got.desired, got.status) == (
+        2,
+        "process",
+        Desired.RUNNING,
+        DeploymentStatus.PROGRESSING,
+    )
+    assert (got.violations, got.approvals, got.instances, got.created_at) == ([], [], [], NOW)
+    assert await store.deployments.get("d-2") is None
+    await store.deployments.request_stop("d-1", "done", NOW)
+    await store.deployments.record_observation("d-1", observation(DeploymentStatus.STOPPED), NOW)
+    async with store.transaction() as tx:  # once stopped, the slot is free again
+        assert await tx.deployments.insert(new_deployment("d-4", at=NOW + timedelta(minutes=1)))
+
+
+async def test_deployment_lock_and_live_for(store: MetadataStore) -> None:
+    await register(store, spec())
+    async with store.transaction() as tx:
+        assert await tx.versions.insert(new_version(spec(version="2.0.0")))
+        assert await tx.deployments.insert(new_deployment("d-1"))
+        assert await tx.deployments.insert(
+            new_deployment("d-2", "2.0.0", at=NOW + timedelta(seconds=1), replaces="d-1")
+        )
+        assert await tx.deployments.insert(
+            new_deployment("d-3", environment="staging", at=NOW + timedelta(seconds=2))
+        )
+        locked = await tx.deployments.lock("d-2")
+        assert locked is not None and locked.replaces == "d-1"
+        assert await tx.deployments.lock("d-none") is None
+    assert [d.deployment_id for d in await store.deployments.live_for("gl-cbam")] == [
+        "d-1",
+        "d-2",
+        "d-3",
+    ]
+    by_version = await store.deployments.live_for("gl-cbam", version="1.0.0")
+    assert [d.deployment_id for d in by_version] == ["d-1", "d-3"]
+    narrow = await store.deployments.live_for("gl-cbam", "1.0.0", "staging")
+    assert [d.deployment_id for d in narrow] == ["d-3"]
+    assert await store.deployments.live_for("gl-missing") == []
+    assert await store.deployments.count_live("gl-cbam") == 3
+    assert [d.deployment_id for d in await store.deployments.unfinished()] == ["d-1", "d-2", "d-3"]
+
+
+async def test_a_locked_deployment_waits_for_its_holder(store: MetadataStore) -> None:
+    await register(store, spec())
+    await store.deployments.insert(new_deployment("d-1"))
+    locked, release = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with store.transaction() as tx:
+            await tx.deployments.lock("d-1")
+            locked.set()
+            await release.wait()
+            await tx.deployments.request_stop("d-1", "first", NOW)
+
+    async def waiter() -> str | None:
+        await locked.wait()
+        async with store.transaction() as tx:
+            got = await tx.deployments.lock("d-1")
+            return got.stop_reason if got else None
+
+    one, two = asyncio.create_task(holder()), asyncio.create_task(waiter())
+    await locked.wait()
+    release.set()
+    _, seen = await asyncio.gather(one, two)
+    assert seen == "first"  # the waiter read the row after the holder committed
+
+
+async def test_deployment_list_filters_newest_first(store: MetadataStore) -> None:
+    await register(store, spec())
+    await register(store, spec("gl-other"))
+    await store.deployments.insert(new_deployment("d-1"))
+    await store.deployments.insert(
+        new_deployment("d-2", environment="staging", at=NOW + timedelta(seconds=1))
+    )
+    pending = new_deployment(
+        "d-3", environment="dev", status=DeploymentStatus.PENDING, at=NOW + timedelta(seconds=2)
+    )
+    await store.deployments.insert(pending)
+    other = dataclasses.replace(new_deployment("d-4"), agent_id="gl-other")
+    await store.deployments.insert(other)
+    ids = [d.deployment_id for d in await store.deployments.list()]
+    assert ids == ["d-3", "d-2", "d-4", "d-1"]  # same time: by id, descending
+    assert [d.deployment_id for d in await store.deployments.list(agent_id="gl-cbam")] == [
+        "d-3",
+        "d-2",
+        "d-1",
+    ]
+    assert [d.deployment_id for d in await store.deployments.list(environment="staging")] == ["d-2"]
+    [only] = await store.deployments.list(status=DeploymentStatus.PENDING)
+    assert only.deployment_id == "d-3"
+    assert only.violations == [
+        Violation(policy_id="deployment-approval", message="needs an approval")
+    ]
+    assert len(await store.deployments.list(agent_id="gl-cbam", limit=2)) == 2
+    assert await store.deployments.list(agent_id="gl-missing") == []
+
+
+async def test_approvals_once_per_approver_then_a_decision(store: MetadataStore) -> None:
+    await register(store, spec())
+    await store.deployments.insert(new_deployment("d-1", status=DeploymentStatus.PENDING))
+    later = NOW + timedelta(minutes=5)
+    async with store.transaction() as tx:
+        assert await tx.deployments.add_approval(
+            "d-1", Approval(approver="ana", comment="ok", at=NOW)
+        )
+        assert not await tx.deployments.add_approval(
+            "d-1", Approval(approver="ana", comment="again", at=later)
+        )
+        assert await tx.deployments.add_approval(
+            "d-1", Approval(approver="bo", comment="", at=later)
+        )
+        await tx.deployments.set_decision("d-1", DeploymentStatus.PROGRESSING, [], later)
+    got = await store.deployments.get("d-1")
+    assert got is not None
+    assert [(a.approver, a.comment, a.at) for a in got.approvals] == [
+        ("ana", "ok", NOW),
+        ("bo", "", later),
+    ]
+    assert (got.status, got.violations, got.updated_at) == (DeploymentStatus.PROGRESSING, [], later)
+    denied = [Violation(policy_id="p", message="m")]
+    await store.deployments.set_decision("d-1", DeploymentStatus.PENDING, denied, later)
+    again = await store.deployments.get("d-1")
+    assert again is not None and (again.status, again.violations) == ("pending", denied)
+
+
+async def test_stopping_a_pending_deployment_is_immediate(store: MetadataStore) -> None:
+    await register(store, spec())
+    await store.deployments.insert(new_deployment("d-1", status=DeploymentStatus.PENDING))
+    await store.deployments.insert(new_deployment("d-2", environment="staging"))
+    later = NOW + timedelta(minutes=1)
+    await store.deployments.request_stop("d-1", "withdrawn", later)
+    await store.deployments.request_stop("d-2", "undeploy", later)
+    pending = await store.deployments.get("d-1")
+    assert pending is not None
+    assert (pending.desired, pending.status, pending.stop_reason, pending.stopped_at) == (
+        Desired.STOPPED,
+        DeploymentStatus.STOPPED,
+        "withdrawn",
+        later,
+    )
+    running = await store.deployments.get("d-2")
+    assert running is not None
+    assert (running.desired, running.status, running.stopped_at) == (
+        Desired.STOPPED,
+        DeploymentStatus.STOPPING,
+        None,
+    )
+    await store.deployments.request_stop("d-2", "again", later + timedelta(minutes=1))
+    same = await store.deployments.get("d-2")
+    assert same is not None and same.stop_reason == "undeploy"  # the first request stands
+    assert await store.deployments.count_live("gl-cbam") == 1
+    assert [d.deployment_id for d in await store.deployments.unfinished()] == ["d-2"]
+
+
+def observation(status: DeploymentStatus, endpoint: str | None = None) -> Observation:
+    instances = [Instance(name="i-0", ready=endpoint is not None, endpoint=endpoint, restarts=1)]
+    return Observation(status=status, instances=instances, endpoint=endpoint, message=status.value)
+
+
+async def test_observations_set_ready_at_once_and_stopped_at(store: MetadataStore) -> None:
+    await register(store, spec())
+    await store.deployments.insert(new_deployment("d-1"))
+    t1, t2, t3, t4 = (NOW + timedelta(minutes=m) for m in (1, 2, 3, 4))
+    url = "http://127.0.0.1:9000"
+    await store.deployments.record_observation("d-1", observation(DeploymentStatus.READY, url), t1)
+    await store.deployments.record_observation("d-1", observation(DeploymentStatus.DEGRADED), t2)
+    await store.deployments.record_observation("d-1", observation(DeploymentStatus.READY, url), t3)
+    got = await store.deployments.get("d-1")
+    assert got is not None
+    assert (got.status, got.endpoint, got.ready_at, got.observed_at) == ("ready", url, t1, t3)
+    assert got.instances == [Instance(name="i-0", ready=True, endpoint=url, restarts=1)]
+    await store.deployments.request_stop("d-1", "bye", t3)
+    await store.deployments.record_observation("d-1", observation(DeploymentStatus.STOPPED), t4)
+    stopped = await store.deployments.get("d-1")
+    assert stopped is not None
+    assert (stopped.status, stopped.stopped_at, stopped.endpoint) == ("stopped", t4, None)
+    late = observation(DeploymentStatus.READY, url)
+    await store.deployments.record_observation("d-1", late, t4 + timedelta(minutes=1))
+    final = await store.deployments.get("d-1")
+    assert final is not None and final.status == "stopped"  # stopped is final
+
+
+async def test_entries_count_live_deployments(store: MetadataStore) -> None:
+    await register(store, spec())
+    await store.deployments.insert(new_deployment("d-1"))
+    await store.deployments.insert(new_deployment("d-2", environment="staging"))
+    await store.deployments.request_stop("d-2", "bye", NOW)
+    await store.deployments.record_observation("d-2", observation(DeploymentStatus.STOPPED), NOW)
+    entry = await store.agents.entry("gl-cbam")
+    assert entry is not None and entry.deployment_count == 1
+
+
+async def test_deprecation_columns_reach_versions_and_bundle_rows(
+    store: MetadataStore, pool: asyncpg.Pool
+) -> None:
+    await register(store, spec())
+    sunset = NOW + timedelta(days=30)
+    await pool.execute(
+        "UPDATE agent_versions SET status = 'deprecated', deprecated_at = $1, sunset_at = $2,"
+        " replacement_agent_id = 'gl-cbam-v2'",
+        NOW,
+        sunset,
+    )
+    v = await store.versions.get("gl-cbam", "1.0.0")
+    assert v is not None
+    assert (v.deprecated_at, v.sunset_at, v.replacement_agent_id) == (NOW, sunset, "gl-cbam-v2")
+    [row] = await store.bundles.catalog_rows()
+    assert (row["deprecated_at"], row["sunset_at"], row["replacement_agent_id"]) == (
+        NOW,
+        sunset,
+        "gl-cbam-v2",
+    )
