@@ -24,9 +24,12 @@ from registry.catalog.service import RegistryService
 from registry.config import RegistryConfig
 from registry.control_plane.bundle import validate_policy
 from registry.control_plane.policies import PolicyStore
+from registry.deployments.controller import DeploymentController
 from registry.deployments.deployer_set import DeployerUnavailable
 from registry.runtime import open_service
 from registry.webhooks.deliverer import WebhookDeliverer
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _spawn_workers(config: RegistryConfig, count: int) -> list[subprocess.Popen[bytes]]:
@@ -57,22 +60,21 @@ def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
             w.kill()
 
 
-async def _start_controller(
-    config: RegistryConfig, service: RegistryService, stack: AsyncExitStack
-) -> None:
-    """The deployment controller runs in the first process only. At shutdown it stops its
-    loop and closes its deployers; the deployed instances keep running."""
+async def _controller(
+    config: RegistryConfig, service: RegistryService
+) -> DeploymentController | None:
+    """The deployment controller (first process only), built before the API listens so that
+    a bad setting fails serve at once."""
     if config.deployer == "none":
         print("deployment controller: off (--deployer none)", flush=True)
-        return
+        return None
     from registry.deployments.wiring import build_controller
 
     try:
         controller = await build_controller(config, service.store, service.artifacts)
-        controller.start()
+        controller.deployers.get(config.deployer)
     except (DeployerUnavailable, ValueError) as exc:
         raise CliError(f"deployment controller: {exc}", 2) from None
-    stack.push_async_callback(controller.stop)
     settings = controller.specs.sidecar
     auth = settings.jwks_url or f"HS256 secret {settings.jwt_secret_file}"
     print(
@@ -80,6 +82,13 @@ async def _start_controller(
         f" registry at {settings.registry_url} and authenticate callers with {auth}",
         flush=True,
     )
+    if config.deployer == "docker" and not config.advertise_url and config.host in LOOPBACK:
+        print(
+            "note: containers reach the registry through the Docker bridge, not on its"
+            " loopback: serve with --host 0.0.0.0 (or set GREENLANG_ADVERTISE_URL)",
+            flush=True,
+        )
+    return controller
 
 
 async def serve(
@@ -93,6 +102,9 @@ async def serve(
         await service.start(preload=config.preload_agents)
         service.relay.start()
         stack.push_async_callback(service.relay.stop)
+        controller = None if is_worker else await _controller(config, service)
+        if controller is not None:  # at shutdown: stop the loop, close deployers; instances stay
+            stack.push_async_callback(controller.stop)
         settings = ApiSettings(config.data_dir / "spool", config.max_artifact_bytes)
         runner = web.AppRunner(create_app(service, settings), access_log=None)
         await runner.setup()
@@ -115,7 +127,8 @@ async def serve(
                 store = PolicyStore(service.store, validate_policy)
                 counts["policies"] = await seed_policies(store, STOCK_POLICY_DIR)
                 print(f"seeded from {seed}: {counts}", flush=True)
-            await _start_controller(config, service, stack)
+            if controller is not None:
+                controller.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

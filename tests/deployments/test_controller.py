@@ -6,10 +6,12 @@ Docker engine), and calls through the recorded endpoint with a caller JWT.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import signal
+import stat
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,16 +29,19 @@ from aiohttp.test_utils import TestClient, TestServer
 from registry.api.app import create_app
 from registry.api.context import ApiSettings
 from registry.artifacts.filesystem import FilesystemArtifactStore
+from registry.artifacts.port import ArtifactIntegrityError
 from registry.auth.models import Role
 from registry.auth.tokens import create_token
 from registry.catalog.service import RegistryService
 from registry.config import RegistryConfig
+from registry.deployments.artifact_cache import ArtifactCache
 from registry.deployments.controller import DeploymentController
 from registry.deployments.deployer import Deployer, RestartPolicy
 from registry.deployments.deployer_set import Factory
 from registry.deployments.docker import DockerDeployer
 from registry.deployments.process import ProcessDeployer
 from registry.deployments.process_state import InstanceRecord
+from registry.deployments.sidecar_settings import jwt_secret_file, registry_url
 from registry.deployments.wiring import build_controller, deployer_factories
 from registry.lifecycle.models import Deployment, DeploymentStatus, Desired, Observation
 from registry.search.postgres import PostgresSearchIndex
@@ -445,3 +450,59 @@ def test_registry_config_for_the_controller() -> None:
     assert RegistryConfig.load(data_dir="/tmp/x", env=env, deployer="none").deployer == "none"
     with pytest.raises(ValueError, match="choose process, docker, kubernetes or none"):
         RegistryConfig.load(data_dir="/tmp/x", env={"GREENLANG_DEPLOYER": "nomad"})
+
+
+def test_where_sidecars_reach_the_registry() -> None:
+    assert registry_url("127.0.0.1", 8700) == "http://127.0.0.1:8700"
+    assert registry_url("0.0.0.0", 8700) == "http://127.0.0.1:8700"  # a wildcard: loopback
+    assert registry_url("::1", 8700) == "http://[::1]:8700"
+    assert registry_url("registry.lan", 80) == "http://registry.lan:80"
+    assert registry_url("0.0.0.0", 8700, "https://reg.example/") == "https://reg.example"
+
+
+def test_the_caller_jwt_secret_is_generated_once_and_private(tmp_path: Path) -> None:
+    home = tmp_path / "controller"
+    path = jwt_secret_file(None, None, home)
+    assert path == str(home / "jwt.secret")
+    content = Path(path).read_bytes()
+    assert stat.S_IMODE(Path(path).stat().st_mode) == 0o600 and len(content.strip()) == 64
+    assert jwt_secret_file(None, None, home) == path and Path(path).read_bytes() == content
+    configured = tmp_path / "mine.secret"
+    configured.write_bytes(SECRET)
+    assert jwt_secret_file(str(configured), None, tmp_path / "other") == str(configured)
+    assert jwt_secret_file(None, "https://idp/jwks", tmp_path / "other") is None
+    assert not (tmp_path / "other").exists()  # nothing generated when one is configured
+    with pytest.raises(ValueError, match="no such file"):
+        jwt_secret_file(str(tmp_path / "missing"), None, home)
+
+
+async def test_a_tampered_artifact_fails_the_deployment(registry: Registry, tmp_path: Path) -> None:
+    [blob] = [p for p in (tmp_path / "artifacts").rglob("*") if p.is_file()]
+    blob.write_bytes(b"def run(inputs):\n    return {'owned': True}\n")
+    controller = await build_controller(
+        registry.config(), registry.store, registry.service.artifacts, registry.factories
+    )
+    registry.controller = controller
+    deployment_id = await registry.deploy()
+    await controller.tick()
+    d = await registry.get(deployment_id)
+    assert d.status == DeploymentStatus.FAILED
+    assert d.message.startswith(f"the artifact of {AGENT} 1.2.0 cannot be read: ")
+    assert not list((registry.data_dir / "controller" / "artifacts").rglob("*.py"))
+
+
+async def test_the_artifact_cache_fetches_once_and_replaces_a_damaged_copy(
+    tmp_path: Path,
+) -> None:
+    store = FilesystemArtifactStore(tmp_path / "store")
+    source = EXAMPLE / "artifact.py"
+    sha = hashlib.sha256(source.read_bytes()).hexdigest()
+    stored = await store.put_file(source, sha, source.stat().st_size)
+    path = await ArtifactCache(store, tmp_path / "cache").get(stored.uri, sha, "artifact.py")
+    assert path.read_bytes() == source.read_bytes() and path.parent.name == sha
+    path.write_bytes(b"damaged")
+    again = await ArtifactCache(store, tmp_path / "cache").get(stored.uri, sha, "artifact.py")
+    assert again == path and path.read_bytes() == source.read_bytes()
+    with pytest.raises(ArtifactIntegrityError):  # the version's sha256 decides, not the store
+        await ArtifactCache(store, tmp_path / "cache").get(stored.uri, "b" * 64, "artifact.py")
+    assert not (tmp_path / "cache" / ("b" * 64) / "artifact.py").exists()
