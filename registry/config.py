@@ -9,6 +9,7 @@ from pathlib import Path
 DEFAULT_DATA_DIR = Path.home() / ".greenlang" / "registry"
 DEFAULT_MAX_ARTIFACT_BYTES = 100 * 1024 * 1024
 DEFAULT_PRELOAD_AGENTS = 20_000  # about 4.4 KB each in memory (an entry with two versions)
+DEPLOYERS = ("process", "docker", "kubernetes")  # "none": serve runs no deployment controller
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,10 @@ class RegistryConfig:
     preload_agents: int = DEFAULT_PRELOAD_AGENTS  # entries the server loads into memory at start
     host: str = "127.0.0.1"
     port: int = 8700
+    deployer: str = "process"  # the controller's default deployer, or "none" (no controller)
+    advertise_url: str | None = None  # where deployed sidecars reach the registry
+    jwt_secret_file: str | None = None  # caller authentication passed on to deployed sidecars
+    jwks_url: str | None = None
 
     @classmethod
     def load(
@@ -31,6 +36,7 @@ class RegistryConfig:
         host: str | None = None,
         port: int | None = None,
         env: dict[str, str] | None = None,
+        deployer: str | None = None,
     ) -> RegistryConfig:
         env = dict(os.environ) if env is None else env
         root = Path(data_dir or env.get("GREENLANG_DATA_DIR") or DEFAULT_DATA_DIR).expanduser()
@@ -48,6 +54,12 @@ class RegistryConfig:
         preload = env.get("GREENLANG_PRELOAD_AGENTS", str(DEFAULT_PRELOAD_AGENTS))
         if not preload.isascii() or not preload.isdigit():
             raise ValueError("GREENLANG_PRELOAD_AGENTS must be a whole number of agents")
+        deployer = deployer or env.get("GREENLANG_DEPLOYER") or "process"
+        if deployer not in (*DEPLOYERS, "none"):
+            raise ValueError(f"deployer {deployer!r}: choose {', '.join(DEPLOYERS)} or none")
+        advertise = env.get("GREENLANG_ADVERTISE_URL") or None
+        if advertise and not advertise.startswith(("http://", "https://")):
+            raise ValueError("GREENLANG_ADVERTISE_URL must be an http(s) URL")
         return cls(
             data_dir=root,
             database_url=env.get("GREENLANG_DATABASE_URL") or None,
@@ -59,4 +71,13 @@ class RegistryConfig:
             preload_agents=int(preload),
             host=host or env.get("GREENLANG_HOST") or "127.0.0.1",
             port=port or int(env.get("GREENLANG_PORT") or 8700),
+            deployer=deployer,
+            advertise_url=advertise,
+            jwt_secret_file=_absolute(env.get("GREENLANG_JWT_SECRET_FILE")),
+            jwks_url=env.get("GREENLANG_JWKS_URL") or None,
         )
+
+
+def _absolute(path: str | None) -> str | None:
+    """Sidecars run in directories of their own: pass files on by absolute path."""
+    return str(Path(path).expanduser().resolve()) if path else None

@@ -15,17 +15,23 @@ from pathlib import Path
 from aiohttp import web
 
 from bundles.layout import STOCK_POLICY_DIR
+from kernel.cli import CliError
 from kernel.logs import configure_logging
 from registry.api.app import create_app
 from registry.api.context import ApiSettings
 from registry.api.lifecycle import LIFECYCLE
 from registry.catalog.seed import seed_directory, seed_policies
+from registry.catalog.service import RegistryService
 from registry.config import RegistryConfig
 from registry.control_plane.bundle import validate_policy
 from registry.control_plane.policies import PolicyStore
+from registry.deployments.controller import DeploymentController
+from registry.deployments.deployer_set import DeployerUnavailable
 from registry.lifecycle.sweeper import SunsetSweeper
 from registry.runtime import open_service
 from registry.webhooks.deliverer import WebhookDeliverer
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _spawn_workers(config: RegistryConfig, count: int) -> list[subprocess.Popen[bytes]]:
@@ -56,6 +62,37 @@ def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
             w.kill()
 
 
+async def _controller(
+    config: RegistryConfig, service: RegistryService
+) -> DeploymentController | None:
+    """The deployment controller (first process only), built before the API listens so that
+    a bad setting fails serve at once."""
+    if config.deployer == "none":
+        print("deployment controller: off (--deployer none)", flush=True)
+        return None
+    from registry.deployments.wiring import build_controller
+
+    try:
+        controller = await build_controller(config, service.store, service.artifacts)
+        controller.deployers.get(config.deployer)
+    except (DeployerUnavailable, ValueError) as exc:
+        raise CliError(f"deployment controller: {exc}", 2) from None
+    settings = controller.specs.sidecar
+    auth = settings.jwks_url or f"HS256 secret {settings.jwt_secret_file}"
+    print(
+        f"deployment controller: default deployer {config.deployer}; sidecars reach the"
+        f" registry at {settings.registry_url} and authenticate callers with {auth}",
+        flush=True,
+    )
+    if config.deployer == "docker" and not config.advertise_url and config.host in LOOPBACK:
+        print(
+            "note: containers reach the registry through the Docker bridge, not on its"
+            " loopback: serve with --host 0.0.0.0 (or set GREENLANG_ADVERTISE_URL)",
+            flush=True,
+        )
+    return controller
+
+
 async def serve(
     config: RegistryConfig, workers: int = 1, seed: Path | None = None, is_worker: bool = False
 ) -> int:
@@ -67,7 +104,14 @@ async def serve(
         await service.start(preload=config.preload_agents)
         service.relay.start()
         stack.push_async_callback(service.relay.stop)
-        settings = ApiSettings(config.data_dir / "spool", config.max_artifact_bytes)
+        controller = None if is_worker else await _controller(config, service)
+        if controller is not None:  # at shutdown: stop the loop, close deployers; instances stay
+            stack.push_async_callback(controller.stop)
+        settings = ApiSettings(
+            config.data_dir / "spool",
+            config.max_artifact_bytes,
+            default_deployer="process" if config.deployer == "none" else config.deployer,
+        )
         app = create_app(service, settings)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -93,6 +137,8 @@ async def serve(
                 store = PolicyStore(service.store, validate_policy)
                 counts["policies"] = await seed_policies(store, STOCK_POLICY_DIR)
                 print(f"seeded from {seed}: {counts}", flush=True)
+            if controller is not None:
+                controller.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

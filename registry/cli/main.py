@@ -16,7 +16,7 @@ from typing import Any
 from kernel.cli import CliError, run_cli
 from registry.auth.models import Role
 from registry.cli import agent_commands
-from registry.config import RegistryConfig
+from registry.config import DEPLOYERS, RegistryConfig
 
 
 def _server_args(p: argparse.ArgumentParser) -> None:
@@ -33,6 +33,7 @@ def _config(args: argparse.Namespace) -> RegistryConfig:
             data_dir=args.data_dir,
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
+            deployer=getattr(args, "deployer", None),
         )
     except ValueError as exc:
         raise CliError(str(exc), 2) from None
@@ -158,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", metavar="DIR", help="register the example agents found in DIR")
     serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--deployer",
+        choices=[*DEPLOYERS, "none"],
+        help="default deployer of the deployment controller (default $GREENLANG_DEPLOYER or "
+        "process; none: no controller); a deployment may name another",
+    )
     _server_args(serve)
     serve.set_defaults(run=_serve)
 

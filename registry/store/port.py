@@ -173,6 +173,10 @@ class VersionRepository(Protocol):
 
     async def get(self, agent_id: str, version: str) -> AgentVersion | None: ...
 
+    async def spec(self, agent_id: str, version: str) -> AgentSpec | None:
+        """The spec the version was registered with (its optional runtime section included)."""
+        ...
+
     async def lock(self, agent_id: str, version: str) -> VersionLock | None: ...
 
     async def set_status(

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from registry.catalog.models import AgentStatus, AgentVersion
+from registry.catalog.spec import AgentSpec
 from registry.store.agents import Conn, fetch_version
 from registry.store.port import NewVersion, VersionLock
 
@@ -50,6 +51,14 @@ class PgVersions:
 
     async def get(self, agent_id: str, version: str) -> AgentVersion | None:
         return await fetch_version(self._conn, agent_id, version)
+
+    async def spec(self, agent_id: str, version: str) -> AgentSpec | None:
+        doc = await self._conn.fetchval(
+            "SELECT spec FROM agent_versions WHERE agent_id = $1 AND version = $2",
+            agent_id,
+            version,
+        )
+        return AgentSpec.model_validate_json(doc) if doc is not None else None
 
     async def lock(self, agent_id: str, version: str) -> VersionLock | None:
         row = await self._conn.fetchrow(

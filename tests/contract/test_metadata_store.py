@@ -191,6 +191,17 @@ async def test_status_changes_bump_the_row_version(store: MetadataStore) -> None
     assert await store.versions.get("gl-cbam", "9.9.9") is None
 
 
+async def test_a_version_keeps_its_spec_runtime_included(store: MetadataStore) -> None:
+    """The deployment controller starts a version from its stored spec's runtime section."""
+    doc = spec().model_dump(mode="json")
+    s = validate_spec(doc | {"runtime": {"command": ["python3", "{artifact}", "--port", "{port}"]}})
+    await register(store, s)
+    stored = await store.versions.spec("gl-cbam", "1.0.0")
+    assert stored == s and stored.runtime is not None
+    assert stored.runtime.command[-1] == "{port}"
+    assert await store.versions.spec("gl-cbam", "9.9.9") is None
+
+
 async def test_retire_all_and_mark_deleted(store: MetadataStore) -> None:
     await register(store, spec())
     async with store.transaction() as tx:

@@ -1,0 +1,81 @@
+"""Builds the deployment controller of `greenlang-registry serve` from the registry's config.
+
+Everything it keeps lives under the data dir, so a restarted registry finds it again:
+``deployments/`` (the process deployer's state: pids, ports, logs), ``controller/`` (its
+`service` token, the generated caller JWT secret, the artifact cache). The Docker namespace is
+derived from the data dir, so two registries sharing an engine never adopt or remove each
+other's containers."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from registry.artifacts.port import ArtifactStore
+from registry.config import RegistryConfig
+from registry.deployments.artifact_cache import ArtifactCache
+from registry.deployments.controller import DeploymentController
+from registry.deployments.deployer import Deployer
+from registry.deployments.deployer_set import DeployerSet, Factory
+from registry.deployments.sidecar_settings import (
+    SidecarSettings,
+    jwt_secret_file,
+    registry_url,
+    service_token,
+)
+from registry.deployments.spec_builder import SpecBuilder
+from registry.store.port import MetadataStore
+
+
+def controller_home(data_dir: Path) -> Path:
+    return data_dir / "controller"
+
+
+def docker_namespace(data_dir: Path) -> str:
+    return "r" + hashlib.sha256(str(data_dir).encode()).hexdigest()[:10]
+
+
+def deployer_factories(data_dir: Path) -> dict[str, Factory]:
+    """Each adapter by name; the clients (Docker, Kubernetes) are imported and built on use."""
+
+    def process() -> Deployer:
+        from registry.deployments.process import ProcessDeployer
+
+        return ProcessDeployer(data_dir / "deployments")
+
+    def docker() -> Deployer:
+        from registry.deployments.docker import DockerDeployer
+
+        return DockerDeployer(namespace=docker_namespace(data_dir))
+
+    def kubernetes() -> Deployer:
+        from registry.deployments.kubernetes import KubernetesDeployer
+
+        return KubernetesDeployer()
+
+    return {"process": process, "docker": docker, "kubernetes": kubernetes}
+
+
+async def sidecar_settings(config: RegistryConfig, store: MetadataStore) -> SidecarSettings:
+    home = controller_home(config.data_dir)
+    return SidecarSettings(
+        registry_url=registry_url(config.host, config.port, config.advertise_url),
+        token=await service_token(store, home),
+        jwt_secret_file=jwt_secret_file(config.jwt_secret_file, config.jwks_url, home),
+        jwks_url=config.jwks_url,
+    )
+
+
+async def build_controller(
+    config: RegistryConfig,
+    store: MetadataStore,
+    artifacts: ArtifactStore,
+    factories: dict[str, Factory] | None = None,
+    interval_s: float = 1.0,
+) -> DeploymentController:
+    """A controller over this registry (not started); ``factories`` replaces the adapters."""
+    settings = await sidecar_settings(config, store)
+    cache = ArtifactCache(artifacts, controller_home(config.data_dir) / "artifacts")
+    deployers = DeployerSet(factories or deployer_factories(config.data_dir), config.deployer)
+    specs = SpecBuilder(store, cache, settings)
+    return DeploymentController(store, deployers, specs, interval_s=interval_s)
