@@ -125,6 +125,16 @@ async def _scenario(http: httpx.AsyncClient, registry: RegistryProcess, tmp_path
         messages = {v["message"] for v in refused.json()["violations"]}
         assert any("RETIRED" in m for m in messages), messages
 
+        # The sidecar's audit events became the agent's usage in the registry.
+        async def counted() -> dict[str, Any] | None:
+            stats: dict[str, Any] = (await http.get(f"/api/v1/agents/{CERTIFIED}")).json()[
+                "usage_stats"
+            ]
+            return stats if stats["calls"] >= 2 and stats["denied"] >= 1 else None
+
+        stats = await wait_until(counted, limit=60, what="usage from the sidecar's events")
+        assert stats["errors"] == 0 and stats["last_call_at"] is not None
+
 
 async def _refused(sc: SidecarProcess) -> httpx.Response | None:
     r = await run(sc)
