@@ -6,6 +6,7 @@ process: registry, agent hosts, sidecars at their default poll interval."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,9 +69,10 @@ def sidecar(
     return SidecarProcess(workdir / f"sc-{agent_id}", args, token=token)
 
 
-async def run(sc: SidecarProcess) -> httpx.Response:
+async def run(sc: SidecarProcess, agent_id: str) -> httpx.Response:
+    """POST /v1/run through the sidecar with the example's own input."""
     headers = {"Authorization": f"Bearer {caller_token()}"}
-    body = {"cn_codes": ["72081000"], "cn_code": "72081000", "year": 2026}  # either agent's input
+    body = json.loads((EXAMPLES / agent_id / "input.json").read_text())
     async with httpx.AsyncClient(timeout=30) as client:
         return await client.post(sc.proxy_url + "/v1/run", json=body, headers=headers)
 
@@ -105,13 +107,13 @@ async def _scenario(http: httpx.AsyncClient, registry: RegistryProcess, tmp_path
         sidecar(tmp_path, registry, service, CERTIFIED, host_c.url) as sc_cert,
     ):
         # DRAFT and uncertified: refused from the first call, naming the policy.
-        r = await run(sc_draft)
+        r = await run(sc_draft, DRAFT)
         assert r.status_code == 403, r.text
         assert "compliance-certified-active" in {v["policy_id"] for v in r.json()["violations"]}
 
         # ACTIVE and certified: served. Deleted: every version RETIRED, then refused once the
         # sidecar takes the next bundle (the timeout only bounds a hang; no clock is asserted).
-        assert (await run(sc_cert)).status_code == 200
+        assert (await run(sc_cert, CERTIFIED)).status_code == 200
         deleted_at = time.monotonic()
         r = await http.delete(f"/api/v1/agents/{CERTIFIED}")
         assert r.status_code == 200, r.text
@@ -137,5 +139,5 @@ async def _scenario(http: httpx.AsyncClient, registry: RegistryProcess, tmp_path
 
 
 async def _refused(sc: SidecarProcess) -> httpx.Response | None:
-    r = await run(sc)
+    r = await run(sc, CERTIFIED)
     return r if r.status_code != 200 else None
