@@ -109,12 +109,16 @@ class Dataset:
     agents: list[tuple[Any, ...]] = field(default_factory=list)
     versions: list[tuple[Any, ...]] = field(default_factory=list)
     certificates: list[tuple[Any, ...]] = field(default_factory=list)
+    usage: list[tuple[Any, ...]] = field(default_factory=list)
     agent_ids: list[str] = field(default_factory=list)
 
 
 AGENT_COLS = [
     "agent_id", "name", "description", "owner_team", "type", "regulatory_scope", "tags",
-    "current_version", "created_at", "updated_at", "deleted_at", "deployment_count", "usage_stats",
+    "current_version", "created_at", "updated_at", "deleted_at", "deployment_count",
+]  # fmt: skip
+USAGE_COLS = [
+    "agent_id", "version", "calls", "errors", "denied", "total_tokens", "last_call_at",
 ]  # fmt: skip
 VERSION_COLS = [
     "agent_id", "version", "status", "spec", "spec_hash", "changelog", "status_reason",
@@ -240,7 +244,11 @@ def generate(n: int, seed: int = 42) -> Dataset:
                         "approver-1 (approver)",
                     )
                 )
-        usage = {"invocations_30d": rng.randint(0, 50_000), "p95_ms": rng.randint(40, 4000)}
+        # Two draws, as when usage was a JSON column: the rest of the dataset stays the same.
+        calls, tokens_per_call = rng.randint(0, 50_000), rng.randint(40, 4000)
+        if calls:
+            usage = (calls, calls // 100, calls // 40, calls * tokens_per_call, updated)
+            ds.usage.append((agent_id, current, *usage))
         ds.agents.append(
             (
                 agent_id,
@@ -255,7 +263,6 @@ def generate(n: int, seed: int = 42) -> Dataset:
                 updated,
                 updated if deleted else None,
                 rng.randint(0, 40),
-                json.dumps(usage),
             )
         )
         ds.agent_ids.append(agent_id)

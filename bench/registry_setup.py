@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.registry_dataset import AGENT_COLS, CERT_COLS, VERSION_COLS, Dataset
+from bench.registry_dataset import AGENT_COLS, CERT_COLS, USAGE_COLS, VERSION_COLS, Dataset
 from bench.registry_report import log
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -143,6 +143,7 @@ async def bulk_load(db_url: str, ds: Dataset, with_outbox: bool) -> float:
             await conn.copy_records_to_table(
                 "certificates", records=ds.certificates, columns=CERT_COLS
             )
+            await conn.copy_records_to_table("agent_usage", records=ds.usage, columns=USAGE_COLS)
             if with_outbox:
                 await conn.copy_records_to_table(
                     "search_outbox", records=[(a,) for a in ds.agent_ids], columns=["agent_id"]

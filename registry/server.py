@@ -14,17 +14,15 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bundles.layout import STOCK_POLICY_DIR
 from kernel.cli import CliError
 from kernel.logs import configure_logging
 from registry.api.app import create_app
 from registry.api.context import ApiSettings
 from registry.api.lifecycle import LIFECYCLE
-from registry.catalog.seed import seed_directory, seed_policies
+from registry.catalog.seed import seed_directory
 from registry.catalog.service import RegistryService
 from registry.config import RegistryConfig
-from registry.control_plane.bundle import validate_policy
-from registry.control_plane.policies import PolicyStore
+from registry.control_plane.stock import install_stock_policies
 from registry.deployments.controller import DeploymentController
 from registry.deployments.deployer_set import DeployerUnavailable
 from registry.lifecycle.sweeper import SunsetSweeper
@@ -102,6 +100,7 @@ async def serve(
         service = await open_service(config, stack)
         stack.push_async_callback(service.close)
         await service.start(preload=config.preload_agents)
+        installed = await install_stock_policies(service.store)  # before the first bundle
         service.relay.start()
         stack.push_async_callback(service.relay.stop)
         controller = None if is_worker else await _controller(config, service)
@@ -132,10 +131,10 @@ async def serve(
                 f" ({workers} worker{'s' if workers > 1 else ''})",
                 flush=True,
             )
+            if installed is not None:
+                print(f"stock policies installed: {len(installed)}", flush=True)
             if seed:
                 counts = await seed_directory(service, seed)
-                store = PolicyStore(service.store, validate_policy)
-                counts["policies"] = await seed_policies(store, STOCK_POLICY_DIR)
                 print(f"seeded from {seed}: {counts}", flush=True)
             if controller is not None:
                 controller.start()

@@ -73,5 +73,8 @@ async def post_audit_events(request: web.Request) -> web.Response:
         if len(errors) > len(shown):
             detail += f"; and {len(errors) - len(shown)} more"
         raise BadRequest(detail, errors=shown) from None
-    result = await sidecar_intake.store_events(request.app[SERVICE].pool, batch, ctx.principal)
+    service = request.app[SERVICE]
+    result = await sidecar_intake.store_events(service.pool, batch, ctx.principal)
+    for agent_id in {e["agent_id"] for e in batch.events}:  # usage changed (others: notified)
+        service.entries.evict(agent_id)
     return json_response(result)

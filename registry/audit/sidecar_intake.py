@@ -8,8 +8,10 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from kernel.audit_event import SidecarEvent, event_at
+from registry.audit.usage import tally
 from registry.auth.principal import Principal
 from registry.store import audit
+from registry.store.usage import add_usage
 
 ACTION = "sidecar.invoke"
 MAX_EVENTS = 500
@@ -52,8 +54,11 @@ def record(event: SidecarEvent, principal: Principal) -> audit.AuditRecord:
 async def store_events(
     pool: asyncpg.Pool, batch: SidecarBatch, principal: Principal
 ) -> IntakeResult:
-    """Append the batch's new events in one transaction; already stored ones are counted."""
+    """Append the batch's new events in one transaction, adding them to the agents' usage;
+    already stored ones are counted as duplicates (and not as usage again)."""
     records = [record(e, principal) for e in batch.events]
+    events = {id(r): e for r, e in zip(records, batch.events, strict=True)}  # the very record
     async with pool.acquire() as conn, conn.transaction():
-        stored = await audit.append_new(conn, records)
-    return IntakeResult(stored=stored, duplicates=len(records) - stored)
+        appended = await audit.append_new_records(conn, records)
+        await add_usage(conn, tally(events[id(r)] for r in appended))
+    return IntakeResult(stored=len(appended), duplicates=len(records) - len(appended))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import semver
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -54,6 +54,22 @@ class AgentVersion(BaseModel):
     )
 
 
+class VersionUsage(BaseModel):
+    """Calls through sidecars, from their audit events (docs/registry.md, "Usage")."""
+
+    calls: int = Field(description="Calls reported by sidecars")
+    errors: int = Field(description="Calls answered with an HTTP status >= 500")
+    denied: int = Field(description="Calls the policies denied (decision deny)")
+    total_tokens: int = Field(description="Tokens reported: total, else prompt + completion")
+    last_call_at: datetime | None = Field(description="Time of the latest call reported")
+
+
+class UsageStats(VersionUsage):
+    versions: dict[str, VersionUsage] = Field(
+        description="Per version; calls reported without a version count only in the totals"
+    )
+
+
 class AgentSummary(BaseModel):
     agent_id: str
     name: str
@@ -68,7 +84,7 @@ class AgentSummary(BaseModel):
     updated_at: datetime
     deleted_at: datetime | None
     deployment_count: int = Field(description="Live (not stopped) deployments of the agent")
-    usage_stats: dict[str, Any]
+    usage_stats: UsageStats
 
 
 class RegistryEntry(AgentSummary):

@@ -14,8 +14,6 @@ from registry.auth.principal import Context, Principal
 from registry.catalog.models import AgentStatus, CertificateRequest, StatusChange
 from registry.catalog.service import RegistryService, UploadedFile
 from registry.catalog.spec import AgentSpec, parse_spec
-from registry.control_plane.bundle import validate_policy
-from registry.control_plane.policies import PolicyStore
 from registry.errors import Conflict
 from registry.store.agents import semver_key
 
@@ -71,19 +69,3 @@ async def _activate(service: RegistryService, agent_id: str, version: str) -> bo
         SEED, agent_id, version, StatusChange(status=AgentStatus.ACTIVE, reason="example seed")
     )
     return True
-
-
-async def seed_policies(store: PolicyStore, directory: Path) -> int:
-    """Store every policy YAML of `directory` that the registry does not have yet."""
-    known = {p["policy_id"] for p in await store.list_all()}
-    created = 0
-    for name, text in await asyncio.to_thread(_read_policies, directory):
-        header = validate_policy(text, name)
-        if header.policy_id not in known:
-            await store.create(SEED, text, reason=f"seeded from {name}")
-            created += 1
-    return created
-
-
-def _read_policies(directory: Path) -> list[tuple[str, str]]:
-    return [(p.name, p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.yaml"))]

@@ -59,6 +59,38 @@ class PolicyStore:
             )
         return await self.get(header.policy_id)
 
+    async def install_once(
+        self, ctx: Context, step: str, documents: list[tuple[str, str]]
+    ) -> list[str] | None:
+        """Once per database (`step`, migration 008): create each (name, YAML) policy the
+        registry does not have, in one transaction with a `policy.install` audit event naming
+        what it created. None when the step was done before, by any process: a policy an
+        operator has since disabled stays disabled."""
+        headers = [(self._validate(text, name), text, name) for name, text in documents]
+        now = datetime.now(UTC)
+        async with self.store.transaction() as tx:
+            if not await tx.policies.claim_setup_step(step, now):
+                return None
+            created = []
+            for header, text, name in headers:
+                if await tx.policies.insert_if_absent(header, text, now):
+                    reason = f"{step}: {name}"
+                    await self._history(
+                        tx, ctx, header.policy_id, 1, "create", header.enabled, text, reason, now
+                    )
+                    created.append(header.policy_id)
+            await tx.audit.append(
+                AuditRecord(
+                    actor=ctx.principal.actor,
+                    action="policy.install",
+                    target=f"setup:{step}",
+                    after={"created": created, "documents": [n for n, _ in documents]},
+                    request_id=ctx.request_id,
+                    at=now,
+                )
+            )
+        return created
+
     async def set_enabled(
         self, ctx: Context, policy_id: str, enabled: bool, reason: str | None = None
     ) -> dict[str, Any]:

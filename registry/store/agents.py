@@ -41,11 +41,24 @@ LEFT JOIN LATERAL (
 ) c ON true
 """
 
-# One statement per read: the agent, its current status, its live deployments (the stored
-# agents.deployment_count column is unused) and all versions as a JSON array.
+# The agent's usage (migration 008) in the shape of UsageStats; `a` must be in scope.
+_USAGE = """
+SELECT json_build_object(
+    'calls', coalesce(sum(u.calls), 0), 'errors', coalesce(sum(u.errors), 0),
+    'denied', coalesce(sum(u.denied), 0), 'total_tokens', coalesce(sum(u.total_tokens), 0),
+    'last_call_at', max(u.last_call_at),
+    'versions', coalesce(json_object_agg(u.version, json_build_object(
+        'calls', u.calls, 'errors', u.errors, 'denied', u.denied,
+        'total_tokens', u.total_tokens, 'last_call_at', u.last_call_at
+    )) FILTER (WHERE u.version <> ''), json_build_object())
+) FROM agent_usage u WHERE u.agent_id = a.agent_id
+"""
+
+# One statement per read: the agent, its current status, its usage, its live deployments (the
+# stored agents.deployment_count column is unused) and all versions as JSON.
 # `{where}` is a fixed fragment chosen below, never user text.
 _ENTRY_SQL = f"""
-SELECT a.*, cur.status, (
+SELECT a.*, cur.status, ({_USAGE}) AS usage_stats, (
     SELECT count(*) FROM deployments d WHERE d.agent_id = a.agent_id AND d.status <> 'stopped'
 ) AS live_deployments, (
     SELECT coalesce(json_agg(vv), '[]') FROM (

@@ -39,7 +39,7 @@ STATE_SQL = (
     " ORDER BY seq DESC LIMIT 1"
 )
 
-__all__ = ["AuditRecord", "PgAudit", "append", "append_new", "audit_query"]
+__all__ = ["AuditRecord", "PgAudit", "append", "append_new", "append_new_records", "audit_query"]
 
 
 async def _lock_and_head(conn: Conn) -> str:
@@ -59,13 +59,18 @@ async def append(conn: Conn, record: AuditRecord) -> str:
 
 
 async def append_new(conn: Conn, records: list[AuditRecord]) -> int:
+    """Append the records whose event_id is not stored yet; how many were appended."""
+    return len(await append_new_records(conn, records))
+
+
+async def append_new_records(conn: Conn, records: list[AuditRecord]) -> list[AuditRecord]:
     """Append the records whose event_id is not stored yet (nor earlier in `records`), in order,
-    inside the caller's transaction; return how many were appended.
+    inside the caller's transaction; return those appended.
 
     Race-safe: the append lock is taken before looking for known ids, so a concurrent batch with
     the same ids either committed before the lookup (and is seen) or waits for this one."""
     if not records:
-        return 0
+        return []
     prepared = [prepare(r) for r in records]
     prev_hash = await _lock_and_head(conn)
     known = set(
@@ -75,17 +80,18 @@ async def append_new(conn: Conn, records: list[AuditRecord]) -> int:
             [r.event_id for r in records],
         )
     )
-    rows = []
+    rows, appended = [], []
     for record, p in zip(records, prepared, strict=True):
         if record.event_id in known:
             continue
         known.add(record.event_id)
         digest = chain(prev_hash, p.canonical)
         rows.append((*p.columns, prev_hash, digest))
+        appended.append(record)
         prev_hash = digest
     if rows:
         await conn.execute(BULK_INSERT_SQL, *zip(*rows, strict=True))
-    return len(rows)
+    return appended
 
 
 def audit_query(f: AuditFilter) -> tuple[str, list[object]]:

@@ -31,6 +31,16 @@ class PgPolicies:
             )
         )
 
+    async def claim_setup_step(self, step: str, at: datetime) -> bool:
+        return bool(
+            await self._conn.fetchval(
+                "INSERT INTO setup_steps (step, done_at) VALUES ($1, $2)"
+                " ON CONFLICT (step) DO NOTHING RETURNING true",
+                step,
+                at,
+            )
+        )
+
     async def lock(self, policy_id: str) -> dict[str, Any] | None:
         row = await self._conn.fetchrow(
             "SELECT enabled, revision, source FROM policies WHERE policy_id = $1 FOR UPDATE",

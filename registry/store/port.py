@@ -278,6 +278,11 @@ class PolicyRepository(Protocol):
         """Store revision 1; False when the policy id exists."""
         ...
 
+    async def claim_setup_step(self, step: str, at: datetime) -> bool:
+        """Record a once-per-database step (migration 008); False when it was recorded before
+        (waits for a concurrent transaction that recorded it to end)."""
+        ...
+
     async def lock(self, policy_id: str) -> dict[str, Any] | None:
         """enabled, revision and source of a policy, locked until the transaction ends."""
         ...

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import jwt
 
-from bundles.layout import STOCK_POLICY_DIR
 from tests.bundles.opa import OpaProcess
 from tests.support.servers import ServerProcess, free_port
 
@@ -65,6 +64,31 @@ class AgentProcess(ServerProcess):
 
     def command(self) -> list[str]:
         return [sys.executable, str(AGENT_SCRIPT), "--port", str(self.port)]
+
+
+class AgentHostProcess(ServerProcess):
+    """`greenlang-agent-host` serving one artifact's run(inputs) (agent_sdk/host.py)."""
+
+    name = "agent-host"
+    health_path = "/healthz"
+
+    def __init__(self, workdir: Path, artifact: Path) -> None:
+        super().__init__(workdir, timeout=60)
+        self.artifact = artifact
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "agent_sdk.host",
+            "--artifact",
+            str(self.artifact),
+            "--port",
+            str(self.port),
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return python_env()
 
 
 class SidecarProcess(ServerProcess):
@@ -135,15 +159,6 @@ def caller_token(sub: str = "carla", roles: tuple[str, ...] = ("operator",)) -> 
 class RegistryClient:
     def __init__(self, url: str, token: str) -> None:
         self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
-
-    def seed_stock_policies(self) -> None:
-        for path in sorted(STOCK_POLICY_DIR.glob("*.yaml")):
-            r = self.http.post(
-                "/api/v1/policies",
-                content=path.read_bytes(),
-                headers={"Content-Type": "application/yaml"},
-            )
-            assert r.status_code == 201, r.text
 
     def register(self, agent_id: str, *, certified: bool) -> None:
         spec = {

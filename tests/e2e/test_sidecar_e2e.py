@@ -62,7 +62,7 @@ def stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
     agent = AgentProcess(tmp_path / "agent").start()
     try:
         admin = RegistryClient(registry.url, registry.token("admin"))
-        admin.seed_stock_policies()
+        # No policy is posted: `serve` installs the stock policies on a fresh database.
         admin.register(AGENT, certified=True)
         admin.register(UNCERTIFIED, certified=False)
         yield Stack(tmp_path, registry, admin, registry.token("service"), agent)
