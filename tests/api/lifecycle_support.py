@@ -9,10 +9,8 @@ from typing import Any
 import aiohttp
 import yaml
 
-from bundles.layout import STOCK_POLICY_DIR
 from registry.api.lifecycle import LIFECYCLE
-from registry.api.policies import POLICIES
-from registry.catalog.seed import seed_policies
+from registry.control_plane.stock import install_stock_policies
 from registry.lifecycle.manager import LifecycleManager
 from registry.lifecycle.models import DeploymentStatus, Observation
 from tests.api.conftest import Api, make_spec
@@ -23,7 +21,7 @@ ARTIFACT = b"def run(inputs):\n    return {'ok': True}\n"
 
 
 async def with_stock_policies(api: Api) -> Api:
-    await seed_policies(api.client.app[POLICIES], STOCK_POLICY_DIR)
+    await install_stock_policies(api.service.store)  # as serve does on a first start
     return api
 
 
