@@ -43,6 +43,10 @@ STATUS_OF_PHASE = {
 }
 
 
+# observed moves that are audited and sent to webhook subscribers (deployment.<status>)
+ANNOUNCED = frozenset({DeploymentStatus.READY, DeploymentStatus.FAILED, DeploymentStatus.STOPPED})
+
+
 class DeploymentController:
     def __init__(
         self,
@@ -139,7 +143,7 @@ class DeploymentController:
         stopped = Observation(
             status=DeploymentStatus.STOPPED, instances=[], endpoint=None, message=message
         )
-        await self.store.deployments.record_observation(d.deployment_id, stopped, _now())
+        await self._write(d, stopped)
         log.info("deployment stopped", deployment_id=d.deployment_id, agent_id=d.agent_id)
 
     async def _stop_replaced(self, d: Deployment, all_unfinished: Sequence[Deployment]) -> None:
@@ -180,7 +184,34 @@ class DeploymentController:
         )
         if same and d.observed_at is not None and _now() - d.observed_at < self.heartbeat:
             return
-        await self.store.deployments.record_observation(d.deployment_id, observed, _now())
+        await self._write(d, observed)
+
+    async def _write(self, d: Deployment, observed: Observation) -> None:
+        """Record the observation; a move to ready, failed or stopped is also audited and sent
+        to webhook subscribers, in the same transaction."""
+        async with self.store.transaction() as tx:
+            await tx.deployments.record_observation(d.deployment_id, observed, _now())
+            if observed.status == d.status or observed.status not in ANNOUNCED:
+                return
+            entry = await tx.agents.entry(d.agent_id)
+            event = f"deployment.{observed.status.value}"
+            data = {
+                "deployment_id": d.deployment_id, "agent_id": d.agent_id, "version": d.version,
+                "environment": d.environment, "endpoint": observed.endpoint,
+                "message": observed.message,
+            }  # fmt: skip
+            if entry is not None:
+                await tx.webhooks.enqueue_event(d.agent_id, entry.owner_team, event, data, _now())
+            await tx.audit.append(
+                AuditRecord(
+                    actor=ACTOR,
+                    action=event,
+                    target=f"deployment:{d.deployment_id}",
+                    agent_id=d.agent_id,
+                    before={"status": d.status.value},
+                    after=data,
+                )
+            )
 
     async def _record_failure(self, d: Deployment, reason: str) -> None:
         if d.desired == Desired.STOPPED:  # removing failed: still stopping, say why

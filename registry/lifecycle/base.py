@@ -16,10 +16,21 @@ from registry.errors import Conflict, Forbidden, NotFound
 from registry.lifecycle.models import Deployment, DeploymentStatus
 from registry.lifecycle.policy_gate import PolicyGate
 from registry.store.port import Session
+from registry.webhooks.models import EVENTS as WEBHOOK_EVENTS
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def _payload(agent_id: str, target: str, after: Any, reason: str | None) -> dict[str, Any]:
+    """A webhook's `data`: the agent, the version or deployment changed, the new state."""
+    agent, _, version = target.partition("@")
+    data: dict[str, Any] = {"agent_id": agent_id}
+    data |= {"version": version} if version and agent == agent_id else {"target": target}
+    if isinstance(after, dict):
+        data |= after
+    return data | {"reason": reason}
 
 
 @dataclass(frozen=True)
@@ -93,11 +104,13 @@ class LifecycleBase:
         after: Any = None,
         reason: str | None = None,
     ) -> None:
-        """Audit a lifecycle change in the caller's transaction and queue the agent for the
-        search index. `event` names the change for subscribers (version.deprecated,
-        version.retired, deployment.*): WEBHOOK HOOK — the webhook outbox call goes here, e.g.
-        `await tx.webhooks.enqueue_event(agent_id, team, event, payload, at)`, in this same
-        transaction, so a change and its notification commit together."""
+        """Audit a lifecycle change in the caller's transaction, queue the agent for the search
+        index and, when `event` is one subscribers can ask for (registry/webhooks/models.py),
+        queue its webhook deliveries: a change and its notifications commit together."""
+        if event in WEBHOOK_EVENTS:
+            await tx.webhooks.enqueue_event(
+                agent_id, team, event, _payload(agent_id, target, after, reason), now()
+            )
         await tx.audit.append(
             AuditRecord(
                 actor=ctx.principal.actor,
@@ -111,6 +124,17 @@ class LifecycleBase:
             )
         )
         await tx.outbox.enqueue(agent_id)
+
+    async def _serve(
+        self, tx: Session, ctx: Context, agent_id: str, team: str, version: str, by: str
+    ) -> None:
+        """Make `version` the agent's serving version, audited as `agent.serve`: the bundle's
+        catalog changes with it (deployment.* events do not rebuild the bundle)."""
+        await tx.agents.make_current(agent_id, version, now())
+        await self._announce(
+            tx, ctx, "agent.serve", f"{agent_id}@{version}", agent_id, team,
+            after={"current_version": version, "deployment_id": by},
+        )  # fmt: skip
 
     async def _committed(self, agent_id: str) -> None:
         """After the commit: the catalog's caches and search index see the change."""

@@ -225,7 +225,7 @@ class DeploymentService(LifecycleBase):
                 reason=reason,
             )
         if rules.moves_serving_version(environment, status):
-            await tx.agents.make_current(agent_id, v.version, at)
+            await self._serve(tx, ctx, agent_id, locked.owner_team, v.version, deployment_id)
 
     @staticmethod
     def _summary(
@@ -315,7 +315,7 @@ class DeploymentService(LifecycleBase):
                 deployment_id,
                 d.agent_id,
                 locked.owner_team,
-                event="deployment.stopped",
+                event="deployment.stop_requested",  # deployment.stopped: the controller
                 before={"status": d.status.value},
                 after={"desired": "stopped"},
                 reason=reason or None,
@@ -363,7 +363,7 @@ class DeploymentService(LifecycleBase):
             if not await tx.deployments.insert(new):
                 raise Conflict(f"{agent_id} {req.to} was just deployed to {req.environment}")
             if req.environment == rules.SERVING_ENVIRONMENT:
-                await tx.agents.make_current(agent_id, req.to, new.at)
+                await self._serve(tx, ctx, agent_id, locked.owner_team, req.to, new.deployment_id)
             await self._announce(
                 tx,
                 ctx,

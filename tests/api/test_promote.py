@@ -93,11 +93,12 @@ async def test_approvals_by_someone_else_start_it_and_activate(gov: Api) -> None
     status, doc = await approve(gov, dep, "approver")
     assert status == 409  # nothing pending any more
     actions = [e["action"] for e in (await get(gov, "/api/v1/audit?limit=100", "admin"))["events"]]
-    assert actions[-4:] == [
+    assert actions[-5:] == [
         "deployment.approve",
         "deployment.approve",
         "deployment.allow",
         "version.status",
+        "agent.serve",
     ]
 
 
