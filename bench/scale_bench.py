@@ -226,7 +226,8 @@ def report(args: argparse.Namespace, out: Outcome) -> None:
     pss = [p.pss / MB for p in pairs]
     print(
         f"- memory per agent + sidecar pair ({len(pairs)} pairs): RSS mean {mean(rss):.1f} MiB "
-        f"(max {max(rss):.1f}), PSS mean {mean(pss):.1f} MiB (max {max(pss):.1f})"
+        f"(max {max(rss):.1f}), PSS mean {mean(pss):.1f} MiB (max {max(pss):.1f}), "
+        f"of which the sidecar {mean(p.sidecar_pss / MB for p in pairs):.1f} MiB"
     )
     print(
         f"\n| phase ({args.concurrency} clients over all agents) | calls/s | p50 ms | p99 ms "

@@ -40,6 +40,7 @@ class Pair:
     agent_url: str  # the agent host itself, bypassing the sidecar
     rss: int  # bytes, both processes
     pss: int  # proportional set size: shared pages split among their users
+    sidecar_pss: int  # of the sidecar alone
 
 
 def example_agents(limit: int) -> list[tuple[str, bytes]]:
@@ -173,6 +174,7 @@ def instance_pairs(root: Path) -> list[Pair]:
                 agent_url=upstream,
                 rss=sum(m.rss for m in mems),
                 pss=sum(m.pss for m in mems),
+                sidecar_pss=mems[0].pss,
             )
         )
     return pairs
