@@ -2,7 +2,7 @@
 over the artifact, or the spec's own command) on a free loopback port and ``greenlang-sidecar``
 in front of it; the instance's endpoint is the sidecar's listen URL.
 
-``apply`` starts what is missing, restarts what crashed with exponential backoff (the first
+``apply`` starts what is missing, restarts a crash with ``RestartPolicy``'s backoff (the first
 restart at once, then 1 s, 2 s, ... up to ``backoff_max_s``), stops extra replicas and replaces
 instances started from a different spec; it never waits for readiness. An instance fails for
 good (phase FAILED when all do, never restarted again) when a process exits with code 2 (the
@@ -27,6 +27,7 @@ from registry.deployments.deployer import (
     DeploymentState,
     InstanceState,
     Phase,
+    RestartPolicy,
 )
 from registry.deployments.process_state import (
     ROLES,
@@ -57,18 +58,12 @@ class ProcessDeployer:
         state_dir: Path,
         *,
         grace_s: float = 10.0,
-        backoff_base_s: float = 1.0,
-        backoff_max_s: float = 60.0,
-        max_failures: int = 5,
-        stable_after_s: float = 30.0,
+        restarts: RestartPolicy | None = None,
         probe_timeout_s: float = 2.0,
     ) -> None:
         self.state_dir = state_dir
         self.grace_s = grace_s
-        self.backoff_base_s = backoff_base_s
-        self.backoff_max_s = backoff_max_s
-        self.max_failures = max_failures
-        self.stable_after_s = stable_after_s
+        self.policy = restarts or RestartPolicy()
         self._probe_timeout = aiohttp.ClientTimeout(total=probe_timeout_s)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._http: aiohttp.ClientSession | None = None
@@ -157,8 +152,7 @@ class ProcessDeployer:
             rec.failures += 1
             for role in ended:
                 self._record_exit(store, rec, role)
-            delay = 0.0 if rec.failures <= 1 else self.backoff_base_s * 2 ** (rec.failures - 2)
-            rec.retry_at = now + min(delay, self.backoff_max_s)
+            rec.retry_at = now + self.policy.delay(rec.failures)
         if rec.failed or not rec.exited or now < rec.retry_at:
             return
         for role in list(rec.exited):
@@ -176,7 +170,7 @@ class ProcessDeployer:
         rec.exited[role] = why
         if code == PERMANENT_EXIT:
             rec.failed = why
-        elif rec.failures > self.max_failures:
+        elif rec.failures > self.policy.max_failures:
             rec.failed = f"{why} ({rec.failures} failures in a row)"
 
     @staticmethod
@@ -187,7 +181,7 @@ class ProcessDeployer:
     def _stable(self, rec: InstanceRecord, now: float) -> bool:
         """Both processes up long enough that the next crash starts the backoff afresh."""
         started = [p.started_at for p in rec.processes.values() if p is not None]
-        return bool(started) and now - max(started) >= self.stable_after_s
+        return bool(started) and now - max(started) >= self.policy.stable_after_s
 
     async def _stop(self, rec: InstanceRecord) -> None:
         for role in ("sidecar", "agent"):  # callers first lose the door, then the agent

@@ -64,7 +64,9 @@ class Adapter:
 
 
 def process_deployer(home: Path) -> Deployer:
-    return ProcessDeployer(home / "deployments", grace_s=5, backoff_base_s=0.2, backoff_max_s=2)
+    return ProcessDeployer(
+        home / "deployments", grace_s=5, restarts=RestartPolicy(backoff_base_s=0.2, backoff_max_s=2)
+    )
 
 
 def process_pids(home: Path) -> set[str]:

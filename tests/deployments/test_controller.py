@@ -177,7 +177,9 @@ def process_factories(data_dir: Path) -> dict[str, Factory]:
 
     def process() -> Deployer:
         return ProcessDeployer(
-            data_dir / "deployments", grace_s=5, backoff_base_s=0.2, backoff_max_s=2
+            data_dir / "deployments",
+            grace_s=5,
+            restarts=RestartPolicy(backoff_base_s=0.2, backoff_max_s=2),
         )
 
     return deployer_factories(data_dir) | {"process": process}
