@@ -190,7 +190,8 @@ class DeploymentController:
         """Record the observation; a move to ready, failed or stopped is also audited and sent
         to webhook subscribers, in the same transaction."""
         async with self.store.transaction() as tx:
-            await tx.deployments.record_observation(d.deployment_id, observed, _now())
+            if not await tx.deployments.record_observation(d.deployment_id, observed, _now()):
+                return  # stopped meanwhile, or a stop was requested after this observation
             if observed.status == d.status or observed.status not in ANNOUNCED:
                 return
             entry = await tx.agents.entry(d.agent_id)

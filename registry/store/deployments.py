@@ -58,6 +58,7 @@ UPDATE deployments SET status = $2, instances = $3::jsonb, endpoint = $4, messag
     ready_at = CASE WHEN $2 = 'ready' THEN coalesce(ready_at, $6) ELSE ready_at END,
     stopped_at = CASE WHEN $2 = 'stopped' THEN coalesce(stopped_at, $6) ELSE stopped_at END
 WHERE deployment_id = $1 AND status <> 'stopped'
+    AND (desired = 'running' OR $2 IN ('stopping', 'stopped'))
 """
 
 
@@ -173,8 +174,8 @@ class PgDeployments:
 
     async def record_observation(
         self, deployment_id: str, observed: Observation, at: datetime
-    ) -> None:
-        await self._conn.execute(
+    ) -> bool:
+        done = await self._conn.execute(
             _OBSERVE,
             deployment_id,
             observed.status.value,
@@ -183,6 +184,7 @@ class PgDeployments:
             observed.message,
             at,
         )
+        return bool(done != "UPDATE 0")
 
     async def count_live(self, agent_id: str) -> int:
         return int(

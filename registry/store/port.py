@@ -375,9 +375,10 @@ class DeploymentRepository(Protocol):
 
     async def record_observation(
         self, deployment_id: str, observed: Observation, at: datetime
-    ) -> None:
+    ) -> bool:
         """The controller's report: status, instances, endpoint, message; sets ready_at the
-        first time it is ready and stopped_at when it reaches stopped."""
+        first time it is ready and stopped_at when it reaches stopped. False when ignored: a
+        stopped deployment, or a running status observed after a stop was requested."""
         ...
 
     async def count_live(self, agent_id: str) -> int: ...

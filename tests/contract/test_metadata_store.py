@@ -609,12 +609,17 @@ async def test_observations_set_ready_at_once_and_stopped_at(store: MetadataStor
     assert (got.status, got.endpoint, got.ready_at, got.observed_at) == ("ready", url, t1, t3)
     assert got.instances == [Instance(name="i-0", ready=True, endpoint=url, restarts=1)]
     await store.deployments.request_stop("d-1", "bye", t3)
-    await store.deployments.record_observation("d-1", observation(DeploymentStatus.STOPPED), t4)
+    stale = observation(DeploymentStatus.READY, url)  # observed before the stop was requested
+    assert not await store.deployments.record_observation("d-1", stale, t3)
+    stopping = await store.deployments.get("d-1")
+    assert stopping is not None and stopping.status == "stopping"
+    done = observation(DeploymentStatus.STOPPED)
+    assert await store.deployments.record_observation("d-1", done, t4)
     stopped = await store.deployments.get("d-1")
     assert stopped is not None
     assert (stopped.status, stopped.stopped_at, stopped.endpoint) == ("stopped", t4, None)
     late = observation(DeploymentStatus.READY, url)
-    await store.deployments.record_observation("d-1", late, t4 + timedelta(minutes=1))
+    assert not await store.deployments.record_observation("d-1", late, t4 + timedelta(minutes=1))
     final = await store.deployments.get("d-1")
     assert final is not None and final.status == "stopped"  # stopped is final
 
