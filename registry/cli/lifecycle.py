@@ -75,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "status", c.status, "an agent's versions and live deployments")
     p.add_argument("agent_id")
+
+    p = _add(sub, "subscribe", c.subscribe, "send an agent's or team's events to a webhook URL")
+    scope = p.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--agent", metavar="AGENT_ID")
+    scope.add_argument("--team")
+    p.add_argument("--url", required=True)
+    p.add_argument(
+        "--event", action="append", dest="events", metavar="EVENT", help="repeat; default: all"
+    )
+
+    p = _add(sub, "unsubscribe", c.unsubscribe, "delete a webhook subscription")
+    p.add_argument("subscription_id")
     return parser
 
 

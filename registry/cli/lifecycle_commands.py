@@ -247,3 +247,32 @@ def _print_status(entry: dict[str, Any], live: list[dict[str, Any]]) -> None:
     if live:
         print()
         print_deployments(live)
+
+
+# -- webhook subscriptions -----------------------------------------------------------------------
+
+
+def subscribe(args: argparse.Namespace) -> int:
+    """The secret is in the answer only once: print it, with a word that it is not shown again."""
+    body: dict[str, Any] = {"url": args.url}
+    body |= {"agent_id": args.agent} if args.agent else {"team": args.team}
+    if args.events:
+        body["events"] = args.events
+    with registry_client() as client:
+        doc = check(client.post("/subscriptions", json=body))
+    emit(args, doc, _print_subscription)
+    return 0
+
+
+def _print_subscription(doc: dict[str, Any]) -> None:
+    scope = f"agent {doc['agent_id']}" if doc.get("agent_id") else f"team {doc['team']}"
+    print(f"{doc['subscription_id']}  {scope} -> {doc['url']}  events: {', '.join(doc['events'])}")
+    print(f"secret: {doc['secret']}")
+    print("(the secret is shown only now: keep it with the receiver to verify signatures)")
+
+
+def unsubscribe(args: argparse.Namespace) -> int:
+    with registry_client() as client:
+        doc = check(client.delete(f"/subscriptions/{args.subscription_id}"))
+    emit(args, doc, lambda d: print(f"{d['subscription_id']} deleted"))
+    return 0

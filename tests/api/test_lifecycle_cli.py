@@ -131,3 +131,33 @@ async def test_deprecate_retire_undeploy(api: Api) -> None:
     code, out, err = await lifecycle(api, "retire", AGENT_ID, "1.0.0", "--json")
     assert code == 0, err
     assert json.loads(out)["status"] == "retired"
+
+
+async def test_subscribe_prints_the_secret_once_and_unsubscribe_deletes(api: Api) -> None:
+    await register(api)
+    url = "http://127.0.0.1:9/hook"
+    code, out, err = await lifecycle(
+        api, "subscribe", "--agent", AGENT_ID, "--url", url, "--event", "version.deprecated"
+    )
+    assert code == 0, err
+    sid, scope = out.splitlines()[0].split("  ")[:2]
+    assert scope == f"agent {AGENT_ID} -> {url}"
+    secret = out.split("secret: ")[1].split()[0]
+    assert len(secret) >= 32
+    r = await api.call("GET", f"/api/v1/subscriptions/{sid}", "publisher")
+    stored = await r.json()
+    assert stored["events"] == ["version.deprecated"] and "secret" not in stored
+    code, out, err = await lifecycle(
+        api, "subscribe", "--team", "cbam-team", "--url", url, "--json"
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["team"] == "cbam-team" and doc["events"] == ["*"] and doc["secret"]
+    code, _, err = await lifecycle(api, "subscribe", "--agent", AGENT_ID, "--url", "ftp://x")
+    assert code == 2 and err.startswith("error: 422"), err
+    code, _, err = await lifecycle(api, "subscribe", "--url", url)  # neither --agent nor --team
+    assert code == 2
+    code, out, err = await lifecycle(api, "unsubscribe", sid)
+    assert code == 0 and out == f"{sid} deleted\n", err
+    code, _, err = await lifecycle(api, "unsubscribe", sid)
+    assert code == 2 and "does not exist" in err
