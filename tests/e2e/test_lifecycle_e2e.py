@@ -164,8 +164,9 @@ def register(serve: Serve, token: str) -> None:
     )
     spec = yaml.safe_load((EXAMPLE / "agent.yaml").read_text())
     for version in ("2.0.0", "2.1.0"):
-        files = {
-            "spec": ("agent.yaml", yaml.safe_dump(spec | {"version": version}), "application/yaml"),
+        text: str = yaml.safe_dump(spec | {"version": version})
+        files: dict[str, tuple[str, str | bytes, str]] = {
+            "spec": ("agent.yaml", text, "application/yaml"),
             "artifact": ("artifact.py", (EXAMPLE / "artifact.py").read_bytes(), "text/x-python"),
         }
         r = http.post("/agents", files=files)
@@ -298,7 +299,7 @@ async def test_the_lifecycle_through_the_cli(
     async with user.api() as http:
         r = await http.get("/audit", params={"action": "deployment.rollback", "agent_id": AGENT})
     [audit] = r.json()["events"]
-    assert audit["actor"] == "alice"
+    assert audit["actor"] == "alice (admin)", audit
     assert {k: audit["after"][k] for k in ("from", "to", "reason")} == {
         "from": "2.1.0",
         "to": "2.0.0",
