@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import json
 import math
 import time
@@ -34,6 +33,7 @@ import jwt
 import structlog
 
 from kernel.headers import bearer_token as parse_bearer
+from kernel.tasks import stop_task
 from kernel.ttl_cache import TtlCache
 
 log = structlog.get_logger("sidecar.auth")
@@ -320,11 +320,8 @@ class JwksAuthenticator(_CachingAuthenticator):
             self._task = asyncio.create_task(self._refresh_loop(), name="jwks-refresh")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         if self._own_session and self._session is not None:
             await self._session.close()
             self._session = None

@@ -31,6 +31,7 @@ from bundles.engines import EngineError, PolicyEngine
 from bundles.engines.embedded import EmbeddedEngine, bundle_contents
 from bundles.engines.opa_http import OpaHttpEngine
 from bundles.signing import KeyMaterial
+from kernel.tasks import stop_task
 from sidecar.deprecation import Notice, notices
 
 log = structlog.get_logger("sidecar.policy")
@@ -210,10 +211,8 @@ class PolledBundleSource(_BundleEngine):
         self._task = asyncio.create_task(self._loop(), name="bundle-poller")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
@@ -335,10 +334,8 @@ class OpaSource(_FactsHolder):
         self._task = asyncio.create_task(self._refresh_forever())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         await self._engine.close()
         if self._health is not None:
             await self._health.close()

@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from kernel.tasks import stop_task
 from kernel.ttl_cache import TtlCache
 from registry.catalog.models import RegistryEntry
 from registry.store.port import AgentRepository
@@ -96,10 +97,8 @@ class EntryCache:
             await self._preload(preload)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         await self._release()
 
     async def _listen(self) -> None:

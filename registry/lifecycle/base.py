@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from registry.audit.chain import AuditRecord
 from registry.auth.principal import Context
 from registry.catalog.models import AgentVersion
 from registry.catalog.service import RegistryService
@@ -111,19 +110,7 @@ class LifecycleBase:
             await tx.webhooks.enqueue_event(
                 agent_id, team, event, _payload(agent_id, target, after, reason), now()
             )
-        await tx.audit.append(
-            AuditRecord(
-                actor=ctx.principal.actor,
-                action=action,
-                target=target,
-                agent_id=agent_id,
-                before=before,
-                after=after,
-                reason=reason,
-                request_id=ctx.request_id,
-            )
-        )
-        await tx.outbox.enqueue(agent_id)
+        await self.catalog._record(tx, ctx, action, target, agent_id, before, after, reason)
 
     async def _serve(
         self, tx: Session, ctx: Context, agent_id: str, team: str, version: str, by: str

@@ -4,10 +4,11 @@ versions once their sunset passed (their deployments are stopped with them)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Protocol
 
 import structlog
+
+from kernel.tasks import stop_task
 
 log = structlog.get_logger("registry.lifecycle")
 DEFAULT_INTERVAL_S = 30.0
@@ -44,8 +45,5 @@ class SunsetSweeper:
             self._task = asyncio.create_task(loop())
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None

@@ -7,10 +7,10 @@ One drainer at a time (process lock + the store's drain lock) keeps index writes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
+from kernel.tasks import stop_task
 from registry.search.port import SearchIndex
 from registry.store.port import MetadataStore, Session
 
@@ -66,7 +66,5 @@ class OutboxRelay:
         self._task = asyncio.create_task(loop())
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
+        self._task = None

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import structlog
 
+from kernel.tasks import stop_task
 from registry.audit.chain import AuditRecord
 from registry.store.port import AttemptResult, DueDelivery, MetadataStore
 from registry.webhooks.retry import RetryPolicy
@@ -149,10 +150,7 @@ class WebhookDeliverer:
                 self._wake.clear()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         if self._own_client:
             await self._client.aclose()
