@@ -34,6 +34,7 @@ LABEL_AGENT = "greenlang.dev/agent"
 LABEL_VERSION = "greenlang.dev/version"
 LABEL_DEPLOYMENT = "greenlang.dev/deployment"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_OWNER = "greenlang.dev/registry"
 ANNOTATION_DEPLOYMENT_ID = "greenlang.dev/deployment-id"
 
 Manifest = dict[str, Any]
@@ -76,6 +77,9 @@ class KubernetesConfig:
     agent_resources: Resources = field(default_factory=lambda: AGENT_RESOURCES)
     sidecar_resources: Resources = field(default_factory=lambda: SIDECAR_RESOURCES)
     progress_deadline_s: int = 300  # after this a stuck rollout reports FAILED/DEGRADED
+    # which registry made the objects (label greenlang.dev/registry): registries sharing a
+    # namespace then list, adopt and clean up only their own; None: no such label
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,12 +146,17 @@ def render(
         "greenlang.dev/artifact-sha256": hashlib.sha256(artifact).hexdigest(),
         "greenlang.dev/secret-sha256": _sha256_of(secret),
     }
-    return Manifests(
+    manifests = Manifests(
         secret=secret,
         config_map=config_map,
         deployment=_deployment(spec, config, checksums),
         service=_service(spec),
     )
+    if config.owner:
+        owned = [*manifests.in_apply_order(), manifests.deployment["spec"]["template"]]
+        for manifest in owned:
+            manifest["metadata"]["labels"][LABEL_OWNER] = label_value(config.owner)
+    return manifests
 
 
 def _sha256_of(manifest: Manifest) -> str:

@@ -27,6 +27,7 @@ from registry.deployments.k8s_manifests import (
     ANNOTATION_DEPLOYMENT_ID,
     HTTP_PORT,
     LABEL_MANAGED_BY,
+    LABEL_OWNER,
     MANAGED_BY,
     ArtifactTooLarge,
     KubernetesConfig,
@@ -34,6 +35,7 @@ from registry.deployments.k8s_manifests import (
     render,
     selector,
 )
+from registry.deployments.k8s_names import label_value
 from registry.deployments.k8s_status import rollout_state
 
 FIELD_MANAGER = "greenlang-registry"
@@ -165,6 +167,8 @@ class KubernetesDeployer:
     async def _list(self, kind: str, deployment_id: str | None) -> list[Manifest]:
         """Our objects of ``kind``: of one deployment, or (``None``) of every deployment."""
         wanted = {LABEL_MANAGED_BY: MANAGED_BY}
+        if self.config.owner:
+            wanted[LABEL_OWNER] = label_value(self.config.owner)
         if deployment_id is not None:
             wanted.update(selector(deployment_id))
         query = ",".join(f"{k}={v}" for k, v in wanted.items())

@@ -31,7 +31,9 @@ def controller_home(data_dir: Path) -> Path:
     return data_dir / "controller"
 
 
-def docker_namespace(data_dir: Path) -> str:
+def registry_label(data_dir: Path) -> str:
+    """Which registry made a container or Kubernetes object (one per data dir), so registries
+    sharing a Docker engine or a namespace adopt and clean up only their own."""
     return "r" + hashlib.sha256(str(data_dir).encode()).hexdigest()[:10]
 
 
@@ -46,12 +48,13 @@ def deployer_factories(data_dir: Path) -> dict[str, Factory]:
     def docker() -> Deployer:
         from registry.deployments.docker import DockerDeployer
 
-        return DockerDeployer(namespace=docker_namespace(data_dir))
+        return DockerDeployer(namespace=registry_label(data_dir))
 
     def kubernetes() -> Deployer:
+        from registry.deployments.k8s_manifests import KubernetesConfig
         from registry.deployments.kubernetes import KubernetesDeployer
 
-        return KubernetesDeployer()
+        return KubernetesDeployer(KubernetesConfig(owner=registry_label(data_dir)))
 
     return {"process": process, "docker": docker, "kubernetes": kubernetes}
 

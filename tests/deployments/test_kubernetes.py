@@ -186,6 +186,26 @@ async def test_deployed_lists_exactly_ours(
     assert await deployer.deployed() == [spec.deployment_id]
 
 
+async def test_registries_sharing_a_namespace_see_and_remove_only_their_own(
+    kube_cluster: KubeCluster, namespace: str, spec: DeploymentSpec
+) -> None:
+    kubeconfig = str(kube_cluster.kubeconfig)
+    a = KubernetesDeployer(KubernetesConfig(namespace=namespace, owner="reg-a"), kubeconfig)
+    b = KubernetesDeployer(KubernetesConfig(namespace=namespace, owner="reg-b"), kubeconfig)
+    try:
+        theirs = dataclasses.replace(spec, deployment_id="dep-of-b", replicas=1)
+        await a.apply(spec)
+        await b.apply(theirs)
+        assert await a.deployed() == [spec.deployment_id]
+        assert await b.deployed() == [theirs.deployment_id]
+        await a.remove(theirs.deployment_id)  # not a's: nothing happens to it
+        assert objects(kube_cluster, namespace, theirs.deployment_id)["deployment"]
+        assert (await b.observe(theirs.deployment_id)).phase is not Phase.ABSENT
+    finally:
+        await a.close()
+        await b.close()
+
+
 async def test_an_invalid_object_is_failed_with_the_api_servers_reason(
     deployer: KubernetesDeployer, spec: DeploymentSpec
 ) -> None:

@@ -28,7 +28,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from registry.deployments.wiring import docker_namespace
+from registry.deployments.wiring import registry_label
 from registry.webhooks.signing import verify
 from tests.deployments.test_controller import pids_naming
 from tests.e2e.stack import RegistryProcess, python_env
@@ -200,7 +200,7 @@ def cleanup(serve: Serve) -> None:
     for pid in pids_naming(serve.data):
         os.kill(pid, signal.SIGKILL)
     if serve.deployer == "docker":
-        label = f"greenlang.namespace={docker_namespace(serve.data)}"
+        label = f"greenlang.namespace={registry_label(serve.data)}"
         for c in docker_engine.engine().containers.list(all=True, filters={"label": label}):
             c.remove(force=True)
 
