@@ -40,6 +40,7 @@ from registry.deployments.process import ProcessDeployer
 from registry.deployments.process_state import InstanceRecord
 from tests.support import docker_engine
 from tests.support.polling import wait_until
+from tests.support.processes import pids_naming
 
 ROOT = Path(__file__).resolve().parents[2]
 ESTIMATOR = ROOT / "examples" / "agents" / "cbam-certificate-cost-estimator" / "artifact.py"
@@ -71,16 +72,7 @@ def process_deployer(home: Path) -> Deployer:
 
 def process_pids(home: Path) -> set[str]:
     """Live processes whose command line names the home dir (artifact path, spool dir)."""
-    found = set()
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if str(home).encode() in cmdline and state != "Z":
-            found.add(proc.name)
-    return found
+    return {str(pid) for pid in pids_naming(home)}
 
 
 def process_kill_agent(home: Path, instance: str) -> None:

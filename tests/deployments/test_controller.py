@@ -48,6 +48,7 @@ from registry.search.postgres import PostgresSearchIndex
 from registry.store.port import NewDeployment
 from tests.support import docker_engine
 from tests.support.polling import wait_until
+from tests.support.processes import pids_naming
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "agents" / "cbam-certificate-cost-estimator"
@@ -221,20 +222,6 @@ async def teardown(reg: Registry) -> None:
 
 
 # --- looking from outside -------------------------------------------------------------------
-
-
-def pids_naming(path: Path) -> set[int]:
-    """Live processes whose command line names ``path`` (artifact, spool dir)."""
-    found = set()
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if str(path).encode() in cmdline and state != "Z":
-            found.add(int(proc.name))
-    return found
 
 
 def instance_pids(data_dir: Path, deployment_id: str) -> dict[str, int]:

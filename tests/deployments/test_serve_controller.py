@@ -24,9 +24,10 @@ import yaml
 from registry.lifecycle.models import Deployment, DeploymentStatus
 from registry.store.port import NewDeployment
 from registry.store.postgres import PgMetadataStore
-from tests.deployments.test_controller import EXAMPLE, instance_pids, pids_naming
+from tests.deployments.test_controller import EXAMPLE, instance_pids
 from tests.e2e.stack import RegistryProcess, python_env
 from tests.support.polling import wait_until
+from tests.support.processes import pids_naming
 from tests.support.servers import free_port
 
 AGENT = "cbam-certificate-cost-estimator"

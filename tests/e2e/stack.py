@@ -44,8 +44,9 @@ class RegistryProcess(ServerProcess):
             GREENLANG_DATA_DIR=str(self.workdir / "data"),
         )
 
-    def token(self, role: str, team: str | None = None) -> str:
+    def token(self, role: str, team: str | None = None, name: str | None = None) -> str:
         args = ["token", "create", "--role", role, *(["--team", team] if team else [])]
+        args += ["--name", name] if name else []
         done = subprocess.run(
             [sys.executable, "-m", "registry.cli.main", *args],
             capture_output=True,

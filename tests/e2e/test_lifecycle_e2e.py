@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -30,10 +29,10 @@ from aiohttp import web
 
 from registry.deployments.wiring import registry_label
 from registry.webhooks.signing import verify
-from tests.deployments.test_controller import pids_naming
 from tests.e2e.stack import RegistryProcess, python_env
 from tests.support import docker_engine
 from tests.support.polling import wait_until
+from tests.support.processes import pids_naming
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,19 +62,6 @@ class Serve(RegistryProcess):
 
     def environment(self) -> dict[str, str]:
         return super().environment() | {"GREENLANG_JWT_SECRET_FILE": str(self.secret_file)}
-
-    def named_token(self, role: str, name: str) -> str:
-        args = ["token", "create", "--role", role, "--name", name]
-        done = subprocess.run(
-            [sys.executable, "-m", "registry.cli.main", *args],
-            capture_output=True,
-            text=True,
-            env=self.environment(),
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip().splitlines()[-1]
 
 
 @dataclass
@@ -215,8 +201,8 @@ def user_of(database_url: str, tmp_path: Path) -> Iterator[Any]:
         serve = Serve(tmp_path / "registry", database_url, deployer)
         started.append(serve)
         serve.start()
-        admin = serve.named_token("admin", "alice")
-        approver = serve.named_token("approver", "bob")
+        admin = serve.token("admin", name="alice")
+        approver = serve.token("approver", name="bob")
         register(serve, admin)
         return User(serve, admin, approver)
 
