@@ -58,7 +58,8 @@ class Deployment(BaseModel):
     version: str
     environment: str
     replicas: int
-    traffic_weight: int
+    traffic_weight: int = Field(description="Percent of the environment's calls it receives")
+    track: str = Field(description="stable, or canary (receives a share; never serving)")
     deployer: str
     desired: Desired
     status: DeploymentStatus

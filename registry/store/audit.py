@@ -33,10 +33,11 @@ BULK_INSERT_SQL = (
 )
 
 # The newest audit event that can change the bundle. The predicate is that of the partial index
-# audit_events_bundle_state_v3 (migration 009), verbatim, so the planner can use it.
+# audit_events_bundle_state_v4 (migration 010), verbatim, so the planner can use it.
 STATE_SQL = (
     "SELECT seq FROM audit_events WHERE action NOT IN ('opa.decision', 'sidecar.invoke')"
     " AND action NOT LIKE 'deployment.%' AND action NOT LIKE 'webhook.%'"
+    " AND action NOT LIKE 'canary.%'"
     " ORDER BY seq DESC LIMIT 1"
 )
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from registry.audit.chain import AuditRecord
 from registry.audit.models import AuditEvent, AuditFilter
 from registry.auth.principal import Principal
+from registry.canary.models import Canary, CanaryInterval, CanarySettingsDoc, CanaryStatus
 from registry.catalog.models import (
     AgentStatus,
     AgentVersion,
@@ -84,6 +85,60 @@ class NewDeployment:
     violations: Sequence[Violation]
     at: datetime
     traffic_weight: int = 100
+    track: str = "stable"  # or "canary": never moves the serving version (010_canary.sql)
+
+
+@dataclass(frozen=True)
+class NewCanary:
+    canary_id: str
+    agent_id: str
+    environment: str
+    stable_deployment_id: str
+    canary_deployment_id: str
+    stable_version: str
+    canary_version: str
+    settings: CanarySettingsDoc
+    step: int
+    weight: int
+    requested_by: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CanaryProgress:
+    """Everything about a canary that moves; written whole by `CanaryRepository.progress`."""
+
+    status: CanaryStatus
+    step: int
+    weight: int
+    failed_checks: int
+    inconclusive_count: int
+    interval_started_at: datetime | None
+    drain_until: datetime | None
+    reason: str
+
+    @classmethod
+    def of(cls, canary: Canary) -> CanaryProgress:
+        return cls(
+            canary.status,
+            canary.step,
+            canary.weight,
+            canary.failed_checks,
+            canary.inconclusive_count,
+            canary.interval_started_at,
+            canary.drain_until,
+            canary.reason,
+        )
+
+
+@dataclass(frozen=True)
+class InvocationStats:
+    """One version's sidecar-reported calls in a time window (`sidecar.invoke` audit events)."""
+
+    calls: int
+    errors_5xx: int  # calls whose caller got a 5xx status
+    p99_ms: float | None  # None without calls
+    denials: int  # calls whose decision was deny
 
 
 @dataclass(frozen=True)
@@ -383,6 +438,55 @@ class DeploymentRepository(Protocol):
 
     async def count_live(self, agent_id: str) -> int: ...
 
+    async def set_track(self, deployment_id: str, track: str, at: datetime) -> None:
+        """A promoted canary becomes the stable track."""
+        ...
+
+    async def set_traffic_weight(self, deployment_id: str, weight: int, at: datetime) -> None:
+        """The share of calls (percent) it receives; informational, the canary row decides."""
+        ...
+
+
+class CanaryRepository(Protocol):
+    async def insert(self, new: NewCanary) -> bool:
+        """False when a canary of that agent and environment is under way (not finished)."""
+        ...
+
+    async def get(self, canary_id: str) -> Canary | None:
+        """The canary with its intervals, oldest first."""
+        ...
+
+    async def lock(self, canary_id: str) -> Canary | None:
+        """The canary (without intervals), its row locked until the transaction ends."""
+        ...
+
+    async def latest_for(self, agent_id: str, environment: str) -> Canary | None:
+        """The newest canary of the agent in that environment, finished or not, with its
+        intervals."""
+        ...
+
+    async def for_deployment(self, deployment_id: str) -> Canary | None:
+        """The unfinished canary whose canary or stable deployment this is (no intervals)."""
+        ...
+
+    async def unfinished(self) -> builtins.list[Canary]:
+        """Every canary not promoted or rolled back (no intervals), oldest first."""
+        ...
+
+    async def progress(self, canary_id: str, progress: CanaryProgress, at: datetime) -> None:
+        """Write the moving parts; a final status also sets finished_at."""
+        ...
+
+    async def add_interval(self, canary_id: str, interval: CanaryInterval) -> bool:
+        """False (nothing written) when interval number `n` is stored already."""
+        ...
+
+    async def invocation_stats(
+        self, agent_id: str, environment: str, version: str, since: datetime, until: datetime
+    ) -> InvocationStats:
+        """Calls of that version reported by its sidecars with since <= time < until."""
+        ...
+
 
 class WebhookRepository(Protocol):
     async def insert_subscription(self, new: NewSubscription) -> None: ...
@@ -455,6 +559,8 @@ class Session(Protocol):
     def deployments(self) -> DeploymentRepository: ...
     @property
     def webhooks(self) -> WebhookRepository: ...
+    @property
+    def canaries(self) -> CanaryRepository: ...
 
 
 class MetadataStore(Session, Protocol):

@@ -325,7 +325,7 @@ async def test_audit_filters_can_use_their_indexes(
             assert index in plan, plan
             if "decision" in query:
                 state = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {STATE_SQL}"))
-                assert "audit_events_bundle_state_v3" in state, state
+                assert "audit_events_bundle_state_v4" in state, state
         finally:
             await conn.execute("RESET enable_seqscan")
 
