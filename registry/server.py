@@ -16,9 +16,10 @@ from aiohttp import web
 
 from kernel.cli import CliError
 from kernel.logs import configure_logging
-from registry.api.app import create_app
+from registry.api.app import METRICS, create_app
 from registry.api.context import ApiSettings
 from registry.api.lifecycle import LIFECYCLE
+from registry.canary.runner import CanaryMetrics, CanaryRunner
 from registry.catalog.seed import seed_directory
 from registry.catalog.service import RegistryService
 from registry.config import RegistryConfig
@@ -138,6 +139,11 @@ async def serve(
                 print(f"seeded from {seed}: {counts}", flush=True)
             if controller is not None:
                 controller.start()
+                canaries = CanaryRunner(
+                    app[LIFECYCLE], metrics=CanaryMetrics(app[METRICS]), wake=controller.wake
+                )
+                canaries.start()  # judges canaries; needs the controller that deploys them
+                stack.push_async_callback(canaries.stop)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

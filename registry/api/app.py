@@ -5,7 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from registry.api import agents, bundles, lifecycle, opa, policies, records, subscriptions
+from registry.api import (
+    agents,
+    bundles,
+    canary,
+    lifecycle,
+    opa,
+    policies,
+    records,
+    subscriptions,
+)
 from registry.api.context import SERVICE, SETTINGS, ApiSettings, json_response
 from registry.api.middleware import PRINCIPAL, HttpMetrics, bearer_auth, errors_and_ids
 from registry.api.openapi import openapi_document
@@ -63,4 +72,5 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     app.add_routes(bundles.routes)
     app.add_routes(subscriptions.routes)
     app.add_routes(lifecycle.routes)
+    app.add_routes(canary.routes)
     return app

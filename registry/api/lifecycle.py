@@ -52,14 +52,20 @@ async def body_of(request: web.Request, model: type[M], optional: bool = False) 
     return model.model_validate_json(raw)
 
 
-def _query(request: web.Request) -> DeploymentQuery:
+def single_values(request: web.Request) -> dict[str, Any]:
+    """The query as one value per key (an empty value is absent); a repeated key is a 400."""
     raw: dict[str, Any] = {}
     for key in request.query:
         values = request.query.getall(key)
         if len(values) > 1:
             raise BadRequest(f"query parameter {key!r} given more than once")
-        raw[key] = values[0] or None
-    return DeploymentQuery.model_validate(raw)
+        if values[0]:
+            raw[key] = values[0]
+    return raw
+
+
+def _query(request: web.Request) -> DeploymentQuery:
+    return DeploymentQuery.model_validate(single_values(request))
 
 
 @routes.post(AGENT + "/deploy")

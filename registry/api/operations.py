@@ -15,10 +15,12 @@ from typing import Any, Literal
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
-from registry.api import agents, bundles, lifecycle, policies, records, subscriptions
+from kernel.route import Route
+from registry.api import agents, bundles, canary, lifecycle, policies, records, subscriptions
 from registry.api import schemas as s
 from registry.audit.models import AuditFilter, AuditPage
 from registry.audit.sidecar_intake import IntakeResult, SidecarBatch
+from registry.canary.models import AbortRequest, Canary, CanaryRequest
 from registry.catalog.models import (
     AgentVersion,
     Certificate,
@@ -184,6 +186,55 @@ LIFECYCLE: dict[tuple[str, str], Op] = {
     ),
 }
 
+ENVIRONMENT = Param(
+    "environment", "query", {"type": "string", "pattern": lifecycle.ENVIRONMENT_PATTERN}
+)
+CANARY_START = (
+    "Deploys the version next to the environment's ready deployment (same replicas and "
+    "deployer; process or kubernetes) and, once ready, sends it `weight` percent of the calls "
+    "through the stable deployment's sidecars. Every `interval_s` the canary is judged "
+    "(docs/lifecycle.md): advance, hold, rollback, promote. 403 policy-denied: stored with "
+    "its deployment pending approval (`deployment_id`, `canary_id`). 409: a canary under way, "
+    "no ready deployment to compare with, the version already deployed, a retired version."
+)
+CANARY_OPS: dict[tuple[str, str], Op] = {
+    ("POST", canary.CANARY): Op(
+        "Start a canary release (publisher of the team or admin)",
+        Canary,
+        status=201,
+        errors=(400, 403, 404, 409, 413, 415, 422, 503),
+        body={"application/json": CanaryRequest},
+        headers=("Location",),
+        description=CANARY_START,
+    ),
+    ("GET", canary.CANARY): Op(
+        "The agent's latest canary with every judged interval",
+        Canary,
+        errors=(400, 404, 422),
+        params=(ENVIRONMENT,),
+    ),
+    ("POST", canary.CANARY + "/promote"): Op(
+        "Promote the running canary now, skipping the remaining steps",
+        Canary,
+        errors=(400, 403, 404, 409, 422),
+        params=(ENVIRONMENT,),
+    ),
+    ("POST", canary.CANARY + "/abort"): Op(
+        "Abort: every call back to stable within one sidecar poll, then the canary stops",
+        Canary,
+        errors=(400, 403, 404, 409, 413, 415, 422),
+        body={"application/json": AbortRequest},
+        body_required=False,
+        params=(ENVIRONMENT,),
+    ),
+    ("GET", canary.ROUTE): Op(
+        "Which versions serve the agent's calls and in what shares (polled by sidecars)",
+        Route,
+        errors=(400, 404, 422),
+        params=(ENVIRONMENT,),
+    ),
+}
+
 OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/healthz"): Op("Liveness: the database answers", s.Health),
     ("GET", "/metrics"): Op("Prometheus metrics", {"type": "string"}, media=CONTENT_TYPE_LATEST),
@@ -321,4 +372,5 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         description=SUBSCRIBERS,
     ),
     **LIFECYCLE,
+    **CANARY_OPS,
 }

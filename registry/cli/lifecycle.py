@@ -1,7 +1,9 @@
 """`greenlang-lifecycle`: promote, approve, deprecate, retire, roll back and undeploy agent
-versions in a running registry ($GREENLANG_REGISTRY_URL, $GREENLANG_TOKEN).
+versions, and run canary releases, in a running registry ($GREENLANG_REGISTRY_URL,
+$GREENLANG_TOKEN).
 
-Exit codes: 0 ok, 1 server or network failure or a deployment that failed, 2 usage or bad
+Exit codes: 0 ok, 1 server or network failure, a deployment that failed or a canary rolled
+back (with --wait), 2 usage or bad
 input (or a refused request), 3 refused by the deployment policies."""
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 from typing import Any
 
 from kernel.cli import run_cli
+from registry.cli import canary_commands
 from registry.cli import lifecycle_commands as c
 
 STATUSES = ["pending", "progressing", "ready", "degraded", "failed", "stopping", "stopped"]
@@ -87,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "unsubscribe", c.unsubscribe, "delete a webhook subscription")
     p.add_argument("subscription_id")
+
+    canary_commands.add_parser(sub, _common())
     return parser
 
 

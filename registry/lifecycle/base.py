@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from registry.auth.principal import Context
+from registry.canary.models import Canary
 from registry.catalog.models import AgentVersion
 from registry.catalog.service import RegistryService
 from registry.errors import Conflict, Forbidden, NotFound
@@ -81,6 +82,19 @@ class LifecycleBase:
         found = await tx.versions.get(agent_id, version)
         assert found is not None
         return Locked(agent_id, found, agent.owner_team)
+
+    @staticmethod
+    async def _active_canary(tx: Session, agent_id: str, environment: str) -> Canary | None:
+        latest = await tx.canaries.latest_for(agent_id, environment)
+        return latest if latest is not None and not latest.status.finished else None
+
+    async def _no_canary(self, tx: Session, agent_id: str, environment: str) -> None:
+        """409 while a canary is under way: it decides what serves that environment."""
+        if (active := await self._active_canary(tx, agent_id, environment)) is not None:
+            raise Conflict(
+                f"canary {active.canary_id} of {agent_id} in {environment} is"
+                f" {active.status.value}; promote or abort it first"
+            )
 
     @staticmethod
     def _require(allowed: bool, what: str) -> None:

@@ -99,6 +99,7 @@ def to_replace(live: Sequence[Deployment], version: str) -> Deployment | None:
         d
         for d in live
         if d.version != version
+        and d.track == "stable"
         and d.status not in (DeploymentStatus.PENDING, DeploymentStatus.STOPPING)
     ]
     return max(running, key=lambda d: d.created_at, default=None)

@@ -68,6 +68,7 @@ class DeploymentService(LifecycleBase):
             )
             if refusal := rules.deploy_refusal(locked.version):
                 raise Conflict(refusal)
+            await self._no_canary(tx, agent_id, req.environment)
             live = await tx.deployments.live_for(agent_id, environment=req.environment)
             existing = next((d for d in live if d.version == req.version), None)
             if existing is None:
@@ -170,7 +171,8 @@ class DeploymentService(LifecycleBase):
                 before={"status": d.status.value},
                 after=self._summary(d.deployment_id, d.version, d.environment, decision),
             )
-            await self._accept(tx, ctx, locked, d.agent_id, d.environment, d.deployment_id)
+            if d.track == "stable":  # a canary serves only once promoted (registry/canary)
+                await self._accept(tx, ctx, locked, d.agent_id, d.environment, d.deployment_id)
         return decision
 
     def _decide(
@@ -338,6 +340,7 @@ class DeploymentService(LifecycleBase):
             )
             if refusal := rules.rollback_refusal(locked.version):
                 raise Conflict(refusal)
+            await self._no_canary(tx, agent_id, req.environment)
             live = await tx.deployments.live_for(agent_id, environment=req.environment)
             current = rules.to_replace(live, req.to)
             if already := next((d for d in live if d.version == req.to), None):
