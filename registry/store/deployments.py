@@ -36,9 +36,9 @@ WHERE {where}
 
 _INSERT = """
 INSERT INTO deployments (deployment_id, agent_id, version, environment, replicas,
-    traffic_weight, deployer, desired, status, requested_by, replaces, violations,
+    traffic_weight, track, deployer, desired, status, requested_by, replaces, violations,
     created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, $10, $11::jsonb, $12, $12)
+VALUES ($1, $2, $3, $4, $5, $6, $13, $7, 'running', $8, $9, $10, $11::jsonb, $12, $12)
 ON CONFLICT (agent_id, version, environment) WHERE status <> 'stopped' DO NOTHING
 RETURNING true
 """
@@ -94,6 +94,7 @@ class PgDeployments:
                 new.replaces,
                 json.dumps([v.model_dump() for v in new.violations]),
                 new.at,
+                new.track,
             )
         )
 
@@ -192,4 +193,20 @@ class PgDeployments:
                 "SELECT count(*) FROM deployments WHERE agent_id = $1 AND status <> 'stopped'",
                 agent_id,
             )
+        )
+
+    async def set_track(self, deployment_id: str, track: str, at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE deployments SET track = $2, updated_at = $3 WHERE deployment_id = $1",
+            deployment_id,
+            track,
+            at,
+        )
+
+    async def set_traffic_weight(self, deployment_id: str, weight: int, at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE deployments SET traffic_weight = $2, updated_at = $3 WHERE deployment_id = $1",
+            deployment_id,
+            weight,
+            at,
         )

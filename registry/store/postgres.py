@@ -11,6 +11,7 @@ import asyncpg
 from registry.store.agents import Conn, PgAgents
 from registry.store.audit import PgAudit
 from registry.store.bundles import PgBundles
+from registry.store.canaries import PgCanaries
 from registry.store.certificates import PgCertificates
 from registry.store.deployments import PgDeployments
 from registry.store.opa_instances import PgOpaInstances
@@ -34,6 +35,7 @@ class PgSession:
         self.bundles = PgBundles(conn)
         self.webhooks = PgWebhooks(conn)
         self.deployments = PgDeployments(conn)
+        self.canaries = PgCanaries(conn)
 
 
 class PgMetadataStore(PgSession):
