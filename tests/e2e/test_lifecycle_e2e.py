@@ -8,12 +8,7 @@ restarted serve keeps its deployments."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,18 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import psutil
 import pytest
 import yaml
 from aiohttp import web
 
-from registry.deployments.wiring import registry_label
 from registry.webhooks.signing import verify
-from tests.e2e.stack import RegistryProcess, python_env
+from tests.e2e.lifecycle_stack import Serve, User, caller_jwt, cleanup
 from tests.support import docker_engine
 from tests.support.polling import wait_until
-from tests.support.processes import pids_naming
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,27 +33,6 @@ EXAMPLE = EXAMPLES / "cbam-cn-code-classifier"
 SUCCESSOR = "cbam-default-values-lookup"  # registered, named as the replacement
 AGENT = "cbam-cn-code-classifier"
 INPUT = json.loads((EXAMPLE / "input.json").read_text())
-SECRET = b"lifecycle-e2e-secret-" + b"z" * 32
-
-
-class Serve(RegistryProcess):
-    """`greenlang-registry serve --deployer X` with a caller JWT secret file of the test's."""
-
-    def __init__(self, workdir: Path, database_url: str, deployer: str) -> None:
-        super().__init__(workdir, database_url)
-        self.deployer = deployer
-        self.secret_file = workdir / "jwt.secret"
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.secret_file.write_bytes(SECRET)
-        self.data = workdir / "data"
-
-    def command(self) -> list[str]:
-        # Docker containers reach the registry through the bridge, not on its loopback.
-        host = ["--host", "0.0.0.0"] if self.deployer == "docker" else []
-        return [*super().command(), "--deployer", self.deployer, *host]
-
-    def environment(self) -> dict[str, str]:
-        return super().environment() | {"GREENLANG_JWT_SECRET_FILE": str(self.secret_file)}
 
 
 @dataclass
@@ -74,58 +45,6 @@ class Receiver:
     async def handle(self, request: web.Request) -> web.Response:
         self.got.append((dict(request.headers), await request.read()))
         return web.Response(status=204)
-
-
-@dataclass
-class User:
-    serve: Serve
-    admin: str
-    approver: str
-
-    async def cli(self, *args: str, who: str = "admin") -> tuple[int, str, str]:
-        """`greenlang-lifecycle ARGS` with the user's environment."""
-        token = self.admin if who == "admin" else self.approver
-        env = python_env(GREENLANG_REGISTRY_URL=self.serve.url, GREENLANG_TOKEN=token)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "registry.cli.lifecycle",
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 400)
-        assert proc.returncode is not None
-        return proc.returncode, out.decode(), err.decode()
-
-    async def ok(self, *args: str, who: str = "admin") -> str:
-        code, out, err = await self.cli(*args, who=who)
-        assert code == 0, (args, out, err)
-        return out
-
-    def api(self) -> httpx.AsyncClient:
-        auth = {"Authorization": f"Bearer {self.admin}"}
-        return httpx.AsyncClient(base_url=self.serve.url + "/api/v1", headers=auth, timeout=30)
-
-    async def deployment(self, deployment_id: str) -> dict[str, Any]:
-        async with self.api() as http:
-            r = await http.get(f"/deployments/{deployment_id}")
-        assert r.status_code == 200, r.text
-        doc: dict[str, Any] = r.json()
-        return doc
-
-    async def wait_status(self, deployment_id: str, status: str) -> dict[str, Any]:
-        async def probe() -> dict[str, Any] | None:
-            d = await self.deployment(deployment_id)
-            return d if d["status"] == status else None
-
-        return await wait_until(probe, limit=180, what=f"{deployment_id} {status}")
-
-
-def caller_jwt() -> str:
-    claims = {"sub": "carla", "roles": ["operator"], "exp": int(time.time()) + 3600}
-    return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
 async def run(endpoint: str) -> httpx.Response:
@@ -179,16 +98,6 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield rec
     finally:
         await runner.cleanup()
-
-
-def cleanup(serve: Serve) -> None:
-    serve.close()
-    for pid in pids_naming(serve.data):
-        os.kill(pid, signal.SIGKILL)
-    if serve.deployer == "docker":
-        label = f"greenlang.namespace={registry_label(serve.data)}"
-        for c in docker_engine.engine().containers.list(all=True, filters={"label": label}):
-            c.remove(force=True)
 
 
 @pytest.fixture
