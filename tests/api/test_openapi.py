@@ -313,11 +313,25 @@ async def lifecycle_and_deployments(check: Checked) -> None:
     assert (await check("POST", VERSION + "/retire", args=V3, json=retire)).status == 200
 
 
+async def canaries(check: Checked) -> None:
+    """Nothing runs (no controller here): the refusals and the empty route."""
+    canary, route = AGENT + "/canary", AGENT + "/route"
+    r = await check("GET", route, "service", args=ID)
+    assert r.status == 200 and (await r.json())["canary"] is None
+    assert (await check("GET", route, args=ID, query="?environment=BAD")).status == 422
+    assert (await check("POST", canary, args=ID, json={"version": "1.1.0"})).status == 409
+    assert (await check("POST", canary, args=ID, json={"version": "x"})).status == 422
+    assert (await check("GET", canary, args=ID)).status == 404
+    assert (await check("POST", canary + "/promote", args=ID)).status == 404
+    assert (await check("POST", canary + "/abort", args=ID, json={})).status == 404
+
+
 async def test_every_operation_answers_as_documented(api: Api) -> None:
     check = Checked(api)
     await agents_and_versions(check)
     await certificates_artifacts_audit(check)
     await subscriptions(check)
     await lifecycle_and_deployments(check)
+    await canaries(check)
     await opa_policies_bundles(check)
     assert check.seen == set(operations_of(check.doc)), "add a call for each new operation"

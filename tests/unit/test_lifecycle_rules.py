@@ -48,6 +48,7 @@ def deployment(dep_id: str, ver: str, status: DeploymentStatus, minute: int) -> 
         environment="production",
         replicas=1,
         traffic_weight=100,
+        track="stable",
         deployer="process",
         desired=Desired.RUNNING,
         status=status,
@@ -131,6 +132,11 @@ def test_a_new_version_replaces_the_newest_running_other_version() -> None:
     replaced = rules.to_replace(live, "1.2.0")
     assert replaced is not None and replaced.deployment_id == "d-new"
     assert rules.to_replace(live[2:], "1.2.0") is None
+    canary = deployment("d-canary", "1.4.0", DeploymentStatus.READY, 4).model_copy(
+        update={"track": "canary"}
+    )
+    replaced = rules.to_replace([*live, canary], "1.2.0")
+    assert replaced is not None and replaced.deployment_id == "d-new"  # a canary never is
 
 
 def test_policy_input() -> None:
