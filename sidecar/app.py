@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Tracer
 
 from sidecar.admin import create_admin_app
 from sidecar.audit_shipper import AuditShipper
@@ -26,6 +27,8 @@ from sidecar.metrics import SidecarMetrics
 from sidecar.policy_source import PolicySource
 from sidecar.proxy import PROXY, ReverseProxy
 from sidecar.rate import SlidingWindowCounter
+from sidecar.route_poller import STATE_FILE, RoutePoller
+from sidecar.router import Router, own_address, version_header
 from sidecar.tracing import setup_tracing, shutdown
 
 
@@ -50,11 +53,17 @@ class Sidecar:
     tracer_provider: TracerProvider | None = None
     metrics: SidecarMetrics = field(default_factory=SidecarMetrics)
     registry_url: str | None = None  # where `Link: rel="successor-version"` points
+    # Canary routing: poll the registry's route every route_poll_s seconds (0: no routing).
+    route_poll_s: float = 0.0
+    registry_token: str | None = None
+    route_state_dir: Path | None = None  # keeps the last good route across restarts
 
     def __post_init__(self) -> None:
         self.proxy = ReverseProxy(self.upstream, connect_timeout=self.connect_timeout_s)
         if self.tracer_provider is None:
             self.tracer_provider = setup_tracing()
+        tracer = self.tracer_provider.get_tracer("greenlang.sidecar")
+        self.route_poller = self._route_poller()
         self.enforcer = Enforcer(
             target=self.target,
             proxy=self.proxy,
@@ -63,13 +72,41 @@ class Sidecar:
             rate=SlidingWindowCounter(self.target.rate_window_s),
             sink=self.sink,
             metrics=self.metrics,
-            tracer=self.tracer_provider.get_tracer("greenlang.sidecar"),
+            tracer=tracer,
             fail_open=self.fail_open,
             connect_timeout_s=self.connect_timeout_s,
             cache=DecisionCache(self.decision_cache_ttl_s),
+            router=self._router(self.route_poller, tracer),
         )
         self.metrics.track_audit_spool(self.sink.pending)
         self._runners: list[web.AppRunner] = []
+
+    def _route_poller(self) -> RoutePoller | None:
+        if self.registry_url is None or self.route_poll_s <= 0:
+            return None
+        return RoutePoller(
+            self.registry_url,
+            self.target.agent_id,
+            self.target.environment or "production",
+            token=self.registry_token,
+            interval_s=self.route_poll_s,
+            metrics=self.metrics,
+            state_file=self.route_state_dir / STATE_FILE if self.route_state_dir else None,
+        )
+
+    def _router(self, poller: RoutePoller | None, tracer: Tracer) -> Router | None:
+        if poller is None:
+            return None
+        return Router(
+            lambda: poller.route,
+            agent_id=self.target.agent_id,
+            proxy=self.proxy,
+            authenticator=self.authenticator,
+            metrics=self.metrics,
+            tracer=tracer,
+            is_self=own_address(self.listen.host, self.listen.port),
+            connect_timeout_s=self.connect_timeout_s,
+        )
 
     def proxy_app(self) -> web.Application:
         # The server must not decompress request bodies: they pass byte-for-byte.
@@ -78,6 +115,7 @@ class Sidecar:
         app.router.add_route("*", "/{tail:.*}", self.enforcer.handle)
         notice_of = partial(self.source.notice, self.target.agent_id)
         app.on_response_prepare.append(DeprecationHeaders(notice_of, self.registry_url))
+        app.on_response_prepare.append(version_header)
         return app
 
     async def start(self) -> None:
@@ -85,6 +123,8 @@ class Sidecar:
         await self.authenticator.start()
         await self.source.start()
         await self.sink.start()
+        if self.route_poller is not None:
+            await self.route_poller.start()
         for app, where in (
             (self.proxy_app(), self.listen),
             (create_admin_app(self.source, self.metrics), self.admin_listen),
@@ -98,6 +138,8 @@ class Sidecar:
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
+        if self.route_poller is not None:
+            await self.route_poller.close()
         await self.sink.close()
         await self.source.close()
         await self.authenticator.close()

@@ -31,6 +31,7 @@ from typing import Any, Final, Protocol, TypeGuard
 import aiohttp
 import jwt
 import structlog
+from aiohttp import web
 
 from kernel.headers import bearer_token as parse_bearer
 from kernel.tasks import stop_task
@@ -48,6 +49,10 @@ class Principal:
     id: str
     roles: tuple[str, ...]
     team: str | None
+
+
+# The caller authenticated once for a request (by the router), reused by the pipeline.
+PRINCIPAL = web.RequestKey("principal", Principal)
 
 
 class AuthError(Exception):

@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="reuse the non-rate part of a decision for this many seconds (0: off)",
     )
+    p.add_argument(
+        "--route-poll-s",
+        type=float,
+        default=2.0,
+        help="poll the registry's route for canary routing every this many seconds (0: off)",
+    )
     p.add_argument("--sidecar-id", help="instance id in audit events (default host:port)")
     p.add_argument("--log-level", default="info")
     return p
@@ -102,6 +108,8 @@ def _validate(args: argparse.Namespace) -> None:
         raise CliError("--poll-interval must be between 0 and 3600 seconds", 2)
     if not 0 <= args.decision_cache_ttl <= 60:
         raise CliError("--decision-cache-ttl must be between 0 and 60 seconds", 2)
+    if not 0 <= args.route_poll_s <= 3600:
+        raise CliError("--route-poll-s must be between 0 and 3600 seconds", 2)
     if not 0 < args.rate_window <= 86400:
         raise CliError("--rate-window must be between 1 and 86400 seconds", 2)
     unknown = set(_policy_types(args)) - set(POLICY_TYPES)
@@ -154,12 +162,17 @@ def _authenticator(args: argparse.Namespace) -> Authenticator:
         raise CliError(f"--jwt-secret-file: {exc}", 2) from None
 
 
+def _spool_dir(args: argparse.Namespace, listen: Listen) -> Path:
+    """The audit spool, which also keeps the last good route (route.json)."""
+    return Path(
+        args.spool_dir or Path.home() / ".greenlang" / "sidecar" / f"{args.agent_id}-{listen.port}"
+    )
+
+
 def _sink(args: argparse.Namespace, listen: Listen, token: str | None) -> AuditSink:
     if not args.registry:
         return LogAuditSink()
-    directory = Path(
-        args.spool_dir or Path.home() / ".greenlang" / "sidecar" / f"{args.agent_id}-{listen.port}"
-    )
+    directory = _spool_dir(args, listen)
     try:
         return spool_sink(
             directory,
@@ -196,6 +209,9 @@ def build_sidecar(args: argparse.Namespace) -> Sidecar:
             connect_timeout_s=args.connect_timeout,
             decision_cache_ttl_s=args.decision_cache_ttl,
             registry_url=_http_url(args.registry, "--registry") if args.registry else None,
+            route_poll_s=args.route_poll_s,
+            registry_token=token,
+            route_state_dir=_spool_dir(args, listen) if args.registry else None,
         )
     except ValueError as exc:
         raise CliError(str(exc), 2) from None

@@ -28,7 +28,7 @@ from kernel.headers import request_id_of
 from kernel.problems import problem_response
 from sidecar import refusals, tracing
 from sidecar.audit_sink import AuditSink
-from sidecar.auth import Authenticator, AuthError, Principal
+from sidecar.auth import PRINCIPAL, Authenticator, AuthError, Principal
 from sidecar.call import RATE_LIMITING, Call, Query, Target, audit_event, post_query, pre_queries
 from sidecar.decisions import Decision, DecisionCache, rate_band, unite
 from sidecar.deprecation import SERVING_VERSION
@@ -52,6 +52,7 @@ from sidecar.proxy import (
 )
 from sidecar.rate import SlidingWindowCounter
 from sidecar.refusals import Refused
+from sidecar.router import Router
 from sidecar.sse import SseReader
 from sidecar.usage import Usage, usage_from_headers, usage_from_json
 
@@ -77,6 +78,7 @@ class Enforcer:
     fail_open: bool = False
     connect_timeout_s: float = 5.0
     cache: DecisionCache = field(default_factory=DecisionCache)
+    router: Router | None = None  # canary routing (None: every call is served here)
 
     def __post_init__(self) -> None:
         self._bound: AgentMetrics | None = None  # bound on the first call, to its version
@@ -91,8 +93,13 @@ class Enforcer:
             version=self.target.version or self.source.agent_version(self.target.agent_id),
         )
         request[REQUEST_ID] = call.request_id
+        if self.router is not None and (plan := self.router.plan(call.version)) is not None:
+            assert call.version is not None  # a plan needs a version
+            routed = await self.router.route(request, plan, call.version, call.request_id)
+            if routed is not None:
+                return routed  # served (and audited) by the other version's sidecar
         if call.version is not None:
-            request[SERVING_VERSION] = call.version  # its deprecation headers (app.py)
+            request[SERVING_VERSION] = call.version  # version and deprecation headers (app.py)
         with self.tracer.start_as_current_span(
             "sidecar.invoke",
             context=tracing.extract(request.headers),
@@ -140,6 +147,9 @@ class Enforcer:
             upstream.release()
 
     async def _authenticate(self, request: web.Request) -> Principal:
+        principal = request.get(PRINCIPAL)
+        if principal is not None:  # the router verified it already
+            return principal
         try:
             return await self.authenticator.authenticate(request.headers.get("Authorization"))
         except AuthError as exc:

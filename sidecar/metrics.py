@@ -266,6 +266,30 @@ class SidecarMetrics:
             "Audit events spooled locally and not yet accepted by the registry",
             registry=r,
         )
+        self.routed_calls = Counter(
+            "sidecar_routed_calls_total",
+            "Calls forwarded to another version's sidecars (canary routing); the serving "
+            "sidecar audits and counts them as invocations",
+            ["agent_id", "version", "to_version"],
+            registry=r,
+        )
+        self.route_fallbacks = Counter(
+            "sidecar_route_fallbacks_total",
+            "Calls served locally because the version they were routed to could not be reached",
+            ["agent_id", "to_version"],
+            registry=r,
+        )
+        self.canary_weight = Gauge(
+            "sidecar_canary_weight",
+            "Percent of calls this sidecar sends to the canary (0 when it splits nothing)",
+            ["agent_id"],
+            registry=r,
+        )
+        self.route_poll_failures = Counter(
+            "sidecar_route_poll_failures_total",
+            "Route polls that failed (the last good route stays in use)",
+            registry=r,
+        )
         self._overhead_children = {p: self.overhead.labels(p) for p in OVERHEAD_PHASES}
         self._decision_children = {d: self.decisions.labels(d) for d in DECISIONS}
         self._bundle_revision: str | None = None

@@ -151,11 +151,12 @@ class ReverseProxy:
         yield
         await self.close()
 
-    def upstream_url(self, request: web.BaseRequest) -> URL:
+    def upstream_url(self, request: web.BaseRequest, base: str | None = None) -> URL:
+        """The request's target on the upstream (or on ``base``, another origin and path)."""
         raw = request.raw_path  # path and query exactly as the client sent them
         if not raw.startswith("/"):  # absolute-form or asterisk-form request target
             raw = request.rel_url.raw_path_qs if raw != "*" else "*"
-        return URL(self._base + raw, encoded=True)
+        return URL((self._base if base is None else base) + raw, encoded=True)
 
     def upstream_headers(self, request: web.BaseRequest, request_id: str) -> CIMultiDict[str]:
         headers = filter_hop_by_hop(request.headers, extra=_REQUEST_ONLY_DROP)
@@ -193,18 +194,21 @@ class ReverseProxy:
         *,
         client_timeout: aiohttp.ClientTimeout | None = None,
         body_limit: int | None = None,
+        base: str | None = None,
     ) -> aiohttp.ClientResponse:
-        """Send the request upstream (its body streamed) and return the response at headers.
+        """Send the request upstream (or to ``base``: see :meth:`upstream_url`), its body
+        streamed, and return the response at headers.
 
-        Raises UpstreamError: 502 when the agent cannot be reached, 504 when it is too slow,
-        413 when a streamed request body exceeds ``body_limit``."""
+        Raises UpstreamError: 502 when the agent cannot be reached (``connect_failed`` when no
+        connection was made, so nothing of the request was sent), 504 when it is too slow, 413
+        when a streamed request body exceeds ``body_limit``."""
         data = None
         if request.body_exists:
             data = _body_stream(request.content, body_limit)
         try:
             return await self.session.request(
                 request.method,
-                self.upstream_url(request),
+                self.upstream_url(request, base),
                 headers=headers,
                 data=data,
                 allow_redirects=False,
@@ -216,6 +220,9 @@ class ReverseProxy:
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             log.warning("upstream_timeout", error=repr(exc))
             raise UpstreamError.timeout() from None
+        except aiohttp.ClientConnectorError as exc:
+            log.warning("upstream_unreachable", error=repr(exc))
+            raise UpstreamError.unreachable(connect_failed=True) from None
         except aiohttp.ClientError as exc:
             if isinstance(exc.__cause__, BodyTooLarge) or isinstance(exc.__context__, BodyTooLarge):
                 raise UpstreamError.body_too_large(body_limit or 0) from None
@@ -310,14 +317,32 @@ class UpstreamError(ProblemDetails):
     """The upstream hop failed before a response started: the problem to answer, and its
     agent_errors_total type (``kind``)."""
 
-    def __init__(self, status: int, slug: str, title: str, detail: str, kind: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        kind: str,
+        *,
+        connect_failed: bool = False,
+    ) -> None:
         super().__init__(status, slug, title, detail)
         self.kind = kind
+        # No connection was made: nothing was sent, so the call may still go elsewhere.
+        self.connect_failed = connect_failed
 
     @classmethod
-    def unreachable(cls) -> UpstreamError:
+    def unreachable(cls, *, connect_failed: bool = False) -> UpstreamError:
         detail = "The upstream agent could not be reached or closed the connection."
-        return cls(502, "upstream-unavailable", "Bad Gateway", detail, ERROR_UPSTREAM_UNREACHABLE)
+        return cls(
+            502,
+            "upstream-unavailable",
+            "Bad Gateway",
+            detail,
+            ERROR_UPSTREAM_UNREACHABLE,
+            connect_failed=connect_failed,
+        )
 
     @classmethod
     def timeout(cls) -> UpstreamError:

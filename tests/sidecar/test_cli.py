@@ -50,6 +50,9 @@ def args(secret: Path, *extra: str) -> list[str]:
         (["--bundle", "b", "--policy-types", "access_control,nope"], "unknown type 'nope'"),
         (["--bundle", "b", "--decision-cache-ttl", "-1"], "--decision-cache-ttl"),
         (["--bundle", "b", "--rate-window", "0"], "--rate-window"),
+        (["--bundle", "b", "--route-poll-s", "-1"], "--route-poll-s must be between 0 and 3600"),
+        (["--bundle", "b", "--route-poll-s", "3601"], "--route-poll-s must be between 0"),
+        (["--bundle", "b", "--route-poll-s", "nan"], "--route-poll-s must be between 0"),
     ],
 )
 def test_bad_flags_are_usage_errors(
