@@ -26,7 +26,16 @@ from sidecar.policy_source import FileBundleSource
 from sidecar.route_poller import STATE_FILE
 from sidecar.router import ROUTED_HEADER, VERSION_HEADER
 from sidecar.traffic_split import bucket
-from tests.sidecar.test_enforcer import AGENT, FAR, ListSink, sample, serving, token, write_bundle
+from tests.sidecar.test_enforcer import (
+    AGENT,
+    FAR,
+    TRACEPARENT,
+    ListSink,
+    sample,
+    serving,
+    token,
+    write_bundle,
+)
 from tests.support.polling import wait_until
 from tests.support.servers import free_port
 
@@ -314,11 +323,12 @@ async def test_only_the_serving_sidecar_audits_a_routed_call(
 ) -> None:
     f, make = fleet
     stable, canary = await pair(f, make, 100)
-    assert await f.call(stable, "ann") == (200, CANARY)
+    assert await f.call(stable, "ann", {"traceparent": TRACEPARENT}) == (200, CANARY)
     assert stable.sink.events == []
     [event] = canary.sink.events
     assert event["version"] == CANARY and event["user_id"] == "ann"
     assert event["status"] == 200 and event["decision"] == "allow"
+    assert event["trace_id"] == TRACEPARENT.split("-")[1]  # one trace across both sidecars
 
 
 async def test_refusals_carry_the_version_that_answered(fleet: tuple[Fleet, MakeNode]) -> None:
