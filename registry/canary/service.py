@@ -114,6 +114,8 @@ class CanaryService(DeploymentService):
                 engine, ctx, locked, agent_id, req.environment, ctx.principal.name
             )
             deployment_id = await self._canary_deployment(tx, ctx, locked, req, stable, decision)
+            if decision.allowed:  # runs ACTIVE; serves the agent only once promoted
+                await self._activate(tx, ctx, locked, deployment_id)
             canary = NewCanary(
                 canary_id=new_canary_id(),
                 agent_id=agent_id,
@@ -300,14 +302,19 @@ class CanaryService(DeploymentService):
         already (another runner, or a retry after a crash between judge and commit)."""
         if not await tx.canaries.add_interval(canary.canary_id, interval):
             return False
-        action = verdict.action.value
+        action, state = verdict.action.value, verdict.state
+        counted = {
+            "failed_checks": state.failed_checks,
+            "inconclusive_count": state.inconclusive_count,
+        }
+        canary = canary.model_copy(update=counted)  # a final verdict keeps its counts too
         if action == "promote":
             await self._begin_promotion(tx, ctx, canary, locked, verdict.reason, interval)
             return True
         if action == "rollback":
             await self._begin_rollback(tx, ctx, canary, locked, verdict.reason, interval=interval)
             return True
-        at, state = now(), verdict.state
+        at = now()
         progress = replace(
             CanaryProgress.of(canary),
             step=state.step,

@@ -171,8 +171,10 @@ class DeploymentService(LifecycleBase):
                 before={"status": d.status.value},
                 after=self._summary(d.deployment_id, d.version, d.environment, decision),
             )
-            if d.track == "stable":  # a canary serves only once promoted (registry/canary)
+            if d.track == "stable":
                 await self._accept(tx, ctx, locked, d.agent_id, d.environment, d.deployment_id)
+            else:  # a canary runs (ACTIVE) but serves the agent only once promoted
+                await self._activate(tx, ctx, locked, d.deployment_id)
         return decision
 
     def _decide(
@@ -208,26 +210,28 @@ class DeploymentService(LifecycleBase):
     ) -> None:
         """An allowed deployment: a certified DRAFT becomes ACTIVE, and a production deployment
         of an ACTIVE version becomes the agent's serving version."""
-        v, at = locked.version, now()
-        status = v.status
-        if rules.activates(v):
-            status = AgentStatus.ACTIVE
-            reason = f"promoted by deployment {deployment_id}"
-            await tx.versions.set_status(agent_id, v.version, status, reason, at)
-            await self._announce(
-                tx,
-                ctx,
-                "version.status",
-                f"{agent_id}@{v.version}",
-                agent_id,
-                locked.owner_team,
-                event="version.activated",
-                before={"status": v.status.value},
-                after={"status": status.value},
-                reason=reason,
-            )
+        status = await self._activate(tx, ctx, locked, deployment_id)
         if rules.moves_serving_version(environment, status):
-            await self._serve(tx, ctx, agent_id, locked.owner_team, v.version, deployment_id)
+            await self._serve(tx, ctx, agent_id, locked.owner_team, locked.version.version,
+                              deployment_id)  # fmt: skip
+
+    async def _activate(
+        self, tx: Session, ctx: Context, locked: Locked, deployment_id: str
+    ) -> AgentStatus:
+        """A certified DRAFT allowed to run becomes ACTIVE (the policies let only ACTIVE
+        versions serve calls); the version's status after."""
+        v = locked.version
+        if not rules.activates(v):
+            return v.status
+        reason = f"promoted by deployment {deployment_id}"
+        await tx.versions.set_status(locked.agent_id, v.version, AgentStatus.ACTIVE, reason, now())
+        await self._announce(
+            tx, ctx, "version.status", f"{locked.agent_id}@{v.version}", locked.agent_id,
+            locked.owner_team, event="version.activated",
+            before={"status": v.status.value}, after={"status": AgentStatus.ACTIVE.value},
+            reason=reason,
+        )  # fmt: skip
+        return AgentStatus.ACTIVE
 
     @staticmethod
     def _summary(

@@ -167,7 +167,7 @@ async def test_a_failing_canary_holds_then_rolls_back(gov: Api) -> None:
 
     metrics = CollectorRegistry()
     back = await interval(gov, calls=20, errors=6, registry=metrics)
-    assert (back["status"], back["weight"]) == ("rolling_back", 0), back
+    assert (back["status"], back["weight"], back["failed_checks"]) == ("rolling_back", 0, 2), back
     assert "failed check 2 of 2: rollback" in back["reason"]
     assert (await route(gov))["canary"] is None
     labels = {"agent_id": AGENT_ID, "environment": "production", "version": CANARY}

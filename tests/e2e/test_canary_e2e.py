@@ -129,7 +129,11 @@ class Traffic:
 
     async def call(self, client: httpx.AsyncClient, sub: str) -> str:
         headers = {"Authorization": f"Bearer {self.token(sub)}"}
-        r = await client.post(f"{self.endpoint}/v1/run", json=INPUT, headers=headers)
+        try:
+            r = await client.post(f"{self.endpoint}/v1/run", json=INPUT, headers=headers)
+        except httpx.TransportError:  # the old stable, stopped after a promotion
+            self.got[("unreachable", 0)] += 1
+            return "unreachable"
         version = r.headers.get(VERSION_HEADER, "none")
         self.got[(version, r.status_code)] += 1
         self.by_user.setdefault(sub, set()).add(version)
@@ -164,6 +168,7 @@ async def test_a_failing_canary_is_rolled_back_and_a_healthy_one_promoted(user: 
         assert traffic.served(FLAKY)[500] > 0  # the canary got calls, and failed some
         stable_answers = traffic.served(STABLE)
         assert set(stable_answers) == {200} and stable_answers[200] > 100, stable_answers
+        assert traffic.got[("unreachable", 0)] == 0, traffic.got
 
         await approved(user, "canary", "start", AGENT, HEALTHY, *FAST, "--step-weights", "10,25,50")
         promoted = await canary_status(user, "promoted")
