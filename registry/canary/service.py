@@ -48,15 +48,8 @@ def settings_doc(req: CanaryRequest) -> CanarySettingsDoc:
     steps = list(req.step_weights)
     if req.weight is not None and req.weight != steps[0]:
         steps = [req.weight, *(w for w in steps if w > req.weight)]
-    doc = CanarySettingsDoc(
-        step_weights=steps,
-        threshold=req.threshold,
-        min_success_rate=req.min_success_rate,
-        max_p99_ms=req.max_p99_ms,
-        min_requests=req.min_requests,
-        inconclusive_budget=req.inconclusive_budget,
-        interval_s=req.interval_s,
-    )
+    fields = req.model_dump(exclude={"version", "environment", "weight"})
+    doc = CanarySettingsDoc.model_validate(fields | {"step_weights": steps})
     try:
         analysis_settings(doc)
     except ValueError as exc:
@@ -65,14 +58,8 @@ def settings_doc(req: CanaryRequest) -> CanarySettingsDoc:
 
 
 def analysis_settings(doc: CanarySettingsDoc) -> CanarySettings:
-    return CanarySettings(
-        step_weights=tuple(doc.step_weights),
-        threshold=doc.threshold,
-        min_success_rate=doc.min_success_rate,
-        max_p99_ms=doc.max_p99_ms,
-        min_requests=doc.min_requests,
-        inconclusive_budget=doc.inconclusive_budget,
-    )
+    fields = doc.model_dump(exclude={"interval_s", "step_weights"})
+    return CanarySettings(step_weights=tuple(doc.step_weights), **fields)
 
 
 class CanaryService(DeploymentService):
