@@ -9,18 +9,21 @@ from pathlib import Path
 from typing import Any
 
 from bundles.bundle import (
+    BinaryFile,
     BuiltBundle,
     BundleSource,
     DataDocument,
     RegoDir,
     RegoModule,
     build_bundle_bytes,
+    collect_files,
 )
 from bundles.compiler import CompiledPolicies
 from bundles.layout import REGO_DIR, STOCK_DATA_DIR
 from bundles.sidecar_data import parse_sidecar_data
 from bundles.signing import SigningConfig
 from bundles.sources import load_data
+from bundles.wasm_build import WASM_FILE, compile_wasm
 
 ROOTS = ("greenlang",)
 
@@ -43,14 +46,16 @@ def bundle_sources(
     data: Mapping[str, Any],
     rego_dir: Path = REGO_DIR,
 ) -> list[BundleSource]:
+    """The bundle's files: Rego, data, and `policy.wasm` compiled from them by OPA."""
     modules = [RegoModule(p, t) for p, t in compiled.files().items() if p.endswith(".rego")]
-    return [
+    sources: list[BundleSource] = [
         RegoDir(rego_dir),
         *modules,
         DataDocument("greenlang/policy_meta", compiled.metadata()),
         DataDocument("greenlang/policy_index", compiled.index()),
         DataDocument("greenlang", dict(data)),
     ]
+    return [*sources, BinaryFile(WASM_FILE, compile_wasm(collect_files(sources)))]
 
 
 def assemble(

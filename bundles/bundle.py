@@ -5,6 +5,7 @@ Layout written (names carry no leading ``/``; OPA accepts both forms):
 * every ``.rego`` file of a :class:`RegoDir` at ``<prefix>/<path relative to the directory>``,
   and every :class:`RegoModule` at its given path;
 * every :class:`DataDocument` at ``<data_path>/data.json`` (``data.json`` for the root path);
+* every :class:`BinaryFile` (the compiled ``policy.wasm``) as it is;
 * ``.manifest`` with ``revision``, ``roots``, ``rego_version: 1`` and optional ``metadata``;
 * ``.signatures.json`` when a :class:`~bundles.signing.SigningConfig` is given.
 
@@ -78,7 +79,15 @@ class DataDocument:
     value: Any
 
 
-BundleSource = RegoDir | RegoModule | DataDocument
+@dataclass(frozen=True)
+class BinaryFile:
+    """A file carried as it is (the compiled ``policy.wasm``), placed at ``path``."""
+
+    path: str
+    content: bytes
+
+
+BundleSource = RegoDir | RegoModule | DataDocument | BinaryFile
 
 
 @dataclass(frozen=True)
@@ -219,6 +228,9 @@ def collect_files(sources: Iterable[BundleSource]) -> dict[str, bytes]:
                 raise BundleError("a data document at the data root must be a JSON object")
             name = f"{dpath}/{DATA_FILE}" if dpath else DATA_FILE
             add(name, encode_data(src.value, f"data document {dpath or '<root>'}"), f"data {dpath}")
+        elif isinstance(src, BinaryFile):
+            name = _normalize_path(src.path, "file path")
+            add(name, bytes(src.content), f"file {name}")
         else:  # pragma: no cover - guarded by the type checker
             raise BundleError(f"unknown bundle source {src!r}")
     return files
