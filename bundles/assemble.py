@@ -23,7 +23,7 @@ from bundles.layout import REGO_DIR, STOCK_DATA_DIR
 from bundles.sidecar_data import parse_sidecar_data
 from bundles.signing import SigningConfig
 from bundles.sources import load_data
-from bundles.wasm_build import WASM_FILE, compile_wasm
+from bundles.wasm_build import WASM_FILE, compile_wasm, wasm_metadata
 
 ROOTS = ("greenlang",)
 
@@ -68,4 +68,9 @@ def assemble(
 ) -> BuiltBundle:
     data = bundle_data(data_dirs, catalog)
     sources = bundle_sources(compiled, data=data, rego_dir=rego_dir)
-    return build_bundle_bytes(sources, roots=ROOTS, signing=signing)
+    return build_bundle_bytes(sources, roots=ROOTS, signing=signing, metadata=metadata(sources))
+
+
+def metadata(sources: Sequence[BundleSource]) -> dict[str, Any]:
+    """The manifest metadata of a bundle of `sources` (ties policy.wasm to its Rego)."""
+    return wasm_metadata(collect_files(sources))

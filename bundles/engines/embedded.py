@@ -1,78 +1,65 @@
-"""The embedded engine: rego-cpp through regopy, in process.
+"""The embedded engine on OPA's own Wasm compilation of the policies, in process (wasmtime).
 
-Modules and data are compiled into a regopy Bundle once, when the engine is made (re-adding
-modules per query costs about 800 µs, a pre-built bundle about 70 µs). Each decision only sets
-the input and runs the bundle's `greenlang/decision` entrypoint. Build a new engine for a new
-bundle revision: `EmbeddedEngine.from_bundle(archive, previous=engine)` keeps `engine` when the
-archive holds the same files, so polling an unchanged bundle never recompiles.
+A bundle built by `greenlang-governance bundle build` (or served by the registry) carries
+`policy.wasm`, compiled by the real OPA from the same Rego (bundles/wasm_build.py); this engine
+evaluates it, so a decision is OPA's, not a re-implementation's. A bundle without the module,
+or modules given as text (`EmbeddedEngine(modules, data)`, `from_paths`), is compiled with the
+`opa` binary first.
 
-The input is handed to regopy as a value built through its C API, not as JSON text: regopy
-parses JSON with its full Rego parser (about 5 µs per value, 140 µs for a typical input) while
-building the value costs a third of that. Only values both paths give the same term are built
-that way; an input with a float, or a string regopy would keep JSON-escaped (a quote, a
-backslash, a control character), goes in as JSON text as before (`regopy.Input` would pass
-floats through a 6-decimal string).
+Thread-safe: instances sit in a pool and each decision takes one for itself; an instance whose
+linear memory grew past RECYCLE_BYTES (a large input) is dropped instead of going back. Any
+trap, abort or unreadable result is an EngineError: no decision, the caller fails closed.
 """
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
 import json
-import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import regopy
-import yaml
-from regopy import rego_shared
-from regopy.rego_shared import (
-    rego_bundle_query_entrypoint,
-    rego_free_output,
-    rego_output_ok,
-    rego_output_string,
-)
-
 from bundles.bundle import BundleError, read_bundle_files
-from bundles.engines.wire import EngineError, canonical, encode_data, encode_input
-from bundles.layout import DECISION_ENTRYPOINT, ENTRYPOINTS
-from bundles.signing import SIGNATURES_FILE, KeyMaterial, SignatureError, verify_files
-from bundles.sources import SourceError, load_data, load_modules, merge_into
+from bundles.engines.bundle_files import (
+    bundle_contents,
+    bundle_digest,
+    read_manifest_file,
+    wasm_matching_rego,
+)
+from bundles.engines.wasm_runtime import RECYCLE_BYTES, Instance, compiled_policy
+from bundles.engines.wire import EngineError, encode_data, encode_input
+from bundles.layout import DECISION_ENTRYPOINT, RATE_BANDS_ENTRYPOINT
+from bundles.signing import KeyMaterial, SignatureError, verify_files
+from bundles.sources import load_data, load_modules
+from bundles.wasm_build import compile_wasm
 
-MANIFEST_FILE = ".manifest"
-DATA_FILES = ("data.json", "data.yaml")
+__all__ = ["EmbeddedEngine", "bundle_contents", "bundle_digest"]
 
-_C = rego_shared.rego  # the ctypes library, argtypes/restype set by regopy
-# A string that JSON text would carry escaped: regopy keeps escapes undecoded, so such a string
-# is only the same term when it goes in as JSON (see docs/policies.md, engine differences).
-_ESCAPED = re.compile(r'["\\\x00-\x1f]')
-
-
-class _AsJson(Exception):
-    """The input holds a value that must go in as JSON text."""
+POOL_MAX = 8  # idle instances kept; more threads at once get fresh ones
 
 
 class EmbeddedEngine:
-    """PolicyEngine over a regopy bundle built once from `modules` and `data`."""
+    """PolicyEngine over an OPA-compiled policy.wasm and the bundle's data."""
 
     revision: str | None = None  # the bundle manifest's revision (from_bundle only)
     digest: str | None = None  # sha256 over the bundle's files (from_bundle only)
 
-    def __init__(self, modules: Mapping[str, str], data: Mapping[str, Any]) -> None:
-        builder = regopy.Interpreter()
-        try:
-            builder.add_data_json(encode_data(dict(data)))
-            for name, source in sorted(modules.items()):
-                builder.add_module(name, source)
-            self._bundle = builder.build(None, list(ENTRYPOINTS))
-        except regopy.RegoError as exc:
-            raise EngineError(f"cannot build the policy bundle: {exc}") from None
-        if not self._bundle.ok():
-            raise EngineError("cannot build the policy bundle")
-        self._interpreter = regopy.Interpreter()
-        self._lock = threading.Lock()  # one interpreter holds one input at a time
+    def __init__(
+        self, modules: Mapping[str, str], data: Mapping[str, Any], *, wasm: bytes | None = None
+    ) -> None:
+        """Evaluate `wasm` (OPA's compilation of `modules`) over `data`; without `wasm`, compile
+        `modules` (name -> Rego text) with `opa build -t wasm` first."""
+        if wasm is None:
+            files = {f"m{i}/policy.rego": text.encode() for i, text in enumerate(modules.values())}
+            try:
+                wasm = compile_wasm(files)
+            except BundleError as exc:
+                raise EngineError(f"cannot build the policy bundle: {exc}") from None
+        self._policy_wasm = wasm
+        self._policy = compiled_policy(wasm)
+        self._data = encode_data(dict(data)).encode()
+        self._pool: list[Instance] = []
+        self._lock = threading.Lock()
         self.decide_sync({})  # fail now, not on the first request, if there is no decision
 
     @classmethod
@@ -92,13 +79,15 @@ class EmbeddedEngine:
         exclude_files: Sequence[str] = (),
         previous: EmbeddedEngine | None = None,
     ) -> EmbeddedEngine:
-        """Load an OPA bundle archive (a path, or the archive's bytes) like `opa run --bundle`.
+        """Load an OPA bundle archive like `opa run --bundle` .
 
         Every `.rego` file is a module; every `<path>/data.json` (or `data.yaml`) is merged at
-        `data.<path>`. With `verification_key` the bundle must carry a `.signatures.json` that
-        verifies (as OPA's `--verification-key`, `--verification-key-alg`, `--scope`,
-        `--exclude-files-verify`) or it is refused. When `previous` was loaded from a bundle
-        with the same files it is returned as it is, without compiling again.
+        `data.<path>`; `policy.wasm` is evaluated when the manifest ties it to the bundle's Rego
+        (metadata.policy_wasm.rego_sha256), otherwise the Rego is compiled. With
+        `verification_key` the bundle must carry a `.signatures.json` that verifies (as OPA's
+        `--verification-key`, `--verification-key-alg`, `--scope`, `--exclude-files-verify`)
+        or it is refused; the signature covers `policy.wasm`. When `previous` was loaded from a
+        bundle with the same files it is returned as it is.
 
         Raises EngineError for an unreadable, unsigned, tampered or unusable bundle."""
         try:
@@ -116,43 +105,39 @@ class EmbeddedEngine:
         if previous is not None and previous.digest == digest:
             return previous
         modules, data, revision = bundle_contents(files)
-        engine = cls(modules, data)
+        wasm = wasm_matching_rego(files, read_manifest_file(files))
+        engine = cls(modules, data, wasm=wasm)
         engine.revision, engine.digest = revision, digest
         return engine
 
     def decide_sync(
         self, input: dict[str, Any], entrypoint: str = DECISION_ENTRYPOINT
     ) -> dict[str, Any]:
-        """The decision for `input` (blocking; regopy evaluates in well under a millisecond)."""
-        value = canonical(input)
-        with self._lock:
-            try:
-                self._set_input(value)
-                # The C API directly: regopy.Output loses the error text of a failed query.
-                raw = rego_bundle_query_entrypoint(
-                    self._interpreter._impl, self._bundle._impl, entrypoint
-                )
-                try:
-                    ok, text = bool(rego_output_ok(raw)), str(rego_output_string(raw))
-                finally:
-                    rego_free_output(raw)
-            except regopy.RegoError as exc:
-                raise EngineError(f"evaluation failed: {exc}") from None
-        return _decision(ok, text)
-
-    def _set_input(self, value: Any) -> None:
-        handle = _C.regoNewInput()
+        """The document at `entrypoint` for `input` (blocking; tens of microseconds)."""
+        number = self._policy.entrypoints.get(entrypoint)
+        if number is None:
+            raise EngineError(f"policy.wasm has no entrypoint {entrypoint}")
+        text = encode_input(input).encode()
+        instance = self._take()
+        keep = False
         try:
-            if _build(handle, value):
-                raise regopy.RegoError("cannot build the input")
-            code = _C.regoSetInput(self._interpreter._impl, handle)
-            if code:
-                raise regopy.RegoError(rego_shared.rego_get_error(self._interpreter._impl), code)
-        except _AsJson:
-            # JSON text, not regopy.Input: Input passes floats through a 6-decimal string.
-            self._interpreter.set_input_term(encode_input(value))
+            raw = instance.evaluate(number, text)
+            keep = instance.memory_bytes() <= RECYCLE_BYTES
         finally:
-            _C.regoFreeInput(handle)
+            if keep:
+                self._give(instance)
+        return _decision(raw, entrypoint)
+
+    def _take(self) -> Instance:
+        with self._lock:
+            if self._pool:
+                return self._pool.pop()
+        return Instance(self._policy, self._data)
+
+    def _give(self, instance: Instance) -> None:
+        with self._lock:
+            if len(self._pool) < POOL_MAX:
+                self._pool.append(instance)
 
     async def decide(
         self, input: dict[str, Any], entrypoint: str = DECISION_ENTRYPOINT
@@ -161,95 +146,21 @@ class EmbeddedEngine:
         return self.decide_sync(input, entrypoint)
 
     async def close(self) -> None:
-        return None
+        with self._lock:
+            self._pool.clear()
 
 
-def _build(handle: ctypes.c_void_p, value: Any) -> int:
-    """Push `value` (canonical JSON data) onto a regopy input; non-zero on a C API error.
-
-    Raises _AsJson for a value that must go in as JSON text instead."""
-    kind = type(value)
-    if kind is str:
-        if _ESCAPED.search(value):
-            raise _AsJson
-        return _C.regoInputString(handle, value.encode())
-    if kind is dict:
-        for key, item in value.items():
-            if _ESCAPED.search(key):
-                raise _AsJson
-            if (
-                _C.regoInputString(handle, key.encode())
-                or _build(handle, item)
-                or _C.regoInputObjectItem(handle)
-            ):
-                return 1
-        return _C.regoInputObject(handle, len(value))
-    if kind is int:
-        return _C.regoInputInt(handle, value)
-    if kind is bool:
-        return _C.regoInputBoolean(handle, value)
-    if value is None:
-        return _C.regoInputNull(handle)
-    if kind is list:
-        for item in value:
-            if _build(handle, item):
-                return 1
-        return _C.regoInputArray(handle, len(value))
-    raise _AsJson  # a float
-
-
-def bundle_digest(files: Mapping[str, bytes]) -> str:
-    """sha256 over a bundle's files (names and contents), signatures left out."""
-    h = hashlib.sha256()
-    for name in sorted(files):
-        if name != SIGNATURES_FILE:
-            h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
-    return h.hexdigest()
-
-
-def bundle_contents(
-    files: Mapping[str, bytes],
-) -> tuple[dict[str, str], dict[str, Any], str | None]:
-    """(modules, merged data, manifest revision) of a bundle's files, as OPA reads them."""
-    modules: dict[str, str] = {}
-    data: dict[str, Any] = {}
-    revision: str | None = None
-    for name in sorted(files):
-        raw = files[name]
-        base = name.rsplit("/", 1)[-1]
-        try:
-            if name == MANIFEST_FILE:
-                manifest = json.loads(raw)
-                if isinstance(manifest, dict) and isinstance(manifest.get("revision"), str):
-                    revision = manifest["revision"]
-            elif name.endswith(".rego"):
-                modules[name] = raw.decode("utf-8")
-            elif base in DATA_FILES:
-                value = json.loads(raw) if base == "data.json" else yaml.safe_load(raw)
-                prefix = tuple(name.split("/")[:-1])
-                if not prefix and not isinstance(value, dict):
-                    raise SourceError("data at the root of the bundle must be an object")
-                if prefix:  # merge_into merges objects; wrap so any value can sit at a path
-                    *parents, leaf = prefix
-                    merge_into(data, tuple(parents), {leaf: value}, name)
-                else:
-                    merge_into(data, (), value, name)
-        except (ValueError, UnicodeDecodeError, yaml.YAMLError, SourceError) as exc:
-            raise EngineError(f"bundle file {name}: {exc}") from None
-    return modules, data, revision
-
-
-def _decision(ok: bool, text: str) -> dict[str, Any]:
-    if not ok:
-        raise EngineError(f"evaluation failed: {text}")
-    if text == "undefined":
-        raise EngineError("the decision is undefined (is greenlang/decision loaded?)")
+def _decision(raw: bytes, entrypoint: str) -> dict[str, Any]:
     try:
-        output = json.loads(text)
-    except json.JSONDecodeError:
-        raise EngineError(f"evaluation failed: {text.strip()}") from None
-    expressions = output.get("expressions") if isinstance(output, dict) else None
-    if not expressions or not isinstance(expressions[0], dict):
-        raise EngineError(f"unexpected decision output: {text[:200]}")
-    decision: dict[str, Any] = expressions[0]
-    return decision
+        results = json.loads(raw)
+    except ValueError:
+        raise EngineError(f"unreadable result: {raw[:200]!r}") from None
+    if not results:
+        raise EngineError(f"the decision is undefined (is {entrypoint} loaded?)")
+    document = results[0].get("result") if isinstance(results[0], dict) else None
+    if not isinstance(document, dict):
+        raise EngineError(f"unexpected decision output: {raw[:200]!r}")
+    if entrypoint == RATE_BANDS_ENTRYPOINT and isinstance(document.get("breakpoints"), list):
+        # a set in Rego: Wasm lists it in hash order, OPA sorted
+        document["breakpoints"] = sorted(document["breakpoints"])
+    return document

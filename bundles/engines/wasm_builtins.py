@@ -10,8 +10,8 @@ from __future__ import annotations
 import calendar
 import json
 import re
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 Builtin = Callable[[int, list[Any]], Any]  # (pinned now_ns, arguments) -> value or None

@@ -62,13 +62,20 @@ class CompiledPolicy:
         if ("env", "memory") not in names:
             raise EngineError("policy.wasm does not import env.memory (not an OPA module?)")
         probe = Instance(self, b"{}")
-        self.entrypoints: dict[str, int] = probe.json_of(probe.call("opa_json_dump", probe.call("entrypoints")))
-        builtins: dict[str, int] = probe.json_of(probe.call("opa_json_dump", probe.call("builtins")))
+        self.entrypoints: dict[str, int] = probe.json_of(
+            probe.call("opa_json_dump", probe.call("entrypoints"))
+        )
+        builtins: dict[str, int] = probe.json_of(
+            probe.call("opa_json_dump", probe.call("builtins"))
+        )
         missing = sorted(set(builtins) - set(BUILTINS))
         if missing:
             raise EngineError(f"policy.wasm needs builtins this engine lacks: {missing}")
         self.builtins = {number: BUILTINS[name] for name, number in builtins.items()}
-        abi = (probe.global_value("opa_wasm_abi_version"), probe.global_value("opa_wasm_abi_minor_version"))
+        abi = (
+            probe.global_value("opa_wasm_abi_version"),
+            probe.global_value("opa_wasm_abi_minor_version"),
+        )
         if abi[0] != 1 or abi[1] < 2:
             raise EngineError(f"policy.wasm has Wasm ABI {abi[0]}.{abi[1]}; 1.2 or later needed")
 
@@ -120,14 +127,17 @@ class Instance:
         self.abort: str | None = None
         imports: list[Any] = []
         for imp in policy.module.imports:
-            if imp.name == "memory":
+            kind, name = imp.type, imp.name or ""
+            if name == "memory":
                 imports.append(self.memory)
-            elif imp.name == "opa_abort":
-                imports.append(wasmtime.Func(self.store, imp.type, self._on_abort, True))
-            elif imp.name == "opa_println":
-                imports.append(wasmtime.Func(self.store, imp.type, lambda caller, addr: None, True))
-            elif imp.name.startswith("opa_builtin"):
-                imports.append(wasmtime.Func(self.store, imp.type, self._on_builtin, True))
+            elif not isinstance(kind, wasmtime.FuncType):
+                raise EngineError(f"policy.wasm imports {imp.module}.{name}")
+            elif name == "opa_abort":
+                imports.append(wasmtime.Func(self.store, kind, self._on_abort, True))
+            elif name == "opa_println":
+                imports.append(wasmtime.Func(self.store, kind, lambda caller, addr: None, True))
+            elif name.startswith("opa_builtin"):
+                imports.append(wasmtime.Func(self.store, kind, self._on_builtin, True))
             else:
                 raise EngineError(f"policy.wasm imports {imp.module}.{imp.name}")
         try:
@@ -154,7 +164,9 @@ class Instance:
         if builtin is None:
             self.abort = f"unknown builtin {number}"
             raise _Abort(self.abort)
-        values = [self.json_of(self.call("opa_json_dump", addr, store=caller), caller) for addr in args]
+        values = [
+            self.json_of(self.call("opa_json_dump", addr, store=caller), caller) for addr in args
+        ]
         result = builtin(self._now, values)
         if result is None:
             return 0  # undefined, as a failing builtin is in OPA
@@ -173,7 +185,9 @@ class Instance:
         return g.value(self.store)
 
     def read_cstr(self, addr: int, store: Any = None) -> bytes:
-        base = ffi.wasmtime_memory_data((store or self.store)._context(), ctypes.byref(self.memory._memory))
+        base = ffi.wasmtime_memory_data(
+            (store or self.store)._context(), ctypes.byref(self.memory._memory)
+        )
         size = self.memory.data_len(store or self.store)
         if not 0 < addr < size:
             raise EngineError(f"policy.wasm returned address {addr} outside its memory")
@@ -205,7 +219,9 @@ class Instance:
                 raise EngineError(f"input of {len(input_json)} bytes exceeds the memory cap")
             self.memory.grow(self.store, (need - have + PAGE - 1) // PAGE)
         base = ffi.wasmtime_memory_data(self._context, ctypes.byref(self.memory._memory))
-        ctypes.memmove(ctypes.addressof(base.contents) + self.heap_base, input_json, len(input_json))
+        ctypes.memmove(
+            ctypes.addressof(base.contents) + self.heap_base, input_json, len(input_json)
+        )
         self._now = time.time_ns()  # time.now_ns: one value per evaluation, as in OPA
         self.abort = None
         args = self._args

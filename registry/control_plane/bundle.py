@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from bundles.assemble import ROOTS, bundle_data, bundle_sources
+from bundles.assemble import ROOTS, bundle_data, bundle_sources, metadata
 from bundles.bundle import BuiltBundle, BundleError, build_bundle_bytes, read_revision
 from bundles.compiler import CompiledPolicies, compile_policies
 from bundles.errors import PolicyError
@@ -164,7 +164,8 @@ def _assemble(
     """bundles.assemble.assemble, with the role bindings overlaid on the stock users data."""
     data = bundle_data(catalog=agents)
     data["users"] = {**data.get("users", {}), **bindings}
-    return build_bundle_bytes(bundle_sources(compiled, data=data), roots=ROOTS)
+    sources = bundle_sources(compiled, data=data)  # with policy.wasm, compiled by opa
+    return build_bundle_bytes(sources, roots=ROOTS, metadata=metadata(sources))
 
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024

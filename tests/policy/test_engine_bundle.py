@@ -17,7 +17,6 @@ from bundles.assemble import assemble
 from bundles.bundle import BuiltBundle, pack_files, read_bundle_files
 from bundles.compiler import compile_policies
 from bundles.engines import EngineError
-from bundles.engines import embedded as embedded_module
 from bundles.engines.embedded import EmbeddedEngine, bundle_contents
 from bundles.engines.opa_http import OpaHttpEngine
 from bundles.layout import POLICY_INDEX_FILE, REGO_DIR, STOCK_DATA_DIR, STOCK_POLICY_DIR
@@ -253,7 +252,8 @@ def test_unusable_bundles_are_engine_errors(built: BuiltBundle, tmp_path: Path) 
     with pytest.raises(EngineError, match="defined twice"):
         EmbeddedEngine.from_bundle(clash)
     without_decision = _repack(built.content, {"greenlang/decision.rego": None})
-    with pytest.raises(EngineError, match="undefined"):
+    # policy.wasm no longer matches the Rego beside it: compiled again, which fails
+    with pytest.raises(EngineError, match=r"cannot build|undefined"):
         EmbeddedEngine.from_bundle(without_decision)
 
 
@@ -303,15 +303,6 @@ ROUND_TRIP = [
 
 
 @pytest.mark.parametrize("value", ROUND_TRIP, ids=range(len(ROUND_TRIP)))
-def test_input_built_through_the_c_api_is_the_json_input(
-    value: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_input_written_into_linear_memory_comes_back_unchanged(value: Any) -> None:
     engine = EmbeddedEngine({"greenlang/decision.rego": ECHO}, {})
-    built_input = engine.decide_sync(value)
-    assert built_input["echoed"] == value
-
-    def as_json(handle: Any, value: Any) -> int:
-        raise embedded_module._AsJson
-
-    monkeypatch.setattr(embedded_module, "_build", as_json)
-    assert engine.decide_sync(value) == built_input
+    assert engine.decide_sync(value)["echoed"] == value
