@@ -1,8 +1,9 @@
 """The policy-engine port: ask for data.greenlang.decision, get the decision document.
 
 Two adapters give the same answer for the same bundle: `EmbeddedEngine` (OPA's `policy.wasm`,
-in process through wasmtime) and `OpaHttpEngine` (a real OPA over its Data API). Both encode the input with
-`bundles.engines.wire.encode_input`, which refuses values the engines would read differently.
+in process through wasmtime) and `OpaHttpEngine` (a real OPA over its Data API). Both encode the
+input with `bundles.engines.wire.encode_input`, which refuses values the engines would read
+differently.
 """
 
 from __future__ import annotations

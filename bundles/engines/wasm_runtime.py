@@ -120,8 +120,10 @@ class Instance:
     def __init__(self, policy: CompiledPolicy, data_json: bytes) -> None:
         self._policy = policy
         self.store = wasmtime.Store(policy.engine)
+        wanted = [i.type for i in policy.module.imports if i.name == "memory"]
+        least = wanted[0].limits.min if isinstance(wanted[0], wasmtime.MemoryType) else 0
         self.memory = wasmtime.Memory(
-            self.store, wasmtime.MemoryType(wasmtime.Limits(MIN_PAGES, MAX_PAGES))
+            self.store, wasmtime.MemoryType(wasmtime.Limits(max(MIN_PAGES, least), MAX_PAGES))
         )
         self._now = 0
         self.abort: str | None = None
