@@ -27,6 +27,7 @@ from aiohttp import web
 
 from agent_sdk.artifact import ArtifactError, RunFunction, load_run
 from kernel.headers import request_id_of
+from kernel.logs import configure_logging
 from kernel.problems import problem_body, problem_response
 
 log = logging.getLogger("agent_sdk.host")
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail("--timeout must be between 0 and 3600 seconds", 2)
     if not 0 < args.max_body_mb <= 1024:
         _fail("--max-body-mb must be between 1 and 1024", 2)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging("info", component="agent-host")
     try:
         run = load_run(Path(args.artifact))
     except ArtifactError as exc:

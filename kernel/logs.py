@@ -1,18 +1,27 @@
 """structlog JSON lines to stdout: the one logging setup of every GreenLang process (registry,
-sidecar, CLIs that log).
+sidecar, agent host, CLIs that log).
 
-One JSON object per line: ``timestamp`` (ISO 8601, UTC), ``level``, ``event``, ``logger`` (when
-the logger was named, ``structlog.get_logger("registry.api")``), the call's key/values and
-whatever the request pipeline bound with ``structlog.contextvars.bind_contextvars(request_id=...,
-trace_id=...)`` (a key given in the call wins over a bound one). Records of the standard
-``logging`` module (aiohttp, OpenTelemetry's exporter, ...) come out in the same shape.
+One JSON object per line with the same keys in every component, first:
+
+* ``timestamp`` (RFC 3339, UTC, microseconds, ``...Z``), ``level``, ``event``,
+* ``component`` (``registry``, ``sidecar``, ``agent-host``, ...: given to
+  :func:`configure_logging`),
+* when known: ``agent_id``, ``version``, ``request_id`` (bound per request with
+  ``structlog.contextvars.bind_contextvars``), ``trace_id`` and ``span_id`` (32 and 16 hex
+  digits, from the current OpenTelemetry span when there is one, unless the call or the context
+  gives them), ``logger`` (the logger's name), then the call's own key/values,
+* ``exception``: the formatted stack trace, for ``log.exception(...)`` or ``exc_info=...``.
+
+Records of the standard ``logging`` module (aiohttp, OpenTelemetry's exporter, ...) come out in
+the same shape. With ``GREENLANG_LOG_SHIP_URL`` set, every line is also appended to an on-disk
+spool and shipped to Elasticsearch's ``_bulk`` API (:mod:`kernel.log_shipper`); shipped lines
+carry a ``log_id`` (the document id, so a resend stores nothing twice).
 
 Lines go to whatever ``sys.stdout`` is at write time, so replacing stdout (tests capturing it)
 never leaves a logger writing to a closed stream. The bound logger class is
-``structlog.make_filtering_bound_logger(level)``: a message below the level is a no-op method
-(about 1.6 µs through a module-level ``structlog.get_logger()`` proxy, 0.1 µs on a logger bound
-with ``.bind()``; an emitted line about 8 µs). Loggers are not cached on first use, so calling
-:func:`configure_logging` again (another level) applies to every proxy at once.
+``structlog.make_filtering_bound_logger(level)``: a message below the level is a no-op method.
+Loggers are not cached on first use, so calling :func:`configure_logging` again (another level)
+applies to every proxy at once.
 """
 
 from __future__ import annotations
@@ -20,10 +29,14 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import uuid
 from typing import Any, Final
 
 import structlog
+from opentelemetry import trace
 from structlog.typing import EventDict, Processor, WrappedLogger
+
+from kernel import log_shipper
 
 LEVELS: Final = {
     "debug": logging.DEBUG,
@@ -34,7 +47,29 @@ LEVELS: Final = {
     "critical": logging.CRITICAL,
 }
 
+#: The keys every line leads with, in this order (when present).
+FIRST_KEYS: Final = (
+    "log_id",
+    "timestamp",
+    "level",
+    "event",
+    "component",
+    "agent_id",
+    "version",
+    "request_id",
+    "trace_id",
+    "span_id",
+)
+
 _write_lock = threading.Lock()
+
+
+def _emit(line: str) -> None:
+    with _write_lock:
+        out = sys.stdout
+        out.write(line + "\n")
+        out.flush()
+    log_shipper.offer(line)
 
 
 class StdoutLogger:
@@ -46,11 +81,7 @@ class StdoutLogger:
         self.name = name
 
     def msg(self, message: str) -> None:
-        line = message + "\n"
-        with _write_lock:
-            out = sys.stdout
-            out.write(line)
-            out.flush()
+        _emit(message)
 
     log = debug = info = warn = warning = msg
     fatal = failure = err = error = critical = exception = msg
@@ -67,15 +98,44 @@ def _add_logger_name(logger: WrappedLogger, method_name: str, event_dict: EventD
     return event_dict
 
 
+def add_trace_context(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """``trace_id``/``span_id`` of the current OpenTelemetry span (a given value wins)."""
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        if "trace_id" not in event_dict:
+            event_dict["trace_id"] = format(ctx.trace_id, "032x")
+        if "span_id" not in event_dict:
+            event_dict["span_id"] = format(ctx.span_id, "016x")
+    return event_dict
+
+
+def _component(name: str | None) -> Processor:
+    def add_component(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+        if name is not None:
+            event_dict.setdefault("component", name)
+        return event_dict
+
+    return add_component
+
+
+def _add_log_id(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    if log_shipper.active():
+        event_dict["log_id"] = uuid.uuid4().hex
+    return event_dict
+
+
+def _order_keys(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    ordered = {k: event_dict.pop(k) for k in FIRST_KEYS if k in event_dict}
+    ordered.update(event_dict)
+    return ordered
+
+
 class _StdoutHandler(logging.Handler):
     """Root handler for standard-library records, rendered like structlog's."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record) + "\n"
-            with _write_lock:
-                sys.stdout.write(line)
-                sys.stdout.flush()
+            _emit(self.format(record))
         except Exception:
             self.handleError(record)
 
@@ -92,16 +152,28 @@ def parse_level(level: str | int) -> int:
     raise ValueError(f"unknown log level {level!r}; use one of debug, info, warning, error")
 
 
-def _shared_processors() -> list[Processor]:
+def _shared_processors(component: str | None) -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        _component(component),
+        add_trace_context,
     ]
 
 
-def configure_logging(level: str | int = "info") -> None:
-    """Configure structlog and the standard ``logging`` root for JSON lines on stdout.
+def _final_processors() -> list[Processor]:
+    return [
+        structlog.processors.format_exc_info,
+        _add_log_id,
+        _order_keys,
+        structlog.processors.JSONRenderer(),
+    ]
+
+
+def configure_logging(level: str | int = "info", component: str | None = None) -> None:
+    """Configure structlog and the standard ``logging`` root for JSON lines on stdout, and
+    start shipping them when ``GREENLANG_LOG_SHIP_URL`` is set (:mod:`kernel.log_shipper`).
 
     Idempotent: a second call replaces the first configuration (and its root handler) instead
     of adding to it, and applies to module-level ``structlog.get_logger()`` proxies at once.
@@ -109,12 +181,7 @@ def configure_logging(level: str | int = "info") -> None:
     """
     lvl = parse_level(level)
     structlog.configure(
-        processors=[
-            *_shared_processors(),
-            _add_logger_name,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
+        processors=[*_shared_processors(component), _add_logger_name, *_final_processors()],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
         logger_factory=_logger_factory,
         context_class=dict,
@@ -122,11 +189,10 @@ def configure_logging(level: str | int = "info") -> None:
     )
 
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*_shared_processors(), structlog.stdlib.add_logger_name],
+        foreign_pre_chain=[*_shared_processors(component), structlog.stdlib.add_logger_name],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            *_final_processors(),
         ],
     )
     handler = _StdoutHandler()
@@ -136,3 +202,4 @@ def configure_logging(level: str | int = "info") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(lvl)
+    log_shipper.start_from_env(component or "process")

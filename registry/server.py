@@ -95,7 +95,7 @@ async def _controller(
 async def serve(
     config: RegistryConfig, workers: int = 1, seed: Path | None = None, is_worker: bool = False
 ) -> int:
-    configure_logging()
+    configure_logging(component="registry")
     shared_port = workers > 1 or is_worker
     async with AsyncExitStack() as stack:
         service = await open_service(config, stack)

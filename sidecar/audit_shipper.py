@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
@@ -37,6 +36,7 @@ from typing import Any, Final, TypeVar
 import aiohttp
 import structlog
 
+from kernel.backoff import retry_delay
 from sidecar.audit_spool import AuditSpool, Batch
 
 log = structlog.get_logger("sidecar.audit_shipper")
@@ -47,24 +47,6 @@ T = TypeVar("T")
 REFUSED: Final = frozenset({400, 413, 422})
 #: Most events the registry takes in one request (its contract: 1..500).
 MAX_BATCH: Final = 500
-
-
-def retry_delay(
-    failures: int,
-    interval_s: float,
-    max_backoff_s: float,
-    hint: float | None = None,
-    draw: Callable[[float, float], float] = random.uniform,
-) -> float:
-    """Exponential backoff with equal jitter: a delay drawn from ``[cap/2, cap]`` where
-    ``cap = interval_s * 2**failures``, at most ``max_backoff_s``. Half the cap is a floor, so a
-    registry that is down is never retried at once; the other half spreads the sidecars apart.
-    A ``Retry-After`` hint lengthens the delay, within ``max_backoff_s``."""
-    cap = min(max_backoff_s, interval_s * 2 ** min(failures, 32))
-    delay = draw(cap / 2, cap)
-    if hint is not None:
-        delay = max(delay, min(hint, max_backoff_s))
-    return delay
 
 
 class AuditShipper:

@@ -245,7 +245,7 @@ async def serve(sidecar: Sidecar) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, component="sidecar")
 
     def run() -> int:
         asyncio.run(serve(build_sidecar(args)))

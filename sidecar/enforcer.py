@@ -108,7 +108,10 @@ class Enforcer:
         ) as span:
             call.trace_id = tracing.trace_id_hex(span)
             structlog.contextvars.bind_contextvars(
-                request_id=call.request_id, trace_id=call.trace_id
+                request_id=call.request_id,
+                trace_id=call.trace_id,
+                agent_id=self.target.agent_id,
+                **({"version": call.version} if call.version else {}),
             )
             bound = self._metrics_for(call.version)
             bound.concurrent_inc()
@@ -127,7 +130,9 @@ class Enforcer:
             finally:
                 bound.concurrent_dec()
                 self._finish(call, time.perf_counter() - start, span)
-                structlog.contextvars.unbind_contextvars("request_id", "trace_id")
+                structlog.contextvars.unbind_contextvars(
+                    "request_id", "trace_id", "agent_id", "version"
+                )
 
     async def _invoke(self, request: web.Request, call: Call) -> web.StreamResponse:
         t0 = time.perf_counter()

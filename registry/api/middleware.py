@@ -51,7 +51,8 @@ async def errors_and_ids(request: web.Request, handler: Handler) -> web.StreamRe
     request_id = request[REQUEST_ID] = request_id_of(request)
     headers: dict[str, str] = {}
     try:
-        response = await handler(request)
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            response = await handler(request)
     except Exception as exc:
         problem = _as_problem(exc)
         if problem is None:

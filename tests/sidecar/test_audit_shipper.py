@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from sidecar.audit_shipper import AuditShipper, retry_delay
+from kernel.backoff import retry_delay
+from sidecar.audit_shipper import AuditShipper
 from sidecar.audit_spool import AuditSpool
 from tests.support.servers import free_port
 

@@ -245,7 +245,7 @@ def test_reject_moves_batch_to_rejected_dir(tmp_path: Path) -> None:
 
 def test_lock_held_by_another_spool(tmp_path: Path) -> None:
     first = AuditSpool(tmp_path, fsync=False)
-    with pytest.raises(SpoolLocked, match=rf"in use by another sidecar \(pid {os.getpid()}\)"):
+    with pytest.raises(SpoolLocked, match=rf"in use by another process \(pid {os.getpid()}\)"):
         AuditSpool(tmp_path, fsync=False)
     first.append(event(0))  # the refused opener changed nothing
     first.close()
