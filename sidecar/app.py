@@ -23,6 +23,7 @@ from sidecar.call import Target
 from sidecar.decisions import DecisionCache
 from sidecar.deprecation import DeprecationHeaders
 from sidecar.enforcer import Enforcer
+from sidecar.io_sample import IoSampler
 from sidecar.metrics import SidecarMetrics
 from sidecar.policy_source import PolicySource
 from sidecar.proxy import PROXY, ReverseProxy
@@ -57,6 +58,8 @@ class Sidecar:
     route_poll_s: float = 0.0
     registry_token: str | None = None
     route_state_dir: Path | None = None  # keeps the last good route across restarts
+    log_sample_rate: float = 0.0  # fraction of calls logged with their bodies (io_sample)
+    log_sample_bytes: int = 4096  # cap per logged body
 
     def __post_init__(self) -> None:
         self.proxy = ReverseProxy(self.upstream, connect_timeout=self.connect_timeout_s)
@@ -77,6 +80,7 @@ class Sidecar:
             connect_timeout_s=self.connect_timeout_s,
             cache=DecisionCache(self.decision_cache_ttl_s),
             router=self._router(self.route_poller, tracer),
+            sampler=IoSampler(self.log_sample_rate, self.log_sample_bytes),
         )
         self.metrics.track_audit_spool(self.sink.pending)
         self._runners: list[web.AppRunner] = []

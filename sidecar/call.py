@@ -16,6 +16,7 @@ from typing import Any, cast
 from bundles.layout import DECISION_ENTRYPOINT, VERDICT_ENTRYPOINT
 from kernel.audit_event import Finding, SidecarEvent, Verdict
 from sidecar.auth import Principal
+from sidecar.io_sample import IoSample
 from sidecar.usage import Usage
 
 RATE_LIMITING = "rate_limiting"
@@ -68,6 +69,7 @@ class Call:
     warnings: list[Finding] = field(default_factory=list)
     denied_types: list[str] = field(default_factory=list)
     status: int = 0
+    sample: IoSample | None = None  # the bodies of a call picked for an io_sample line
     usage: Usage | None = None
     error: str | None = None  # agent_errors_total type, when the call failed
     decided_by_sidecar: bool = False  # the status is the sidecar's answer, not the agent's

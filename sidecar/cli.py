@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--sidecar-id", help="instance id in audit events (default host:port)")
     p.add_argument("--log-level", default="info")
+    p.add_argument(
+        "--log-sample-rate",
+        type=float,
+        default=0.0,
+        help="fraction of calls (0..1) logged with their request/response bodies, masked",
+    )
+    p.add_argument("--log-sample-bytes", type=int, default=4096, help="cap per logged body")
     return p
 
 
@@ -110,6 +117,10 @@ def _validate(args: argparse.Namespace) -> None:
         raise CliError("--decision-cache-ttl must be between 0 and 60 seconds", 2)
     if not 0 <= args.route_poll_s <= 3600:
         raise CliError("--route-poll-s must be between 0 and 3600 seconds", 2)
+    if not 0 <= args.log_sample_rate <= 1:
+        raise CliError("--log-sample-rate must be between 0 and 1", 2)
+    if not 0 < args.log_sample_bytes <= 1024 * 1024:
+        raise CliError("--log-sample-bytes must be between 1 and 1048576", 2)
     if not 0 < args.rate_window <= 86400:
         raise CliError("--rate-window must be between 1 and 86400 seconds", 2)
     unknown = set(_policy_types(args)) - set(POLICY_TYPES)
@@ -212,6 +223,8 @@ def build_sidecar(args: argparse.Namespace) -> Sidecar:
             route_poll_s=args.route_poll_s,
             registry_token=token,
             route_state_dir=_spool_dir(args, listen) if args.registry else None,
+            log_sample_rate=args.log_sample_rate,
+            log_sample_bytes=args.log_sample_bytes,
         )
     except ValueError as exc:
         raise CliError(str(exc), 2) from None

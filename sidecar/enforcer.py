@@ -32,6 +32,7 @@ from sidecar.auth import PRINCIPAL, Authenticator, AuthError, Principal
 from sidecar.call import RATE_LIMITING, Call, Query, Target, audit_event, post_query, pre_queries
 from sidecar.decisions import Decision, DecisionCache, rate_band, unite
 from sidecar.deprecation import SERVING_VERSION
+from sidecar.io_sample import IoSampler, log_sample
 from sidecar.masking import MaskingError, encode_json, masker_for
 from sidecar.metrics import (
     ERROR_DECISION_UNAVAILABLE,
@@ -79,6 +80,7 @@ class Enforcer:
     connect_timeout_s: float = 5.0
     cache: DecisionCache = field(default_factory=DecisionCache)
     router: Router | None = None  # canary routing (None: every call is served here)
+    sampler: IoSampler = field(default_factory=IoSampler)  # io_sample lines (rate 0: none)
 
     def __post_init__(self) -> None:
         self._bound: AgentMetrics | None = None  # bound on the first call, to its version
@@ -91,6 +93,7 @@ class Enforcer:
             method=request.method,
             path=request.path,
             version=self.target.version or self.source.agent_version(self.target.agent_id),
+            sample=self.sampler.start(),
         )
         request[REQUEST_ID] = call.request_id
         if self.router is not None and (plan := self.router.plan(call.version)) is not None:
@@ -141,6 +144,8 @@ class Enforcer:
         if not self.sink.accepting():
             raise refusals.audit_unavailable()
         obligations = await self._pre_check(call)
+        if call.sample is not None:
+            call.sample.mask = obligations.mask_pairs if obligations.mask else ()
         size = request.content_length
         if size is not None and size > obligations.max_request_bytes:
             raise refusals.request_too_large(obligations.max_request_bytes)
@@ -241,6 +246,7 @@ class Enforcer:
                     headers,
                     client_timeout=self._timeout(obligations.timeout_s),
                     body_limit=obligations.max_request_bytes,
+                    tap=call.sample.tap_request if call.sample is not None else None,
                 )
             except UpstreamError as exc:
                 span.set_status(trace.StatusCode.ERROR, exc.detail)
@@ -272,6 +278,8 @@ class Enforcer:
         t0 = time.perf_counter()
         await self._post_check(call, usage_from_headers(upstream.headers), upstream)
         reader = self._event_reader(request, upstream, obligations)
+        if call.sample is not None:
+            call.sample.streamed = True
         self._overhead(call, PHASE_POST, time.perf_counter() - t0)
         call.status = upstream.status
         response = await self.proxy.stream_back(
@@ -318,6 +326,8 @@ class Enforcer:
         encoding = upstream.headers.get("Content-Encoding", "identity").strip().lower()
         text = _decode(body, encoding, obligations.max_response_bytes)
         doc = _parse(text)
+        if call.sample is not None:
+            call.sample.set_response(text, len(text) if text is not None else len(body))
         usage = usage_from_headers(upstream.headers) or (
             usage_from_json(doc) if doc is not _NOT_JSON else None
         )
@@ -391,6 +401,8 @@ class Enforcer:
     def _finish(self, call: Call, latency_s: float, span: trace.Span) -> None:
         """One audit event and one set of metric samples per call, whatever happened."""
         self.sink.record(audit_event(self.target, call, latency_s))
+        if call.sample is not None:
+            log_sample(call.sample, method=call.method, path=call.path, status=call.status)
         bound = self._metrics_for(call.version)
         bound.record_call(call.status, call.decided_by_sidecar, latency_s, call.trace_id)
         if call.overhead_s:

@@ -14,7 +14,7 @@ the app returned by :func:`create_proxy_app`; the request id is available as
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Final, Protocol
 
 import aiohttp
@@ -76,12 +76,16 @@ def filter_hop_by_hop(
     return out
 
 
-async def _body_stream(content: aiohttp.StreamReader, limit: int | None) -> AsyncIterator[bytes]:
+async def _body_stream(
+    content: aiohttp.StreamReader, limit: int | None, tap: Callable[[bytes], None] | None = None
+) -> AsyncIterator[bytes]:
     received = 0
     async for chunk in content.iter_chunked(_STREAM_CHUNK):
         received += len(chunk)
         if limit is not None and received > limit:
             raise BodyTooLarge
+        if tap is not None:
+            tap(chunk)
         yield chunk
 
 
@@ -195,16 +199,18 @@ class ReverseProxy:
         client_timeout: aiohttp.ClientTimeout | None = None,
         body_limit: int | None = None,
         base: str | None = None,
+        tap: Callable[[bytes], None] | None = None,
     ) -> aiohttp.ClientResponse:
         """Send the request upstream (or to ``base``: see :meth:`upstream_url`), its body
         streamed, and return the response at headers.
 
         Raises UpstreamError: 502 when the agent cannot be reached (``connect_failed`` when no
         connection was made, so nothing of the request was sent), 504 when it is too slow, 413
-        when a streamed request body exceeds ``body_limit``."""
+        when a streamed request body exceeds ``body_limit``. ``tap`` sees each request body
+        chunk as it goes (io samples)."""
         data = None
         if request.body_exists:
-            data = _body_stream(request.content, body_limit)
+            data = _body_stream(request.content, body_limit, tap)
         try:
             return await self.session.request(
                 request.method,
