@@ -47,7 +47,7 @@ from kernel.backoff import retry_delay
 from kernel.spool import Batch, MiB, Spool, SpoolLocked
 
 DEFAULT_INDEX: Final = "greenlang-logs"
-_ID_PREFIX: Final = b'{"log_id":"'
+_ID_PREFIXES: Final = (b'{"log_id": "', b'{"log_id":"')  # JSONRenderer's, compact JSON's
 #: Item statuses meaning "this document is in the index".
 _STORED: Final = frozenset({200, 201, 409})
 #: Item statuses worth retrying (the cluster is busy or unwell, not the document bad).
@@ -82,10 +82,11 @@ class ShipConfig:
 def doc_id(line: bytes) -> str:
     """The document id of a spooled line: its ``log_id`` (rendered first by kernel.logs), else
     a hash of the line (the same line always gets the same id)."""
-    if line.startswith(_ID_PREFIX):
-        end = line.find(b'"', len(_ID_PREFIX))
-        if end > len(_ID_PREFIX):
-            return line[len(_ID_PREFIX) : end].decode("ascii", "replace")
+    for prefix in _ID_PREFIXES:
+        if line.startswith(prefix):
+            end = line.find(b'"', len(prefix))
+            if end > len(prefix):
+                return line[len(prefix) : end].decode("utf-8", "replace")
     return hashlib.sha256(line).hexdigest()[:32]
 
 
@@ -230,7 +231,7 @@ class LogShipper:
                     "reason": "refused by the cluster",
                     "errors": [i.get("error") for _, i in refused],
                 },
-                [line.decode("utf-8", "replace") for line, _ in refused],
+                [_decoded(line) for line, _ in refused],
             )
             self.rejected += len(refused)
         self.duplicates += statuses.count(409)
@@ -248,6 +249,13 @@ class LogShipper:
                 detail="the log spool was full; the oldest lines were dropped",
             )
             self._reported_drops = dropped
+
+
+def _decoded(line: bytes) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return line.decode("utf-8", "replace")
 
 
 def offer(line: str) -> None:

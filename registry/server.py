@@ -12,6 +12,7 @@ import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import structlog
 from aiohttp import web
 
 from kernel.cli import CliError
@@ -29,6 +30,8 @@ from registry.deployments.deployer_set import DeployerUnavailable
 from registry.lifecycle.sweeper import SunsetSweeper
 from registry.runtime import open_service
 from registry.webhooks.deliverer import WebhookDeliverer
+
+log = structlog.get_logger("registry.server")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -67,7 +70,7 @@ async def _controller(
     """The deployment controller (first process only), built before the API listens so that
     a bad setting fails serve at once."""
     if config.deployer == "none":
-        print("deployment controller: off (--deployer none)", flush=True)
+        log.info("deployment controller: off (--deployer none)")
         return None
     from registry.deployments.wiring import build_controller
 
@@ -78,16 +81,14 @@ async def _controller(
         raise CliError(f"deployment controller: {exc}", 2) from None
     settings = controller.specs.sidecar
     auth = settings.jwks_url or f"HS256 secret {settings.jwt_secret_file}"
-    print(
+    log.info(
         f"deployment controller: default deployer {config.deployer}; sidecars reach the"
-        f" registry at {settings.registry_url} and authenticate callers with {auth}",
-        flush=True,
+        f" registry at {settings.registry_url} and authenticate callers with {auth}"
     )
     if config.deployer == "docker" and not config.advertise_url and config.host in LOOPBACK:
-        print(
+        log.warning(
             "note: containers reach the registry through the Docker bridge, not on its"
-            " loopback: serve with --host 0.0.0.0 (or set GREENLANG_ADVERTISE_URL)",
-            flush=True,
+            " loopback: serve with --host 0.0.0.0 (or set GREENLANG_ADVERTISE_URL)"
         )
     return controller
 
@@ -127,16 +128,17 @@ async def serve(
             sweeper = SunsetSweeper(app[LIFECYCLE])  # one per registry: the first process
             sweeper.start()
             stack.push_async_callback(sweeper.stop)
-            print(
+            log.info(
                 f"registry listening on http://{config.host}:{config.port}"
                 f" ({workers} worker{'s' if workers > 1 else ''})",
-                flush=True,
+                url=f"http://{config.host}:{config.port}",
+                workers=workers,
             )
             if installed is not None:
-                print(f"stock policies installed: {len(installed)}", flush=True)
+                log.info(f"stock policies installed: {len(installed)}")
             if seed:
                 counts = await seed_directory(service, seed)
-                print(f"seeded from {seed}: {counts}", flush=True)
+                log.info(f"seeded from {seed}: {counts}")
             if controller is not None:
                 controller.start()
                 canaries = CanaryRunner(

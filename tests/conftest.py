@@ -14,6 +14,7 @@ import pytest
 from registry.store.embedded import start_embedded_postgres
 from registry.store.migrate import migrate
 from tests.support.docker_engine import cleanup_if_used
+from tests.support.opensearch import OpenSearchNode
 from tests.support.servers import MinioServer
 
 
@@ -80,6 +81,13 @@ def minio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServ
     """A live MinIO: `.endpoint` (host:port), `.url`, `.access_key`, `.secret_key`."""
     with MinioServer(tmp_path_factory.mktemp("minio")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def opensearch() -> Iterator[OpenSearchNode]:
+    """A live OpenSearch node (Elasticsearch's _bulk/_search API), shared by the session."""
+    with OpenSearchNode() as node:
+        yield node
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -60,7 +60,7 @@ def served() -> Iterator[tuple[str, dict[str, str]]]:
         deadline = time.monotonic() + 120
         assert proc.stdout is not None
         for line in proc.stdout:
-            if line.startswith("seeded from"):
+            if "seeded from" in line:  # a JSON log line
                 break
             assert time.monotonic() < deadline, "serve did not finish seeding"
         else:
