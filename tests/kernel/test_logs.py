@@ -139,3 +139,48 @@ def test_parse_level() -> None:
     assert logs.parse_level("Info") == logging.INFO
     assert logs.parse_level(logging.ERROR) == logging.ERROR
     assert logs.parse_level("warn") == logging.WARNING
+
+
+def test_common_keys_lead_every_line(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", component="registry")
+    structlog.contextvars.bind_contextvars(request_id="r-1", agent_id="gl-x", version="2.0.0")
+    structlog.get_logger("registry.api").info("agent_registered", extra=1)
+    logging.getLogger("aiohttp.server").error("stdlib line")
+    raw = capsys.readouterr().out.splitlines()
+    first, second = (json.loads(x) for x in raw)
+    assert list(first)[:7] == [
+        "timestamp",
+        "level",
+        "event",
+        "component",
+        "agent_id",
+        "version",
+        "request_id",
+    ]
+    assert first["component"] == "registry" and first["extra"] == 1
+    assert second["component"] == "registry" and second["request_id"] == "r-1"
+    assert "log_id" not in first  # only shipped lines carry a document id
+
+
+def test_trace_and_span_ids_come_from_the_current_span(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    configure_logging("info", component="agent-host")
+    tracer = TracerProvider().get_tracer("t")
+    log = structlog.get_logger()
+    log.info("outside")
+    with tracer.start_as_current_span("outer") as outer:
+        log.info("in outer")
+        with tracer.start_as_current_span("inner") as inner:
+            logging.getLogger("x").info("stdlib in inner")
+        log.info("given wins", trace_id="f" * 32)
+    outside, in_outer, in_inner, given = lines(capsys)
+    assert "trace_id" not in outside and "span_id" not in outside
+    tid = format(outer.get_span_context().trace_id, "032x")
+    assert in_outer["trace_id"] == tid
+    assert in_outer["span_id"] == format(outer.get_span_context().span_id, "016x")
+    assert in_inner["trace_id"] == tid
+    assert in_inner["span_id"] == format(inner.get_span_context().span_id, "016x")
+    assert given["trace_id"] == "f" * 32

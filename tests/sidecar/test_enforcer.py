@@ -7,10 +7,11 @@ import asyncio
 import gzip
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import aiohttp
 import jwt
 import psutil
 import pytest
+import structlog
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -28,6 +30,7 @@ from bundles.assemble import assemble
 from bundles.compiler import compile_policies
 from bundles.layout import STOCK_DATA_DIR, STOCK_POLICY_DIR
 from examples.cbam_agent.agent import create_app as create_agent_app
+from kernel.logs import configure_logging
 from sidecar.app import Listen, Sidecar
 from sidecar.auth import SecretAuthenticator
 from sidecar.call import Target
@@ -159,6 +162,7 @@ async def make_sidecar(agent_url: str, tmp_path: Path) -> AsyncIterator[MakeSide
         bundle: Path | None = None,
         fail_open: bool = False,
         tracer_provider: TracerProvider | None = None,
+        **extra: Any,
     ) -> Harness:
         path = bundle or write_bundle(tmp_path, catalog() if cat is None else cat, data)
         sink = ListSink()
@@ -172,6 +176,7 @@ async def make_sidecar(agent_url: str, tmp_path: Path) -> AsyncIterator[MakeSide
             sink=sink,
             fail_open=fail_open,
             tracer_provider=tracer_provider,
+            **extra,
         )
         await sidecar.start()
         harness = Harness(sidecar, sink)
@@ -602,3 +607,50 @@ async def test_a_compressed_event_stream_with_masks_is_refused(make_sidecar: Mak
         resp, body = await h.call("GET", "/v1/chat")
     assert resp.status == 502
     assert json.loads(body)["type"].endswith("/response-uninspectable")
+
+
+@pytest.fixture
+def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    configure_logging("info", component="sidecar")
+    capsys.readouterr()
+
+    def read() -> list[dict[str, Any]]:
+        out = capsys.readouterr().out.splitlines()
+        return [json.loads(x) for x in out if x.startswith("{")]
+
+    yield read
+    structlog.reset_defaults()
+    for h in [h for h in logging.getLogger().handlers if type(h).__name__ == "_StdoutHandler"]:
+        logging.getLogger().removeHandler(h)
+
+
+async def test_sampled_calls_log_masked_bodies(
+    make_sidecar: MakeSidecar, json_logs: Callable[[], list[dict[str, Any]]]
+) -> None:
+    h = await make_sidecar(log_sample_rate=1.0)
+    resp, _ = await h.call("POST", "/v1/calculate", json=CALC_BODY)
+    assert resp.status == 200
+    [sample] = [x for x in json_logs() if x["event"] == "io_sample"]
+    assert sample["component"] == "sidecar" and sample["agent_id"] == AGENT
+    assert sample["request_id"] == resp.headers["X-Request-Id"] and len(sample["trace_id"]) == 32
+    assert sample["version"] == "1.0.0" and sample["status"] == 200
+    assert sample["method"] == "POST" and sample["path"] == "/v1/calculate" and sample["masked"]
+    text = json.dumps(sample)
+    assert "ops@acme.example" not in text and "DE89370400440532013000" not in text
+    request = json.loads(sample["request_body"])
+    assert request["declarant"]["name"] == "Acme" and "REDACTED" in request["declarant"]["email"]
+    assert "REDACTED" in json.loads(sample["response_body"])["declarant"]["iban"]
+
+
+async def test_unmasked_policy_logs_plain_bodies_and_rate_zero_logs_none(
+    make_sidecar: MakeSidecar, json_logs: Callable[[], list[dict[str, Any]]]
+) -> None:
+    plain = {"greenlang/sidecar": {"agents": {AGENT: {"mask": []}}}}
+    h = await make_sidecar(data=plain, log_sample_rate=1.0, log_sample_bytes=64)
+    await h.call("POST", "/v1/calculate", json=CALC_BODY)
+    [sample] = [x for x in json_logs() if x["event"] == "io_sample"]
+    assert not sample["masked"] and sample["request_truncated"]
+    assert len(sample["request_body"]) == 64 and sample["request_body"].startswith('{"goods"')
+    off = await make_sidecar()  # default rate 0
+    await off.call("POST", "/v1/calculate", json=CALC_BODY)
+    assert not [x for x in json_logs() if x["event"] == "io_sample"]
