@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from kernel.logs import configure_logging
 from registry.api.middleware import errors_and_ids
 from registry.errors import NotFound
 
@@ -41,3 +46,20 @@ async def test_500_body_has_instance_and_request_id_and_no_internals() -> None:
         assert r.status == 405 and body["instance"] == "/missing" and "Allow" in r.headers
     finally:
         await client.close()
+
+
+async def test_lines_logged_while_serving_a_request_carry_its_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("info", component="registry")
+    client = await _client()
+    try:
+        r = await client.get("/boom", headers={"X-Request-Id": "req-log-1"})
+        assert r.status == 500
+    finally:
+        await client.close()
+        structlog.reset_defaults()
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    [failed] = [x for x in lines if x["event"] == "unhandled error"]
+    assert failed["request_id"] == "req-log-1" and failed["component"] == "registry"
+    assert "RuntimeError: secret internals" in failed["exception"]  # the log keeps the trace
