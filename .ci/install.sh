@@ -50,3 +50,21 @@ install_kubernetes() {
     "$tools/build.sh" "$CACHE/kube/cache" "$CACHE/kube"
 }
 install_kubernetes
+
+# ---- OpenSearch (the log-shipping tests: Elasticsearch's _bulk/_search API) --------------------
+# Elasticsearch is not installable here; OpenSearch (Apache-2.0, same API) is assembled from its
+# Maven Central jars by ../shared/tools/opensearch/start.sh, cached under $CACHE/opensearch. The
+# first start fetches it (then a no-op); tests/support/opensearch.py starts private nodes.
+install_opensearch() {
+  local tools=../shared/tools/opensearch version=2.19.6
+  [[ -x "$tools/start.sh" ]] || { echo "install.sh: $tools/start.sh missing (../shared beside the repo)" >&2; exit 1; }
+  [[ -f "$CACHE/opensearch/$version/.complete" ]] && return
+  if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then  # JDK 11..23 + Maven
+    apt-get update -qq && apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null
+  fi
+  local state; state=$(mktemp -d)
+  OPENSEARCH_VERSION=$version OPENSEARCH_DIST_DIR="$CACHE/opensearch/$version" "$tools/start.sh" "$state" >/dev/null
+  "$state/stop.sh" --purge
+  rm -rf "$state"
+}
+install_opensearch
