@@ -53,6 +53,7 @@ _STORED: Final = frozenset({200, 201, 409})
 #: Item statuses worth retrying (the cluster is busy or unwell, not the document bad).
 _TRANSIENT: Final = frozenset({408, 429})
 
+_log = structlog.get_logger("kernel.log_shipper")
 _local = threading.local()
 _current: LogShipper | None = None
 
@@ -172,10 +173,16 @@ class LogShipper:
             if stopping:
                 return
             if outcome == "retry":
+                if failures == 0:  # log the change, not every retry
+                    _log.warning(
+                        "log_ship_failed", error=self.last_error, pending=self.spool.pending()
+                    )
                 failures += 1
                 self.retries += 1
                 self._stop.wait(retry_delay(failures, self.interval_s, self.max_backoff_s))
                 continue
+            if failures:
+                _log.info("log_ship_recovered", pending=self.spool.pending())
             failures = 0
             if outcome == "idle" or self.spool.pending() < self.batch_size:
                 self._wake.wait(self.interval_s)
@@ -242,7 +249,7 @@ class LogShipper:
     def _report_drops(self) -> None:
         dropped = self.spool.dropped
         if dropped > self._reported_drops:
-            structlog.get_logger("kernel.log_shipper").warning(
+            _log.warning(
                 "log_spool_dropped",
                 dropped=dropped - self._reported_drops,
                 dropped_total=dropped,

@@ -20,6 +20,7 @@ from kernel.logs import configure_logging
 from kernel.spool import Spool
 from tests.support.opensearch import OpenSearchNode
 from tests.support.polling import wait_until
+from tests.support.servers import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -192,3 +193,22 @@ def test_document_ids() -> None:
 def test_cluster_url_must_be_http(tmp_path: Path) -> None:
     with log_spool(tmp_path) as spool, pytest.raises(ValueError, match="http"):
         LogShipper(spool, "opensearch:9200")
+
+
+def test_a_full_spool_never_blocks_and_drops_are_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("info", component="registry")
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens: the cluster is down
+    spool = log_spool(tmp_path / "spool", max_bytes=4096, segment_bytes=1024)
+    shipper = LogShipper(spool, down, "i")
+    for n in range(500):
+        shipper.append(line(n))  # never raises, whatever the cluster does
+    assert shipper.ship_once() == "retry" and "Connection refused" in str(shipper.last_error)
+    assert shipper.dropped > 0 and spool.size_bytes() <= 4096
+    capsys.readouterr()
+    shipper._report_drops()
+    [report] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert report["event"] == "log_spool_dropped" and report["level"] == "warning"
+    assert report["dropped_total"] == shipper.dropped == 500 - spool.pending()
+    shipper.stop()
