@@ -17,6 +17,9 @@ def create_admin_app(source: PolicySource, metrics: SidecarMetrics) -> web.Appli
         if revision is not None and revision != shown[0]:
             metrics.set_bundle(revision)
             shown[0] = revision
+        checked = getattr(source, "last_success", None)  # only a polled bundle has one
+        if checked is not None:
+            metrics.set_bundle_checked(checked)
         body, content_type = metrics.render(request.headers.get("Accept"))
         return web.Response(body=body, headers={"Content-Type": content_type})
 

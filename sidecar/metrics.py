@@ -261,6 +261,12 @@ class SidecarMetrics:
             "Unix time the policy bundle in use was activated (age: time() - this)",
             registry=r,
         )
+        self.bundle_checked = Gauge(
+            "sidecar_bundle_last_success_timestamp_seconds",
+            "Unix time of the last successful bundle poll, changed or not (0: never, or a "
+            "bundle file / OPA source that does not poll); the bundle-stale alert watches it",
+            registry=r,
+        )
         self.audit_spool_events = Gauge(
             "sidecar_audit_spool_events",
             "Audit events spooled locally and not yet accepted by the registry",
@@ -370,6 +376,10 @@ class SidecarMetrics:
             self.bundle_info.labels(revision).set(1)
             self._bundle_revision = revision
         self.bundle_loaded.set(time.time() if activated_at is None else activated_at)
+
+    def set_bundle_checked(self, monotonic_at: float) -> None:
+        """A bundle poll succeeded at ``monotonic_at`` (monotonic clock); exported as Unix time."""
+        self.bundle_checked.set(time.time() - (time.monotonic() - monotonic_at))
 
     def set_audit_spool_events(self, count: int) -> None:
         self.audit_spool_events.set(count)
