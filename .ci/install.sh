@@ -29,6 +29,14 @@ wait "$opa_pid"
 opa_version=$("$BIN/opa" version)   # no pipe into head: SIGPIPE under pipefail fails CI
 echo "${opa_version%%$'\n'*}" >&2
 
+# ---- Prometheus promtool + Alertmanager amtool (deploy/prometheus, deploy/alertmanager checks) --
+# Built from the Go module proxy like OPA (v0.3xx.y is Prometheus 3.x's Go module numbering);
+# tests/deploy/ runs `promtool check/test rules` and `amtool check-config`/`config routes test`.
+PROMETHEUS_VERSION=v0.316.0
+ALERTMANAGER_VERSION=v0.35.0
+build promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION"
+build amtool github.com/prometheus/alertmanager/cmd/amtool "$ALERTMANAGER_VERSION"
+
 # --- Docker engine and images (the `docker` deployer and its tests) ----------------------------
 # docker.io + debootstrap, dockerd started by hand (data root under $CACHE/docker), the base image
 # greenlang-base:bookworm, then this tree's greenlang-runtime:<content hash> (reused when unchanged).
