@@ -3,6 +3,7 @@ unit tests that show every alert firing and not firing; a changed threshold fail
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -31,6 +32,24 @@ def test_scrape_jobs_are_the_contract_names() -> None:
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     assert {job["job_name"] for job in config["scrape_configs"]} == SCRAPE_JOBS
     assert config["rule_files"] == ["rules/recording.yml", "rules/alerts.yml"]
+
+
+FILE_SD = [("greenlang-sidecars", "sidecars"), ("greenlang-agents", "agents")]
+
+
+@pytest.mark.parametrize(("job", "kind"), FILE_SD)
+def test_example_target_files_are_discovered(tmp_path: Path, job: str, kind: str) -> None:
+    """An operator copies targets/<kind>.json.example to <kind>.json: file_sd picks it up."""
+    copy = tmp_path / "prometheus"
+    shutil.copytree(PROMETHEUS_DIR, copy)
+    targets = copy / "targets"
+    (targets / f"{kind}.json").write_text((targets / f"{kind}.json.example").read_text())
+    check = ("check", "service-discovery", "--timeout=5s", "prometheus.yml", job)
+    result = run("promtool", *check, cwd=copy)
+    assert result.returncode == 0, result.stdout + result.stderr
+    discovered = json.loads(result.stdout)
+    assert discovered and all(t["labels"]["job"] == job for t in discovered)
+    assert all(t["labels"]["instance"] for t in discovered)
 
 
 def test_promtool_check_rules_passes() -> None:
