@@ -34,6 +34,10 @@ from bundles.signing import SIGNATURES_FILE, SigningConfig, signatures_document
 
 MANIFEST_FILE = ".manifest"
 DATA_FILE = "data.json"
+# Compiled from the bundle's Rego by OPA, whose Wasm compiler does not give the same bytes twice;
+# the manifest's `policy_wasm.rego_sha256` ties it to the Rego, so the revision leaves it out
+# (the same policies and data: the same revision, in every registry process and every rebuild).
+DERIVED_FILES = frozenset({"policy.wasm"})
 REVISION_SCHEME = b"greenlang-bundle-revision/v1\n"
 DEFAULT_MAX_BUNDLE_BYTES = 1 << 30  # like OPA: refuse to inflate more than 1 GiB
 
@@ -239,13 +243,13 @@ def collect_files(sources: Iterable[BundleSource]) -> dict[str, bytes]:
 def compute_revision(files: Mapping[str, bytes], manifest: Mapping[str, Any]) -> str:
     """The content-hash revision of a bundle.
 
-    sha256 over the scheme tag, then for every content file in name order
+    sha256 over the scheme tag, then for every content file (but DERIVED_FILES) in name order
     ``name NUL sha256hex(content) LF``, then ``.manifest NUL sha256hex(manifest) LF`` where the
     manifest is the canonical JSON (sorted keys, compact) of the manifest without ``revision``
     and without signatures — so roots and metadata count as content too."""
     h = hashlib.sha256(REVISION_SCHEME)
     for name in sorted(files):
-        if name in (MANIFEST_FILE, SIGNATURES_FILE):
+        if name in (MANIFEST_FILE, SIGNATURES_FILE) or name in DERIVED_FILES:
             continue
         h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).hexdigest().encode() + b"\n")
     rest = {k: v for k, v in manifest.items() if k != "revision"}

@@ -22,7 +22,7 @@ from bundles.bundle import BundleError
 from bundles.layout import DECISION_ENTRYPOINT, ENTRYPOINTS
 from bundles.testing import find_opa
 
-WASM_FILE = "policy.wasm"
+WASM_FILE = "policy.wasm"  # one of bundle.DERIVED_FILES
 _PACKAGE = re.compile(r"^[ \t]*package[ \t]+([A-Za-z_][\w.]*)", re.M)
 BUILD_TIMEOUT_S = 120.0
 
