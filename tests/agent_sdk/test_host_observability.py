@@ -23,7 +23,7 @@ from agent_sdk.artifact import load_run
 from agent_sdk.host import AgentHost
 from agent_sdk.observability import AgentObservability
 from kernel import tracing
-from tests.e2e.stack import AgentHostProcess, python_env
+from tests.e2e.stack import AgentHostProcess
 from tests.support.polling import wait_until
 from tests.support.servers import free_port
 
@@ -189,17 +189,6 @@ async def otlp_receiver() -> AsyncIterator[tuple[str, list[ExportTraceServiceReq
     await runner.cleanup()
 
 
-class TracedAgentHost(AgentHostProcess):
-    """The agent host process with extra environment (OTLP endpoint, agent id and version)."""
-
-    def __init__(self, workdir: Path, artifact: Path, **env: str) -> None:
-        super().__init__(workdir, artifact)
-        self.extra_env = env
-
-    def environment(self) -> dict[str, str]:
-        return python_env(**self.extra_env)
-
-
 def exported_names(received: list[ExportTraceServiceRequest], trace_id: str) -> set[str]:
     return {
         span.name
@@ -215,7 +204,7 @@ async def test_the_host_process_exports_spans_over_otlp_when_configured(
     otlp_receiver: tuple[str, list[ExportTraceServiceRequest]], tmp_path: Path
 ) -> None:
     url, received = otlp_receiver
-    host = TracedAgentHost(
+    host = AgentHostProcess(
         tmp_path,
         CLASSIFIER,
         OTEL_EXPORTER_OTLP_ENDPOINT=url,
