@@ -46,7 +46,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from kernel.tracing import extract, trace_id_hex
+from kernel.tracing import extract, span_id_hex, trace_id_hex
 
 TRACER_NAME: Final = "greenlang.agent_sdk"
 INVOCATION_BUCKETS: Final = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # the plan's buckets
@@ -237,23 +237,30 @@ class AgentObservability:
             set_status_on_exception=False,
         ) as span:
             inv = Invocation(span, trace_id_hex(span))
-            token = _CURRENT.set(self)
-            try:
-                yield inv
-            except BaseException as exc:
-                inv.status = SERVER_ERROR
-                _mark_failed(span, exc)
-                raise
-            finally:
-                _CURRENT.reset(token)
-                elapsed = time.perf_counter() - started
-                self.metrics.invocation(inv.status, elapsed)
-                self.log.info(
-                    "agent.invocation",
-                    status=inv.status,
-                    duration_ms=round(elapsed * 1000, 3),
-                    trace_id=inv.trace_id,
-                )
+            # Every log line of the invocation (the artifact's too) carries these keys.
+            with structlog.contextvars.bound_contextvars(
+                agent_id=self.agent_id,
+                version=self.version,
+                trace_id=inv.trace_id,
+                span_id=span_id_hex(span),
+            ):
+                token = _CURRENT.set(self)
+                try:
+                    yield inv
+                except BaseException as exc:
+                    inv.status = SERVER_ERROR
+                    _mark_failed(span, exc)
+                    raise
+                finally:
+                    _CURRENT.reset(token)
+                    elapsed = time.perf_counter() - started
+                    self.metrics.invocation(inv.status, elapsed)
+                    self.log.info(
+                        "agent.invocation",
+                        status=inv.status,
+                        duration_ms=round(elapsed * 1000, 3),
+                        trace_id=inv.trace_id,
+                    )
 
     @contextmanager
     def tool_call(self, name: str) -> Iterator[Span]:

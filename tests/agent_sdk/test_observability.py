@@ -198,3 +198,18 @@ def test_current_is_the_invocations_object_and_a_fallback_outside(
 def test_negative_token_counts_are_refused(obs: AgentObservability) -> None:
     with obs.llm_call(model="m") as call, pytest.raises(ValueError):
         call.record_tokens(input_tokens=-1)
+
+
+def test_log_lines_inside_an_invocation_carry_its_trace(obs: AgentObservability) -> None:
+    plain = structlog.get_logger("artifact")
+    with structlog.testing.capture_logs(
+        processors=[structlog.contextvars.merge_contextvars]
+    ) as logs:
+        with obs.invocation(traceparent=TRACEPARENT) as inv:
+            plain.info("artifact line")
+        plain.info("after")
+    line = logs[0]
+    assert line["event"] == "artifact line" and line["trace_id"] == PARENT_TRACE
+    assert line["agent_id"] == "cbam-cn-code-classifier" and line["version"] == "1.2.0"
+    assert line["span_id"] == format(inv.span.get_span_context().span_id, "016x")
+    assert "trace_id" not in logs[-1]  # unbound when the invocation ends
