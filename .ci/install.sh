@@ -37,6 +37,26 @@ ALERTMANAGER_VERSION=v0.35.0
 build promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION"
 build amtool github.com/prometheus/alertmanager/cmd/amtool "$ALERTMANAGER_VERSION"
 
+# ---- Jaeger (tests/e2e/test_traces_jaeger.py: traces from sidecar and agent SDK) -----------------
+# The all-in-one `jaeger` (v2) program of the Go module github.com/jaegertracing/jaeger, pinned.
+# Its go.mod has a replace directive, which `go install module@version` refuses, so `build`
+# cannot take it: build_module_main builds it with the module itself as the main module (from
+# the module cache, its own go.sum), cached like the others by version stamp.
+JAEGER_VERSION=v1.75.0
+build_module_main() {  # build_module_main NAME MODULE VERSION PACKAGE_DIR
+  local name=$1 module=$2 version=$3 package=$4 stamp="$BIN/.$1.version" dir
+  if [[ -x "$BIN/$name" && "$(cat "$stamp" 2>/dev/null)" == "$version" ]]; then
+    return
+  fi
+  echo "building $name $version from its module (cached in $BIN)" >&2
+  dir=$(go mod download -json "$module@$version" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+  (cd "$dir" && GOFLAGS=-buildvcs=false go build -trimpath -o "$BIN/$name.tmp" "./$package")
+  mv "$BIN/$name.tmp" "$BIN/$name"
+  echo "$version" > "$stamp"
+}
+build_module_main jaeger github.com/jaegertracing/jaeger "$JAEGER_VERSION" cmd/jaeger
+# ---- end Jaeger ---------------------------------------------------------------------------------
+
 # --- Docker engine and images (the `docker` deployer and its tests) ----------------------------
 # docker.io + debootstrap, dockerd started by hand (data root under $CACHE/docker), the base image
 # greenlang-base:bookworm, then this tree's greenlang-runtime:<content hash> (reused when unchanged).

@@ -1,4 +1,5 @@
-"""Load an agent artifact: one Python file that defines ``run(inputs: dict) -> dict``."""
+"""Load an agent artifact: one Python file that defines ``run(inputs: dict) -> dict`` (or
+``run(inputs, obs)``, which also gets the agent's observability object)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-RunFunction = Callable[[dict[str, Any]], Any]
+RunFunction = Callable[..., Any]  # run(inputs) or run(inputs, obs)
 MODULE_NAME = "greenlang_agent_artifact"
 
 

@@ -35,6 +35,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    # agent_certificate_expiry_days: a snapshot read only when stale, days computed now
+    await request.app[SERVICE].certificate_expiry.refresh_if_stale()
     body = generate_latest(request.app[METRICS])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -55,6 +57,7 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     app[SETTINGS] = settings
     app[PRINCIPAL] = TokenResolver(service.store.tokens)
     app[METRICS] = registry
+    registry.register(service.certificate_expiry)
     policy_store = PolicyStore(service.store, validate_policy)
     app[policies.POLICIES] = policy_store
     app[bundles.BUNDLES] = BundleServer(service.store, policy_store)

@@ -14,6 +14,7 @@ agents never wait for PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +50,8 @@ class EntryCache:
         self._conn: Any = None  # the pool connection that listens
         self._dead: Any = None  # a listening connection that was lost, to give back to the pool
         self._task: asyncio.Task[None] | None = None
+        # Told of every announced change (the agent id; None: changes may have been missed).
+        self.on_change: Callable[[str | None], None] | None = None
 
     @property
     def listening(self) -> bool:
@@ -130,12 +133,16 @@ class EntryCache:
 
     def _notified(self, _conn: object, _pid: int, _channel: str, agent_id: str) -> None:
         self.evict(agent_id)
+        if self.on_change is not None:
+            self.on_change(agent_id)
 
     def _lost(self, conn: object) -> None:
         if self._conn is conn:
             log.warning("entry_listener_lost")
             self._conn, self._dead = None, conn
         self.clear()
+        if self.on_change is not None:
+            self.on_change(None)
 
     async def _release(self) -> None:
         conn, self._conn = self._conn, None

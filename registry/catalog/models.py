@@ -150,5 +150,13 @@ class IssuedCertificate(BaseModel):
     issued_by: str
 
 
+class CertificateExpiry(BaseModel):
+    """When the best (latest-expiring) certificate of a version that is not retired expires."""
+
+    agent_id: str
+    version: str
+    expires_at: datetime
+
+
 class Certificate(IssuedCertificate):
     valid: bool  # unexpired, by the database clock at read time

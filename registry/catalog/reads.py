@@ -12,6 +12,7 @@ import structlog
 from kernel.ttl_cache import TtlCache
 from registry.artifacts.port import ArtifactStore
 from registry.audit.models import AuditFilter, AuditPage
+from registry.catalog.certificate_expiry import CertificateExpiryGauge
 from registry.catalog.entry_cache import EntryCache
 from registry.catalog.models import (
     AgentVersion,
@@ -44,6 +45,8 @@ class CatalogReads:
         self.pool = pool  # the entry cache listens on one of its connections
         self.store: MetadataStore = PgMetadataStore(pool)
         self.entries = EntryCache(pool, self.store.agents, entry_cache_ttl)
+        self.certificate_expiry = CertificateExpiryGauge(self.store.certificates)
+        self.entries.on_change = self.certificate_expiry.mark_changed
         self._searches: TtlCache[str, SearchResult] = TtlCache(entry_cache_ttl, 2048)
         self._search_flights: SingleFlight[str, SearchResult] = SingleFlight()
         self._refreshes: set[asyncio.Task[SearchResult]] = set()
@@ -61,6 +64,7 @@ class CatalogReads:
         """After every commit that changed `agent_id`: forget what was read of it (and every
         search), bring the search index up to date."""
         self.entries.evict(agent_id)
+        self.certificate_expiry.mark_changed(agent_id)
         self._searches.clear()
         await self.relay.try_drain()
         self._searches.clear()  # a search between the commit and the index update saw the old index

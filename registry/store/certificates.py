@@ -3,8 +3,17 @@ time, never stored."""
 
 from __future__ import annotations
 
-from registry.catalog.models import Certificate, IssuedCertificate
+from registry.catalog.models import Certificate, CertificateExpiry, IssuedCertificate
 from registry.store.agents import Conn
+
+# Per version that is not retired, its latest-expiring certificate (the one `certified` reads).
+_EXPIRIES_SQL = """
+SELECT DISTINCT ON (c.agent_id, c.version) c.agent_id, c.version, c.expires_at
+FROM certificates c
+JOIN agent_versions v ON v.agent_id = c.agent_id AND v.version = c.version
+WHERE v.status <> 'retired'
+ORDER BY c.agent_id, c.version, c.expires_at DESC
+"""
 
 
 class PgCertificates:
@@ -40,3 +49,7 @@ class PgCertificates:
                 version,
             )
         )
+
+    async def expiries(self) -> list[CertificateExpiry]:
+        rows = await self._conn.fetch(_EXPIRIES_SQL)
+        return [CertificateExpiry.model_validate(dict(row)) for row in rows]

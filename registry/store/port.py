@@ -23,6 +23,7 @@ from registry.catalog.models import (
     AgentStatus,
     AgentVersion,
     Certificate,
+    CertificateExpiry,
     IssuedCertificate,
     RegistryEntry,
 )
@@ -275,6 +276,10 @@ class CertificateRepository(Protocol):
 
     async def valid_for(self, agent_id: str, version: str) -> bool:
         """An unexpired certificate exists for this version."""
+        ...
+
+    async def expiries(self) -> builtins.list[CertificateExpiry]:
+        """Every certified version that is not retired, with its latest certificate's expiry."""
         ...
 
 

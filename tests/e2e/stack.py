@@ -73,9 +73,10 @@ class AgentHostProcess(ServerProcess):
     name = "agent-host"
     health_path = "/healthz"
 
-    def __init__(self, workdir: Path, artifact: Path) -> None:
+    def __init__(self, workdir: Path, artifact: Path, **env: str) -> None:
         super().__init__(workdir, timeout=60)
         self.artifact = artifact
+        self.env = env  # e.g. OTEL_EXPORTER_OTLP_ENDPOINT, GREENLANG_AGENT_ID
 
     def command(self) -> list[str]:
         return [
@@ -89,7 +90,7 @@ class AgentHostProcess(ServerProcess):
         ]
 
     def environment(self) -> dict[str, str]:
-        return python_env()
+        return python_env(**self.env)
 
 
 class SidecarProcess(ServerProcess):

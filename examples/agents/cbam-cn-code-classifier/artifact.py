@@ -1,4 +1,11 @@
-"""Classify CN codes into CBAM Annex I sectors (or out of scope)."""
+"""Classify CN codes into CBAM Annex I sectors (or out of scope).
+
+Observability through the agent SDK: the classification is a tool span (``execute_tool
+classify_cn_code``) and each code is looked up in a bounded in-process cache first, reported as
+a hit or miss (``agent_cache_lookups_total``, ``agent_cache_hit_ratio`` on the host's /metrics).
+"""
+
+from agent_sdk.observability import current
 
 # Longest-prefix match against Annex I headings.
 ANNEX_I_PREFIXES = {
@@ -27,8 +34,25 @@ def classify(cn_code: str) -> str | None:
     return None
 
 
+CACHE_SIZE = 4096
+_cache: dict[str, str | None] = {}
+
+
+def classify_cached(cn_code: str) -> str | None:
+    obs = current()
+    if cn_code in _cache:
+        obs.cache(hit=True)
+        return _cache[cn_code]
+    obs.cache(hit=False)
+    if len(_cache) >= CACHE_SIZE:
+        _cache.clear()
+    _cache[cn_code] = sector = classify(cn_code)
+    return sector
+
+
 def run(inputs: dict) -> dict:
-    results = {cn: classify(cn) for cn in inputs.get("cn_codes", [])}
+    with current().tool_call("classify_cn_code"):
+        results = {cn: classify_cached(cn) for cn in inputs.get("cn_codes", [])}
     return {
         "sectors": results,
         "in_scope": sorted(cn for cn, s in results.items() if s),

@@ -2,7 +2,13 @@
 
 Default SEE values per CN code and country of origin; the mark-up rises from 10% (2026)
 to 20% (2027) and 30% (2028 onwards) to discourage reliance on defaults.
+
+Observability through the agent SDK: the table lookup is a tool span (``execute_tool
+default_values_table``); answers are memoised per (CN code, country, year) and each call reports
+a cache hit or miss.
 """
+
+from agent_sdk.observability import current
 
 DEFAULTS = {  # (cn_code, country) -> tCO2e/t ; "*" is the global fallback
     ("72081000", "CN"): 2.30,
@@ -24,8 +30,27 @@ def markup(year: int) -> float:
     return MARKUP_BY_YEAR.get(year, 0.30)
 
 
+CACHE_SIZE = 1024
+_answers: dict[tuple[str, str, int], dict] = {}
+
+
 def run(inputs: dict) -> dict:
     cn, country, year = inputs["cn_code"], inputs.get("country", "*"), int(inputs["year"])
+    obs = current()
+    key = (cn, country, year)
+    if key in _answers:
+        obs.cache(hit=True)
+        return dict(_answers[key])
+    obs.cache(hit=False)
+    with obs.tool_call("default_values_table"):
+        answer = lookup(cn, country, year)
+    if len(_answers) >= CACHE_SIZE:
+        _answers.clear()
+    _answers[key] = answer
+    return dict(answer)
+
+
+def lookup(cn: str, country: str, year: int) -> dict:
     key = (cn, country) if (cn, country) in DEFAULTS else (cn, "*")
     if key not in DEFAULTS:
         return {"cn_code": cn, "found": False}
