@@ -1,0 +1,1 @@
+EXPECTED: dict[str, list[tuple[str, float]]] = {}
