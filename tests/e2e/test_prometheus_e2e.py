@@ -25,7 +25,10 @@ from tests.e2e.stack import (
 from tests.support.servers import ServerProcess, find_binary, free_port
 
 AGENT = "gl-cbam-embedded"
-CALC = {"goods": [{"cn_code": "72081000", "quantity_tonnes": 12.5, "country_of_origin": "CN"}]}
+CALC = {
+    "goods": [{"cn_code": "72081000", "quantity_tonnes": 12.5, "country_of_origin": "CN"}],
+    "declarant": {"name": "Acme", "email": "ops@acme.example", "iban": "DE89370400440532013000"},
+}
 PLAN_TABLE = {  # metric -> the job whose targets export it
     "agent_invocations_total": "greenlang-sidecars",
     "agent_invocation_duration_seconds_bucket": "greenlang-sidecars",
@@ -112,11 +115,14 @@ def live(database_url: str, tmp_path: Path) -> Iterator[dict]:
 def opa_reporting(workdir: Path, registry_url: str, token: str) -> OpaProcess:
     """A stock OPA taking the registry's bundle and reporting its status back to it."""
     workdir.mkdir(parents=True, exist_ok=True)
-    service = {"url": registry_url + "/api/v1", "credentials": {"bearer": {"token": token}}}
-    config = {
-        "services": {"registry": service},
+    bearer = {"bearer": {"token": token}}
+    config = {  # bundles from /api/v1, status reports to /api/v1/opa (docs/registry.md)
+        "services": {
+            "registry": {"url": registry_url + "/api/v1", "credentials": bearer},
+            "registry-opa": {"url": registry_url + "/api/v1/opa", "credentials": bearer},
+        },
         "bundles": {"greenlang": {"service": "registry", "resource": "bundles/greenlang"}},
-        "status": {"service": "registry"},
+        "status": {"service": "registry-opa"},
     }
     path = workdir / "opa.json"
     path.write_text(json.dumps(config))
@@ -152,7 +158,15 @@ def test_prometheus_scrapes_every_metric_of_the_plan(live: dict, tmp_path: Path)
                 if not prom.query(f'count({m}{{job="{job}"}}) > 0')
             }
 
-        wait_for(lambda: not missing(), timeout=60, what="every metric in Prometheus")
+        try:
+            wait_for(lambda: not missing(), timeout=60, what="every metric in Prometheus")
+        except AssertionError:
+            targets = httpx.get(prom.url + "/api/v1/targets", timeout=10).json()
+            health = [
+                (t["labels"]["job"], t["health"], t["lastError"])
+                for t in targets["data"]["activeTargets"]
+            ]
+            raise AssertionError(f"missing {missing()}; targets {health}") from None
         tokens = prom.query('sum by (model) (agent_tokens_used_total{job="greenlang-sidecars"})')
         assert tokens and float(tokens[0]["value"][1]) > 0
         errors = prom.query('agent_errors_total{job="greenlang-sidecars"}')
