@@ -96,3 +96,29 @@ install_opensearch() {
   rm -rf "$state"
 }
 install_opensearch
+
+# ---- dashboards: docker compose plugin and Prometheus (deploy/compose, tests/deploy) ----------
+# `docker compose config` checks deploy/compose/compose.yaml; the e2e test runs a real Prometheus
+# (no UI assets: the query API is all it needs). Both built with Go, pinned and cached in $BIN.
+COMPOSE_VERSION=v5.6.0
+PROMETHEUS_SERVER_VERSION=v0.316.0   # Prometheus v3.16.0, the same module version as promtool
+install_compose() {
+  # `go install module/cmd@version` refuses compose (its go.mod has exclude directives), so build
+  # the module's own source tree as the main module, as its Makefile does (./cmd).
+  local stamp="$BIN/.docker-compose.version" plugins="$HOME/.docker/cli-plugins"
+  if [[ ! -x "$BIN/docker-compose" || "$(cat "$stamp" 2>/dev/null)" != "$COMPOSE_VERSION" ]]; then
+    echo "building docker-compose $COMPOSE_VERSION with go build (cached in $BIN)" >&2
+    local module=github.com/docker/compose/v5 src tmp
+    src=$(go mod download -json "$module@$COMPOSE_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+    tmp=$(mktemp -d)
+    cp -r "$src/." "$tmp" && chmod -R u+w "$tmp"
+    (cd "$tmp" && GOFLAGS=-buildvcs=false go build -trimpath \
+      -ldflags "-X $module/internal.Version=$COMPOSE_VERSION" -o "$BIN/docker-compose" ./cmd)
+    rm -rf "$tmp"
+    echo "$COMPOSE_VERSION" > "$stamp"
+  fi
+  mkdir -p "$plugins"
+  ln -sf "$BIN/docker-compose" "$plugins/docker-compose"
+}
+install_compose
+build prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROMETHEUS_SERVER_VERSION"

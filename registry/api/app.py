@@ -16,6 +16,7 @@ from registry.api import (
     subscriptions,
 )
 from registry.api.context import SERVICE, SETTINGS, ApiSettings, json_response
+from registry.api.fleet_metrics import FleetMetrics
 from registry.api.middleware import PRINCIPAL, HttpMetrics, bearer_auth, errors_and_ids
 from registry.api.openapi import openapi_document
 from registry.auth.tokens import TokenResolver
@@ -27,6 +28,7 @@ from registry.lifecycle.policy_gate import PolicyGate
 from registry.webhooks.service import SubscriptionService
 
 METRICS = web.AppKey("metrics", CollectorRegistry)
+FLEET = web.AppKey("fleet_metrics", FleetMetrics)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -37,6 +39,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     # agent_certificate_expiry_days: a snapshot read only when stale, days computed now
     await request.app[SERVICE].certificate_expiry.refresh_if_stale()
+    await request.app[FLEET].refresh(request.app[SERVICE].store)
     body = generate_latest(request.app[METRICS])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -58,6 +61,7 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     app[PRINCIPAL] = TokenResolver(service.store.tokens)
     app[METRICS] = registry
     registry.register(service.certificate_expiry)
+    app[FLEET] = FleetMetrics(registry)
     policy_store = PolicyStore(service.store, validate_policy)
     app[policies.POLICIES] = policy_store
     app[bundles.BUNDLES] = BundleServer(service.store, policy_store)

@@ -14,7 +14,7 @@ import semver
 from registry.catalog.models import AgentVersion, RegistryEntry
 from registry.catalog.spec import AgentSpec
 from registry.search.port import SearchDocument
-from registry.store.port import AgentLock
+from registry.store.port import AgentInfo, AgentLock
 
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
@@ -185,6 +185,15 @@ class PgAgents:
             "SELECT agent_id FROM agents ORDER BY updated_at DESC LIMIT $1", limit
         )
         return [r["agent_id"] for r in rows]
+
+    async def info_labels(self) -> list[AgentInfo]:
+        rows = await self._conn.fetch(
+            "SELECT agent_id, owner_team, regulatory_scope FROM agents"
+            " WHERE deleted_at IS NULL ORDER BY agent_id"
+        )
+        return [
+            AgentInfo(r["agent_id"], r["owner_team"], tuple(r["regulatory_scope"])) for r in rows
+        ]
 
     async def search_documents(self, agent_ids: Sequence[str]) -> list[SearchDocument]:
         """Current search cards of the given agents (those that exist)."""

@@ -53,6 +53,15 @@ class AgentLock:
 
 
 @dataclass(frozen=True)
+class AgentInfo:
+    """What the registry's `agent_info` metric says of a live agent (dashboards join on it)."""
+
+    agent_id: str
+    team: str
+    regulatory_scope: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class VersionLock:
     """A version row, locked until the transaction ends."""
 
@@ -218,6 +227,10 @@ class AgentRepository(Protocol):
         ...
 
     async def search_documents(self, agent_ids: Sequence[str]) -> list[SearchDocument]: ...
+
+    async def info_labels(self) -> builtins.list[AgentInfo]:
+        """Team and regulatory scope of every agent that is not retired, by agent id."""
+        ...
 
 
 class VersionRepository(Protocol):
