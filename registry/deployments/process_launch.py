@@ -61,7 +61,8 @@ def agent_argv(spec: DeploymentSpec, artifact: Path, port: int) -> list[str]:
 
 
 def agent_env(spec: DeploymentSpec, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in AGENT_ENV_KEEP}
+    # OTEL_*: an agent traces where its sidecar does (OTEL_EXPORTER_OTLP_ENDPOINT, sampling)
+    env = {k: v for k, v in os.environ.items() if k in AGENT_ENV_KEEP or k.startswith("OTEL_")}
     return env | {
         "PORT": str(port),
         "GREENLANG_AGENT_ID": spec.agent_id,
