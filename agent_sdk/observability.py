@@ -255,9 +255,9 @@ class AgentObservability:
                     _CURRENT.reset(token)
                     elapsed = time.perf_counter() - started
                     self.metrics.invocation(inv.status, elapsed)
-                    self.log.info(
+                    self.log.info(  # `outcome`: a log field `status` is an HTTP status
                         "agent.invocation",
-                        status=inv.status,
+                        outcome=inv.status,
                         duration_ms=round(elapsed * 1000, 3),
                         trace_id=inv.trace_id,
                     )

@@ -176,7 +176,7 @@ def test_log_events_carry_agent_id_and_version(obs: AgentObservability) -> None:
         "version": "1.2.0",
         "codes": 3,
     }
-    assert done["event"] == "agent.invocation" and done["status"] == "success"
+    assert done["event"] == "agent.invocation" and done["outcome"] == "success"
     assert done["agent_id"] == "cbam-cn-code-classifier" and done["version"] == "1.2.0"
     assert done["trace_id"] == PARENT_TRACE
 
