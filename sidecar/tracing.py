@@ -27,20 +27,6 @@ from kernel.tracing import (
     trace_id_hex,
 )
 
-# The shared helpers are re-exported: the sidecar's modules and tests take them from here.
-REEXPORTED = (
-    ENV_OTLP_ENDPOINT,
-    ENV_OTLP_TRACES_ENDPOINT,
-    ENV_TRACES_SAMPLER,
-    UNEXPORTED_SAMPLER,
-    extract,
-    inject,
-    otlp_configured,
-    shutdown,
-    span_id_hex,
-    trace_id_hex,
-)
-
 DEFAULT_SERVICE_NAME: Final = "greenlang-sidecar"
 TRACER_NAME: Final = "greenlang.sidecar"
 
@@ -115,3 +101,41 @@ def set_usage(span: Span, usage: TokenUsage) -> None:
         span.set_attributes(
             usage_attributes(usage.total, usage.prompt, usage.completion, usage.model)
         )
+
+
+# The shared helpers of kernel.tracing are re-exported: the sidecar's modules take them from here.
+__all__ = [
+    "AGENT_ID",
+    "AGENT_VERSION",
+    "DECISION",
+    "DEFAULT_SERVICE_NAME",
+    "ENDUSER_ID",
+    "ENV_OTLP_ENDPOINT",
+    "ENV_OTLP_TRACES_ENDPOINT",
+    "ENV_TRACES_SAMPLER",
+    "ERROR_TYPE",
+    "GEN_AI_REQUEST_MODEL",
+    "GEN_AI_RESPONSE_MODEL",
+    "GEN_AI_USAGE_INPUT_TOKENS",
+    "GEN_AI_USAGE_OUTPUT_TOKENS",
+    "GEN_AI_USAGE_TOTAL_TOKENS",
+    "GOVERNANCE_DECISION",
+    "GOVERNANCE_VIOLATIONS",
+    "HTTP_METHOD",
+    "HTTP_REQUEST_METHOD",
+    "HTTP_RESPONSE_STATUS_CODE",
+    "HTTP_STATUS",
+    "TRACER_NAME",
+    "UNEXPORTED_SAMPLER",
+    "URL_PATH",
+    "TokenUsage",
+    "extract",
+    "inject",
+    "otlp_configured",
+    "set_usage",
+    "setup_tracing",
+    "shutdown",
+    "span_id_hex",
+    "trace_id_hex",
+    "usage_attributes",
+]
