@@ -1,4 +1,4 @@
-"""Policy decision benchmark: the embedded engine (regopy) and a real OPA over HTTP, one run.
+"""Policy decision benchmark: the embedded engine (OPA's Wasm, wasmtime) and a real OPA over HTTP.
 
     python bench/policy_bench.py [--decisions 3000] [--http-decisions 2000] [--policies 100]
                                  [--skip-opa] [--opa-gogc 400]
@@ -298,7 +298,7 @@ def opa_server(bundle: Path, workdir: Path, gogc: int | None = None) -> Any:
 async def run(args: argparse.Namespace, tmp: Path) -> int:
     import aiohttp
     import httpx
-    import regopy
+    import wasmtime
 
     from bundles.assemble import assemble
     from bundles.compiler import compile_policies
@@ -313,7 +313,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     mixes = fixture_inputs(fixtures)
     n, warm = args.decisions, max(200, args.decisions // 10)
     print(
-        f"python {platform.python_version()}, regopy {regopy.__version__}, "
+        f"python {platform.python_version()}, wasmtime {wasmtime.__version__}, "
         f"{os.cpu_count()} CPUs, {len(mixes['fixture'])} fixture inputs, "
         f"{n} embedded / {args.http_decisions} HTTP decisions per phase\n"
     )
