@@ -14,7 +14,7 @@ What it does (about a minute on 2 cores; bounded well under 3 minutes):
 3. Embedded: `EmbeddedEngine.from_bundle(<archive>)`, decisions one after another through the
    PolicyEngine port (`await engine.decide(input)`). Baseline in the same process: an engine
    whose `greenlang.decision` is one constant rule, fed the same inputs (input encoding, one
-   regopy query and the JSON result: the floor of any embedded decision).
+   Wasm evaluation and the JSON result: the floor of any embedded decision).
 4. OPA over HTTP: `opa run --server` (binary from tests.support.servers.find_binary) on a free
    loopback port with the same archive, queried by `OpaHttpEngine` (one keep-alive aiohttp
    session), one decision at a time. Baselines on the same session: `GET /health` (an HTTP round
