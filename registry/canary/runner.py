@@ -118,10 +118,15 @@ class CanaryRunner:
                 await self._transition(canary, "drain")
             return
         self.metrics.observe(canary)
-        if (why := await self._broken(canary)) is not None:
+        get = self.store.deployments.get
+        ours, theirs = (
+            await get(canary.canary_deployment_id),
+            await get(canary.stable_deployment_id),
+        )
+        if (why := _broken(canary, ours, theirs)) is not None:
             await self._transition(canary, "rollback", why)
         elif canary.status is S.STARTING:
-            if await self._deployment_ready(canary.canary_deployment_id):
+            if ours is not None and ours.status is DeploymentStatus.READY:
                 await self._transition(canary, "begin")
         elif self._interval_over(canary, at):
             await self._judge(canary)
@@ -130,21 +135,6 @@ class CanaryRunner:
         started = canary.interval_started_at
         length = timedelta(seconds=canary.settings.interval_s)
         return started is not None and at >= started + length + self.settle
-
-    async def _deployment_ready(self, deployment_id: str) -> bool:
-        d = await self.store.deployments.get(deployment_id)
-        return d is not None and d.status is DeploymentStatus.READY
-
-    async def _broken(self, canary: Canary) -> str | None:
-        """Why the canary cannot go on (a deployment failed or was stopped), or None."""
-        for role, deployment_id in (
-            ("canary", canary.canary_deployment_id),
-            ("stable", canary.stable_deployment_id),
-        ):
-            d = await self.store.deployments.get(deployment_id)
-            if (why := _gone(d)) is not None:
-                return f"{role} deployment {deployment_id} {why}"
-        return None
 
     async def _judge(self, canary: Canary) -> None:
         assert canary.interval_started_at is not None
@@ -213,6 +203,17 @@ def _same(a: Canary, b: Canary) -> bool:
         b.failed_checks,
         b.inconclusive_count,
     )
+
+
+def _broken(canary: Canary, ours: Deployment | None, theirs: Deployment | None) -> str | None:
+    """Why the canary cannot go on (its or the stable deployment failed or stopped), or None."""
+    for role, deployment_id, d in (
+        ("canary", canary.canary_deployment_id, ours),
+        ("stable", canary.stable_deployment_id, theirs),
+    ):
+        if (why := _gone(d)) is not None:
+            return f"{role} deployment {deployment_id} {why}"
+    return None
 
 
 def _gone(d: Deployment | None) -> str | None:
