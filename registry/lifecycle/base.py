@@ -85,8 +85,7 @@ class LifecycleBase:
 
     @staticmethod
     async def _active_canary(tx: Session, agent_id: str, environment: str) -> Canary | None:
-        latest = await tx.canaries.latest_for(agent_id, environment)
-        return latest if latest is not None and not latest.status.finished else None
+        return await tx.canaries.active_for(agent_id, environment)
 
     async def _no_canary(self, tx: Session, agent_id: str, environment: str) -> None:
         """409 while a canary is under way: it decides what serves that environment."""

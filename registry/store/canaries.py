@@ -127,11 +127,9 @@ class PgCanaries:
             intervals=True,
         )
 
-    async def for_deployment(self, deployment_id: str) -> Canary | None:
+    async def active_for(self, agent_id: str, environment: str) -> Canary | None:
         return await self._one(
-            f"(c.canary_deployment_id = $1 OR c.stable_deployment_id = $1) AND {_UNFINISHED}",
-            deployment_id,
-            tail="ORDER BY c.created_at DESC, c.canary_id DESC LIMIT 1",
+            f"c.agent_id = $1 AND c.environment = $2 AND {_UNFINISHED}", agent_id, environment
         )
 
     async def unfinished(self) -> builtins.list[Canary]:

@@ -483,8 +483,9 @@ class CanaryRepository(Protocol):
         intervals."""
         ...
 
-    async def for_deployment(self, deployment_id: str) -> Canary | None:
-        """The unfinished canary whose canary or stable deployment this is (no intervals)."""
+    async def active_for(self, agent_id: str, environment: str) -> Canary | None:
+        """The canary of the agent in that environment that is under way (at most one), without
+        intervals: what the route sidecars poll and every promote asks."""
         ...
 
     async def unfinished(self) -> builtins.list[Canary]:

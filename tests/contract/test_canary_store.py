@@ -166,11 +166,11 @@ async def test_racing_inserts_one_wins(store: MetadataStore) -> None:
     ]
 
 
-async def test_latest_for_unfinished_and_for_deployment(store: MetadataStore) -> None:
+async def test_latest_for_unfinished_and_active_for(store: MetadataStore) -> None:
     assert await store.canaries.latest_for("gl-cbam", "production") is None
     assert await store.canaries.insert(new_canary("c-1"))
     await finish(store, "c-1", NOW + timedelta(minutes=1))
-    assert await store.canaries.for_deployment("d-canary") is None  # finished ones are not
+    assert await store.canaries.active_for("gl-cbam", "production") is None  # finished ones are not
     assert await store.canaries.unfinished() == []
     assert await store.canaries.insert(new_canary("c-2", NOW + timedelta(minutes=2)))
     assert await store.canaries.add_interval("c-2", interval(1))
@@ -178,15 +178,17 @@ async def test_latest_for_unfinished_and_for_deployment(store: MetadataStore) ->
     latest = await store.canaries.latest_for("gl-cbam", "production")
     assert latest is not None and latest.canary_id == "c-2"
     assert [i.n for i in latest.intervals] == [1]
+    active = await store.canaries.active_for("gl-cbam", "production")
+    assert active is not None and active.canary_id == "c-2" and active.intervals == []
     assert await store.canaries.latest_for("gl-cbam", "qa") is None
     await finish(store, "c-2", NOW + timedelta(minutes=4))  # finished ones are still the latest
     latest = await store.canaries.latest_for("gl-cbam", "production")
     assert latest is not None and latest.canary_id == "c-2"
     assert [c.canary_id for c in await store.canaries.unfinished()] == ["c-s"]
-    for deployment in ("d-canary", "d-stable"):
-        found = await store.canaries.for_deployment(deployment)
-        assert found is not None and found.canary_id == "c-s"
-    assert await store.canaries.for_deployment("d-other") is None
+    assert await store.canaries.active_for("gl-cbam", "production") is None
+    found = await store.canaries.active_for("gl-cbam", "staging")
+    assert found is not None and found.canary_id == "c-s"
+    assert await store.canaries.active_for("gl-cbam", "qa") is None
 
 
 async def test_unfinished_is_oldest_first(store: MetadataStore) -> None:
