@@ -9,6 +9,9 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError
+from aiohttp.web_protocol import RequestPayloadError
+from asyncpg.exceptions._base import DataError as ArgumentError  # asyncpg's own class for it
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 
@@ -83,6 +86,14 @@ def _as_problem(exc: Exception) -> Problem | None:
         # Always the caller's input (a NUL character, which PostgreSQL text and jsonb cannot
         # hold), wherever it got past validation.
         return BadRequest("the request holds text that cannot be stored (NUL characters)")
+    if isinstance(exc, ArgumentError):
+        # A query argument asyncpg cannot encode: a request value past its column's range
+        # (an integer beyond 64 bits) that got past validation.
+        return BadRequest("a value in the request is out of range")
+    if isinstance(exc, RequestPayloadError):
+        if isinstance(exc.__cause__, ContentEncodingError):
+            return BadRequest("the body is not what its Content-Encoding says (gzip, deflate, br)")
+        return BadRequest("the body could not be read (truncated or malformed)")
     if isinstance(exc, web.HTTPException):
         return _http_problem(exc) if exc.status >= 400 else None
     return _INTERNAL

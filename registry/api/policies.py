@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
+from kernel import strict_json
 from registry.api.context import ctx_of, json_response
 from registry.control_plane.policies import PolicyStore
 from registry.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -27,8 +26,8 @@ def _reason(raw: bytes) -> str | None:
     if not raw.strip():
         return None
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = strict_json.loads(raw)
+    except strict_json.JsonBodyError:
         raise BadRequest('body must be JSON like {"reason": "..."}') from None
     if (
         not isinstance(body, dict)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from kernel import strict_json
 from registry.catalog.service import UploadedFile
 from registry.catalog.spec import (
     MAX_SPEC_BYTES,
@@ -73,7 +73,10 @@ async def _spool(part: BodyPartReader, directory: Path, limit: int) -> UploadedF
 
 
 async def _read_multipart(request: web.Request, spool_dir: Path, limit: int) -> Registration:
-    reader = await request.multipart()
+    try:
+        reader = await request.multipart()
+    except ValueError as exc:  # no boundary, or one aiohttp cannot use
+        raise BadRequest(f"malformed multipart body: {exc}".splitlines()[0]) from None
     spec_text: bytes | None = None
     artifact: UploadedFile | None = None
     certificate_id: str | None = None
@@ -124,9 +127,9 @@ async def _read_json(request: web.Request) -> Registration:
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise PayloadTooLarge(f"JSON body larger than {MAX_JSON_BYTES} bytes")
     try:
-        body: Any = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("body is not valid JSON") from None
+        body: Any = strict_json.loads(await request.read())
+    except strict_json.JsonBodyError as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict) or "spec" not in body or set(body) - {"spec", "certificate_id"}:
         raise ValidationFailed('JSON body must be {"spec": {...}, "certificate_id"?: "..."}')
     cert = body.get("certificate_id")

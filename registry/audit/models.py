@@ -35,7 +35,7 @@ class AuditFilter(BaseModel):
     )
     since: datetime | None = None
     until: datetime | None = None
-    after_seq: int = Field(default=0, ge=0)
+    after_seq: int = Field(default=0, ge=0, le=2**63 - 1)
     limit: int = Field(default=100, ge=1, le=1000)
 
 

@@ -9,8 +9,9 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
+from kernel import strict_json
 from registry.audit.chain import AuditRecord, nul_path
-from registry.errors import PayloadTooLarge, ValidationFailed
+from registry.errors import BadRequest, PayloadTooLarge, ValidationFailed
 from registry.store.port import MetadataStore
 
 MAX_LOG_BYTES = 16 * 1024 * 1024  # decompressed; guards against gzip bombs
@@ -30,9 +31,9 @@ def gunzip_limited(body: bytes, limit: int = MAX_LOG_BYTES) -> bytes:
 
 def parse_json(raw: bytes, what: str) -> Any:
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ValidationFailed(f"{what} is not valid JSON") from None
+        value = strict_json.loads(raw)
+    except strict_json.JsonBodyError as exc:
+        raise BadRequest(f"{what} is not valid JSON: {exc}") from None
     if (where := nul_path(value)) is not None:
         raise ValidationFailed(f"{what}: NUL characters cannot be stored (at {where})")
     return value
