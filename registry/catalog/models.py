@@ -31,7 +31,9 @@ class AgentVersion(BaseModel):
     version: str
     status: AgentStatus
     spec_hash: str
-    artifact_uri: str | None
+    # Where the store keeps the artifact (a server path or bucket key): the registry's business,
+    # never shown to callers, who download through .../versions/{version}/artifact.
+    artifact_uri: str | None = Field(exclude=True)
     artifact_sha256: str | None
     artifact_size: int | None
     certificate_id: str | None = Field(

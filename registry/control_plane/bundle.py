@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,15 @@ NS_PER_S = 1_000_000_000
 
 
 def _compile_texts(texts: dict[str, str]) -> CompiledPolicies:
-    """Compile YAML texts (name -> text) through the same compiler authors use on files."""
+    """Compile YAML texts (name -> text) through the same compiler authors use on files.
+    Errors name `NAME.yaml:LINE`, never the server's temp directory."""
     with tempfile.TemporaryDirectory(prefix="gl-policies-") as tmp:
         for name, text in texts.items():
             (Path(tmp) / f"{name}.yaml").write_text(text, encoding="utf-8")
-        return compile_policies([tmp])
+        try:
+            return compile_policies([tmp])
+        except PolicyError as exc:
+            raise PolicyError(replace(p, file=Path(p.file).name) for p in exc.problems) from None
 
 
 def validate_policy(text: str, source: str) -> PolicyHeader:

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.api.conftest import Api
+from tests.api.conftest import Api, make_spec
+from tests.api.test_bad_input import form
 
 PROBLEM = "application/problem+json"
 
@@ -53,9 +55,26 @@ async def test_audit_sequence_out_of_range(api: Api, value: str) -> None:
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
 async def test_non_finite_numbers_in_opa_reports(api: Api, path: str, number: str) -> None:
     if path.endswith("status"):
-        body = '{"labels": {"id": "opa-1"}, "metrics": {"x": %s}}' % number
+        body = '{"labels": {"id": "opa-1"}, "metrics": {"x": NUMBER}}'
     else:
-        body = '[{"decision_id": "d1", "result": %s, "timestamp": "2026-01-01T00:00:00Z"}]' % number
+        body = '[{"decision_id": "d1", "result": NUMBER, "timestamp": "2026-01-01T00:00:00Z"}]'
+    body = body.replace("NUMBER", number)
     headers = {"Content-Type": "application/json"}
     problem = await _refused(api, "POST", path, "service", data=body, headers=headers)
     assert problem["status"] == 400
+
+
+async def test_no_server_paths_shown_to_a_viewer(api: Api) -> None:
+    r = await api.call("POST", "/api/v1/agents", data=form(yaml.safe_dump(make_spec()), b"tgz"))
+    assert r.status == 201, await r.text()
+    r = await api.call("GET", "/api/v1/agents/gl-cbam-calculator", "viewer")
+    text = await r.text()
+    assert "file:" not in text and str(api.artifact_dir) not in text
+    assert (await r.json())["versions"][0]["artifact_sha256"]
+
+    headers = {"Content-Type": "application/yaml"}
+    problem = await _refused(
+        api, "POST", "/api/v1/policies", "admin", data="policy_id: x\ntype: nope\n", headers=headers
+    )
+    assert problem["detail"].startswith("invalid policy: request.yaml:1: "), problem["detail"]
+    assert "/tmp" not in problem["detail"] and "gl-policies" not in problem["detail"]
