@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from registry.api.context import SERVICE, SETTINGS, ctx_of, json_response
-from registry.api.uploads import cleanup, read_registration
+from registry.api.uploads import cleanup, read_limited, read_registration
 from registry.artifacts.port import ArtifactIntegrityError, ArtifactNotFound
 from registry.catalog.models import SearchQuery, StatusChange
 from registry.catalog.spec import AGENT_ID_PATTERN
@@ -109,9 +109,7 @@ async def change_status(request: web.Request) -> web.Response:
 
 
 async def _small_body(request: web.Request, limit: int = 64 * 1024) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    return await request.read()
+    return await read_limited(request, limit, "body")
 
 
 @routes.get(VERSION + "/artifact")

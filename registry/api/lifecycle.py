@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from registry.api.agents import AGENT, VERSION
 from registry.api.context import ctx_of, json_response
-from registry.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from registry.api.uploads import read_limited
+from registry.errors import BadRequest, UnsupportedMediaType
 from registry.lifecycle.manager import LifecycleManager
 from registry.lifecycle.models import NAME as ENVIRONMENT_PATTERN
 from registry.lifecycle.models import (
@@ -42,9 +43,7 @@ class DeploymentQuery(BaseModel):
 
 async def body_of(request: web.Request, model: type[M], optional: bool = False) -> M:
     """A small JSON body as `model` (an absent body is `{}` when `optional`)."""
-    if (request.content_length or 0) > MAX_BODY:
-        raise PayloadTooLarge(f"body larger than {MAX_BODY} bytes")
-    raw = await request.read()
+    raw = await read_limited(request, MAX_BODY, "body")
     if optional and not raw.strip():
         return model.model_validate({})
     if request.content_type != "application/json":

@@ -19,7 +19,7 @@ from kernel.headers import REQUEST_ID_HEADER, bearer_token, request_id_of
 from kernel.problems import Problem, ProblemDetails, problem_response
 from registry.auth.principal import Principal
 from registry.auth.tokens import TokenResolver
-from registry.errors import BadRequest, Unauthorized, ValidationFailed
+from registry.errors import BadRequest, PayloadTooLarge, Unauthorized, ValidationFailed
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("registry.api")
@@ -43,6 +43,8 @@ def validation_problem(exc: ValidationError) -> ValidationFailed:
 
 
 def _http_problem(exc: web.HTTPException) -> Problem:
+    if exc.status == 413:  # aiohttp's own body limit: the same problem type as every other 413
+        return PayloadTooLarge(f"request body larger than the limit: {exc.text}".strip(": "))
     slug = re.sub(r"[^a-z]+", "-", exc.reason.lower()).strip("-")
     detail = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
     return ProblemDetails(exc.status, slug, exc.reason, detail)

@@ -135,6 +135,8 @@ def _responses(op: Op, schemas: Schemas, key: Key, secured: bool, routed_404: bo
     if op.not_modified:
         responses["304"] = {"description": "Not modified: If-None-Match matched the ETag"}
     errors = {*op.errors, 500, *([401] if secured else []), *([404] if routed_404 else [])}
+    if op.body:
+        errors.add(413)  # every body has a size limit (registry/api/uploads.py read_limited)
     for status in sorted(errors):
         responses[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
     return responses

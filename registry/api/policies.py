@@ -6,8 +6,9 @@ from aiohttp import web
 
 from kernel import strict_json
 from registry.api.context import ctx_of, json_response
+from registry.api.uploads import read_limited
 from registry.control_plane.policies import PolicyStore
-from registry.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from registry.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 
 routes = web.RouteTableDef()
 POLICIES = web.AppKey("policies", PolicyStore)
@@ -17,9 +18,7 @@ MAX_POLICY_BYTES = 256 * 1024
 
 
 async def _text(request: web.Request) -> bytes:
-    if (request.content_length or 0) > MAX_POLICY_BYTES:
-        raise PayloadTooLarge(f"policy larger than {MAX_POLICY_BYTES} bytes")
-    return await request.read()
+    return await read_limited(request, MAX_POLICY_BYTES, "policy")
 
 
 def _reason(raw: bytes) -> str | None:

@@ -15,6 +15,7 @@ from registry.catalog.models import CertificateRequest
 from registry.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
 
 routes = web.RouteTableDef()
+MAX_CERTIFICATE_REQUEST = 64 * 1024
 MAX_ERRORS_SHOWN = 20
 CERTIFICATE = "/api/v1/certificates/{certificate_id:[A-Za-z0-9._-]{1,200}}"
 
@@ -23,9 +24,8 @@ CERTIFICATE = "/api/v1/certificates/{certificate_id:[A-Za-z0-9._-]{1,200}}"
 async def issue_certificate(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         raise UnsupportedMediaType("send application/json")
-    if (request.content_length or 0) > 64 * 1024:
-        raise BadRequest("body too large")
-    req = CertificateRequest.model_validate_json(await request.read())
+    raw = await read_limited(request, MAX_CERTIFICATE_REQUEST, "certificate request")
+    req = CertificateRequest.model_validate_json(raw)
     cert = await request.app[SERVICE].issue_certificate(ctx_of(request), req)
     return json_response(
         cert, status=201, headers={"Location": f"/api/v1/certificates/{cert.certificate_id}"}

@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from registry.api.context import ctx_of, json_response
+from registry.api.uploads import read_limited
 from registry.errors import BadRequest, UnsupportedMediaType
 from registry.webhooks.models import DeliveryQuery, SubscriptionQuery, SubscriptionRequest
 from registry.webhooks.service import SubscriptionService
@@ -28,9 +29,8 @@ def _query(request: web.Request, model: type[BaseModel]) -> Any:
 async def create(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         raise UnsupportedMediaType("send application/json")
-    if (request.content_length or 0) > MAX_BODY:
-        raise BadRequest("body too large")
-    req = SubscriptionRequest.model_validate_json(await request.read())
+    raw = await read_limited(request, MAX_BODY, "body")
+    req = SubscriptionRequest.model_validate_json(raw)
     created = await request.app[SUBSCRIPTIONS].create(ctx_of(request), req)
     location = f"/api/v1/subscriptions/{created.subscription_id}"
     return json_response(created, status=201, headers={"Location": location})

@@ -78,3 +78,15 @@ async def test_no_server_paths_shown_to_a_viewer(api: Api) -> None:
     )
     assert problem["detail"].startswith("invalid policy: request.yaml:1: "), problem["detail"]
     assert "/tmp" not in problem["detail"] and "gl-policies" not in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "size"),
+    [("/api/v1/certificates", 100 * 1024), ("/api/v1/subscriptions", 2 * 1024 * 1024)],
+)
+async def test_too_large_is_one_problem_type(api: Api, path: str, size: int) -> None:
+    body = b'{"x": "' + b"a" * size + b'"}'
+    headers = {"Content-Type": "application/json"}
+    problem = await _refused(api, "POST", path, "admin", data=body, headers=headers)
+    assert problem["status"] == 413
+    assert problem["type"].endswith("/payload-too-large"), problem
