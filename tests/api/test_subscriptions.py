@@ -130,7 +130,7 @@ async def test_other_bad_requests(agent: Api) -> None:
     r = await api.call("POST", SUBS, "publisher", data=b"{not json", headers=JSON)
     assert r.status in (400, 422)
     r = await api.call("POST", SUBS, "publisher", data=b"x" * 70_000, headers=JSON)
-    assert r.status == 400
+    assert r.status == 413
     r = await api.call("POST", SUBS, "publisher", data=b"url=x", headers={"Content-Type": "a/b"})
     assert r.status == 415
     r = await subscribe(api, {**HOOK, "agent_id": "gl-nobody"})
