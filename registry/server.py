@@ -118,7 +118,12 @@ async def serve(
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, config.host, config.port, reuse_port=shared_port or None)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # the port is taken, or the address is not this machine's
+            raise CliError(
+                f"cannot listen on {config.host}:{config.port}: {exc.strerror}", 1
+            ) from None
         if not is_worker:
             children = _spawn_workers(config, workers - 1)
             stack.callback(_stop_workers, children)

@@ -116,3 +116,15 @@ def test_seeded_examples_are_searchable(served: tuple[str, dict[str, str]]) -> N
 
     verify = registry_cli("audit", "verify", env=env)
     assert verify.returncode == 0 and "intact" in verify.stdout
+
+
+def test_a_second_serve_on_a_taken_port_says_so_in_one_line(
+    served: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, env = served
+    port = url.rsplit(":", 1)[1]
+    second = registry_cli("serve", "--port", port, env={**env, "GREENLANG_DATA_DIR": str(tmp_path)})
+    assert second.returncode == 1, second.stderr
+    assert "Traceback" not in second.stderr + second.stdout
+    assert f"cannot listen on 127.0.0.1:{port}: " in second.stderr
+    assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200  # the first one still serves
