@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 
 from kernel.cli import CliError
+from kernel.http_server import ProblemAppRunner
 from kernel.logs import configure_logging
 from registry.api.app import METRICS, create_app
 from registry.api.context import ApiSettings
@@ -114,7 +115,7 @@ async def serve(
             default_deployer="process" if config.deployer == "none" else config.deployer,
         )
         app = create_app(service, settings)
-        runner = web.AppRunner(app, access_log=None)
+        runner = ProblemAppRunner(app, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, config.host, config.port, reuse_port=shared_port or None)

@@ -128,3 +128,11 @@ def test_a_second_serve_on_a_taken_port_says_so_in_one_line(
     assert "Traceback" not in second.stderr + second.stdout
     assert f"cannot listen on 127.0.0.1:{port}: " in second.stderr
     assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200  # the first one still serves
+
+
+def test_an_oversized_request_line_is_problem_json(served: tuple[str, dict[str, str]]) -> None:
+    url, _ = served
+    r = httpx.get(f"{url}/api/v1/agents", params={"q": "x" * 9000}, timeout=10)
+    assert r.status_code == 414
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("/uri-too-long")
