@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry.webhooks.destinations import ALLOW_ENV, Network, parse_networks
+
 DEFAULT_DATA_DIR = Path.home() / ".greenlang" / "registry"
 DEFAULT_MAX_ARTIFACT_BYTES = 100 * 1024 * 1024
 DEFAULT_PRELOAD_AGENTS = 20_000  # about 4.4 KB each in memory (an entry with two versions)
@@ -28,6 +30,7 @@ class RegistryConfig:
     advertise_url: str | None = None  # where deployed sidecars reach the registry
     jwt_secret_file: str | None = None  # caller authentication passed on to deployed sidecars
     jwks_url: str | None = None
+    webhook_networks: tuple[Network, ...] = ()  # private networks webhooks may still reach
 
     @classmethod
     def load(
@@ -75,6 +78,7 @@ class RegistryConfig:
             advertise_url=advertise,
             jwt_secret_file=_absolute(env.get("GREENLANG_JWT_SECRET_FILE")),
             jwks_url=env.get("GREENLANG_JWKS_URL") or None,
+            webhook_networks=parse_networks(env.get(ALLOW_ENV, "")),
         )
 
 

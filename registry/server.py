@@ -31,6 +31,7 @@ from registry.deployments.deployer_set import DeployerUnavailable
 from registry.lifecycle.sweeper import SunsetSweeper
 from registry.runtime import open_service
 from registry.webhooks.deliverer import WebhookDeliverer
+from registry.webhooks.destinations import Destinations
 
 log = structlog.get_logger("registry.server")
 
@@ -113,6 +114,7 @@ async def serve(
             config.data_dir / "spool",
             config.max_artifact_bytes,
             default_deployer="process" if config.deployer == "none" else config.deployer,
+            webhooks=Destinations(config.webhook_networks),
         )
         app = create_app(service, settings)
         runner = ProblemAppRunner(app, access_log=None)
@@ -128,7 +130,8 @@ async def serve(
         if not is_worker:
             children = _spawn_workers(config, workers - 1)
             stack.callback(_stop_workers, children)
-            deliverer = WebhookDeliverer(service.store)  # one per registry: the first process
+            # one per registry: the first process
+            deliverer = WebhookDeliverer(service.store, destinations=settings.webhooks)
             deliverer.start()
             stack.push_async_callback(deliverer.stop)
             sweeper = SunsetSweeper(app[LIFECYCLE])  # one per registry: the first process

@@ -65,7 +65,7 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     policy_store = PolicyStore(service.store, validate_policy)
     app[policies.POLICIES] = policy_store
     app[bundles.BUNDLES] = BundleServer(service.store, policy_store)
-    app[subscriptions.SUBSCRIPTIONS] = SubscriptionService(service.store)
+    app[subscriptions.SUBSCRIPTIONS] = SubscriptionService(service.store, settings.webhooks)
     gate = PolicyGate(app[bundles.BUNDLES])
     app[lifecycle.LIFECYCLE] = LifecycleManager(service, gate, settings.default_deployer)
     settings.spool_dir.mkdir(parents=True, exist_ok=True)

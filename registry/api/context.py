@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel, TypeAdapter
 from registry.api.middleware import REQUEST_ID, principal_of
 from registry.auth.principal import Context
 from registry.catalog.service import RegistryService
+from registry.webhooks.destinations import Destinations
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class ApiSettings:
     spool_dir: Path
     max_artifact_bytes: int
     default_deployer: str = "process"  # of a deployment whose request names none
+    webhooks: Destinations = field(default_factory=Destinations)  # where hooks may point
 
 
 SERVICE = web.AppKey("service", RegistryService)

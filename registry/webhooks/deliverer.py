@@ -21,6 +21,7 @@ import structlog
 from kernel.tasks import stop_task
 from registry.audit.chain import AuditRecord
 from registry.store.port import AttemptResult, DueDelivery, MetadataStore
+from registry.webhooks.destinations import DestinationRefused, Destinations
 from registry.webhooks.retry import RetryPolicy
 from registry.webhooks.signing import signed_headers
 
@@ -62,8 +63,10 @@ class WebhookDeliverer:
         clock: Clock = _utcnow,
         jitter: Callable[[], float] = random.random,
         client: httpx.AsyncClient | None = None,
+        destinations: Destinations | None = None,
     ) -> None:
         self._store = store
+        self._destinations = destinations or Destinations()
         self.policy = policy or RetryPolicy()
         self._clock = clock
         self._jitter = jitter
@@ -100,6 +103,10 @@ class WebhookDeliverer:
         body = body_of(d)
         timestamp = int(self._clock().timestamp())
         headers = signed_headers(d.secret, d.delivery_id, d.event, body, timestamp)
+        try:
+            await self._destinations.check(d.url)  # a name may now resolve somewhere else
+        except DestinationRefused as exc:
+            return None, f"refused: {exc}"[:MAX_ERROR]
         try:
             async with self._client.stream("POST", d.url, content=body, headers=headers) as r:
                 status = r.status_code

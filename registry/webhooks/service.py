@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from registry.audit.chain import AuditRecord
 from registry.auth.models import Role
 from registry.auth.principal import Context, Principal
-from registry.errors import Conflict, Forbidden, NotFound
+from registry.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from registry.store.port import MetadataStore, NewSubscription, Session
+from registry.webhooks.destinations import DestinationRefused, Destinations
 from registry.webhooks.models import (
     CreatedSubscription,
     Delivery,
@@ -40,11 +41,17 @@ def _require_team(principal: Principal, team: str) -> None:
 
 
 class SubscriptionService:
-    def __init__(self, store: MetadataStore) -> None:
+    def __init__(self, store: MetadataStore, destinations: Destinations | None = None) -> None:
         self.store = store
+        self.destinations = destinations or Destinations()
 
     async def create(self, ctx: Context, req: SubscriptionRequest) -> CreatedSubscription:
         _require_manager(ctx.principal)
+        try:
+            await self.destinations.check(req.url)
+        except DestinationRefused as exc:
+            error = {"field": "url", "message": str(exc)}
+            raise ValidationFailed(f"url: {exc}", errors=[error]) from None
         secret = "whsec_" + secrets.token_urlsafe(32)
         new = NewSubscription(
             subscription_id="sub-" + secrets.token_hex(8),

@@ -83,16 +83,27 @@ ROLES = {
 }
 
 
-async def start_api(pool: asyncpg.Pool, artifacts: ArtifactStore, tmp_path: Path) -> Api:
+async def start_api(
+    pool: asyncpg.Pool,
+    artifacts: ArtifactStore,
+    tmp_path: Path,
+    settings: ApiSettings | None = None,
+) -> Api:
     # Long-lived read caches: every test then also checks that writes invalidate them.
     service = RegistryService(pool, artifacts, PostgresSearchIndex(pool), entry_cache_ttl=600)
-    app = create_app(service, ApiSettings(tmp_path / "spool", MAX_ARTIFACT))
+    app = create_app(service, settings or ApiSettings(tmp_path / "spool", MAX_ARTIFACT))
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     api = Api(client, service, pool, tmp_path / "artifacts")
     for name, (role, team) in ROLES.items():
         _, api.tokens[name] = await create_token(service.store, role, team, name)
     return api
+
+
+async def start_api_with(pool: asyncpg.Pool, tmp_path: Path, settings: ApiSettings) -> Api:
+    """A registry API on the filesystem artifact store with non-default settings."""
+    artifacts = FilesystemArtifactStore(tmp_path / "artifacts")
+    return await start_api(pool, artifacts, tmp_path, settings)
 
 
 @pytest.fixture

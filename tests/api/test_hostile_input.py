@@ -90,3 +90,44 @@ async def test_too_large_is_one_problem_type(api: Api, path: str, size: int) -> 
     problem = await _refused(api, "POST", path, "admin", data=body, headers=headers)
     assert problem["status"] == 413
     assert problem["type"].endswith("/payload-too-large"), problem
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8700/api/v1/agents",  # the registry itself
+        "http://169.254.169.254/latest/meta-data/",  # cloud metadata
+        "http://10.0.0.5/admin",
+        "http://[::1]:9901/metrics",
+        "http://[::ffff:192.168.1.1]/",
+        "http://localhost/hook",
+    ],
+)
+async def test_webhooks_to_private_addresses_are_refused(api: Api, url: str) -> None:
+    assert (await api.register(make_spec())).status == 201
+    body = {"url": url, "agent_id": "gl-cbam-calculator"}
+    problem = await _refused(api, "POST", "/api/v1/subscriptions", "admin", json=body)
+    assert problem["status"] == 422
+    assert "GREENLANG_WEBHOOK_ALLOW_NETWORKS" in problem["detail"]
+    assert problem["errors"][0]["field"] == "url"
+
+
+async def test_an_allowed_network_may_take_webhooks(pool: Any, tmp_path: Any) -> None:
+    from registry.api.context import ApiSettings
+    from registry.webhooks.destinations import Destinations, parse_networks
+    from tests.api.conftest import MAX_ARTIFACT, start_api_with
+
+    settings = ApiSettings(
+        tmp_path / "spool", MAX_ARTIFACT, webhooks=Destinations(parse_networks("10.0.0.0/8"))
+    )
+    api = await start_api_with(pool, tmp_path, settings)
+    try:
+        assert (await api.register(make_spec())).status == 201
+        body = {"url": "http://10.0.0.5/hook", "agent_id": "gl-cbam-calculator"}
+        r = await api.call("POST", "/api/v1/subscriptions", "admin", json=body)
+        assert r.status == 201, await r.text()
+        body["url"] = "http://192.168.0.5/hook"
+        r = await api.call("POST", "/api/v1/subscriptions", "admin", json=body)
+        assert r.status == 422
+    finally:
+        await api.client.close()

@@ -135,7 +135,7 @@ async def test_deprecate_retire_undeploy(api: Api) -> None:
 
 async def test_subscribe_prints_the_secret_once_and_unsubscribe_deletes(api: Api) -> None:
     await register(api)
-    url = "http://127.0.0.1:9/hook"
+    url = "https://hooks.example/hook"
     code, out, err = await lifecycle(
         api, "subscribe", "--agent", AGENT_ID, "--url", url, "--event", "version.deprecated"
     )

@@ -56,7 +56,7 @@ async def test_create_returns_the_secret_once(agent: Api) -> None:
 
 async def test_team_subscriptions_and_who_sees_what(agent: Api) -> None:
     api = agent
-    team = {"url": "http://10.0.0.5:8080/hook", "team": "cbam-team", "events": ["*"]}
+    team = {"url": "https://hooks.example:8443/team-hook", "team": "cbam-team", "events": ["*"]}
     assert (await subscribe(api, team)).status == 201
     assert (await subscribe(api, {**team, "team": "csrd-team"}, "other_publisher")).status == 201
     assert (await subscribe(api, HOOK, "admin")).status == 201

@@ -42,7 +42,10 @@ class Serve(RegistryProcess):
         return [*super().command(), "--deployer", self.deployer, *host]
 
     def environment(self) -> dict[str, str]:
-        return super().environment() | {"GREENLANG_JWT_SECRET_FILE": str(self.secret_file)}
+        return super().environment() | {
+            "GREENLANG_JWT_SECRET_FILE": str(self.secret_file),
+            "GREENLANG_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",  # the test's webhook receiver
+        }
 
 
 @dataclass

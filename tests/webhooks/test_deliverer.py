@@ -17,6 +17,7 @@ import pytest
 from registry.store.port import MetadataStore, NewSubscription
 from registry.store.postgres import PgMetadataStore
 from registry.webhooks.deliverer import WebhookDeliverer
+from registry.webhooks.destinations import Destinations, parse_networks
 from registry.webhooks.models import Delivery
 from registry.webhooks.retry import RetryPolicy
 from registry.webhooks.signing import verify
@@ -27,6 +28,13 @@ from tests.webhooks.receiver import receiver
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 SECRET = "whsec_test-secret"
+LOOPBACK = Destinations(parse_networks("127.0.0.0/8"))  # the test receivers listen there
+
+
+def loopback_deliverer(*args: Any, **kw: Any) -> WebhookDeliverer:
+    return WebhookDeliverer(*args, destinations=LOOPBACK, **kw)
+
+
 FAST = RetryPolicy(max_attempts=4, base_delay=10.0, timeout=2.0, poll_interval=0.05)
 
 
@@ -74,7 +82,7 @@ async def attempts_audited(pool: asyncpg.Pool) -> list[dict[str, Any]]:
 async def test_a_delivery_is_signed_and_verifies(store: MetadataStore, pool: asyncpg.Pool) -> None:
     async with receiver() as rec:
         await subscribe(store, rec.url)
-        deliverer = WebhookDeliverer(store, FAST)
+        deliverer = loopback_deliverer(store, FAST)
         deliverer.start()
         try:
             await announce(store)
@@ -129,7 +137,7 @@ async def test_failures_are_retried_until_delivered(
     async with receiver(script=[500, 503]) as rec:
         await subscribe(store, rec.url)
         await announce(store)
-        deliverer = WebhookDeliverer(store, FAST, clock=clock, jitter=lambda: 1.0)
+        deliverer = loopback_deliverer(store, FAST, clock=clock, jitter=lambda: 1.0)
         try:
             for expected_wait in (10.0, 20.0):
                 assert await deliverer.run_once() == 1
@@ -161,7 +169,7 @@ async def test_an_unreachable_receiver_is_given_up_after_n_attempts(
     clock = Clock()
     await subscribe(store, f"http://127.0.0.1:{free_port()}/hook")  # nothing listens there
     await announce(store)
-    deliverer = WebhookDeliverer(store, FAST, clock=clock, jitter=lambda: 0.0)
+    deliverer = loopback_deliverer(store, FAST, clock=clock, jitter=lambda: 0.0)
     waits = []
     try:
         for _ in range(FAST.max_attempts - 1):
@@ -193,7 +201,7 @@ async def test_a_receiver_that_does_not_answer_times_out(store: MetadataStore) -
     async with receiver(delay=30) as rec:
         await subscribe(store, rec.url)
         await announce(store)
-        deliverer = WebhookDeliverer(store, policy, clock=Clock())
+        deliverer = loopback_deliverer(store, policy, clock=Clock())
         try:
             assert await deliverer.run_once() == 1
         finally:
@@ -208,7 +216,7 @@ async def test_redirects_and_client_errors_are_failures(store: MetadataStore) ->
         await subscribe(store, rec.url)
         await announce(store)
         clock = Clock()
-        deliverer = WebhookDeliverer(store, FAST, clock=clock)
+        deliverer = loopback_deliverer(store, FAST, clock=clock)
         try:
             assert await deliverer.run_once() == 1
             clock.at += timedelta(hours=1)
@@ -224,7 +232,7 @@ async def test_two_deliverers_never_post_a_delivery_twice(store: MetadataStore) 
         await subscribe(store, rec.url)
         await announce(store, n=60)
         policy = RetryPolicy(batch=5, poll_interval=0.05)
-        one, two = WebhookDeliverer(store, policy), WebhookDeliverer(store, policy)
+        one, two = loopback_deliverer(store, policy), loopback_deliverer(store, policy)
         one.start()
         two.start()
         try:
@@ -243,7 +251,7 @@ async def test_concurrent_passes_split_the_work(store: MetadataStore) -> None:
         await subscribe(store, rec.url)
         await announce(store, n=30)
         policy = RetryPolicy(batch=30)
-        deliverers = [WebhookDeliverer(store, policy, clock=Clock()) for _ in range(3)]
+        deliverers = [loopback_deliverer(store, policy, clock=Clock()) for _ in range(3)]
         try:
             counts = await asyncio.gather(*(d.run_once() for d in deliverers))
         finally:
@@ -258,9 +266,25 @@ async def test_a_deleted_subscription_gets_nothing_more(store: MetadataStore) ->
         await subscribe(store, rec.url)
         await announce(store)
         await store.webhooks.delete_subscription("sub-1", T0)
-        deliverer = WebhookDeliverer(store, FAST, clock=Clock())
+        deliverer = loopback_deliverer(store, FAST, clock=Clock())
         try:
             assert await deliverer.run_once() == 0
         finally:
             await deliverer.stop()
     assert rec.got == []
+
+
+async def test_a_private_destination_is_not_posted_to_without_an_allow_list(
+    store: MetadataStore, pool: asyncpg.Pool
+) -> None:
+    async with receiver() as rec:
+        await subscribe(store, rec.url)  # stored directly: the API would refuse it already
+        await announce(store)
+        deliverer = WebhookDeliverer(store, FAST, clock=Clock())  # no networks allowed
+        try:
+            assert await deliverer.run_once() == 1
+        finally:
+            await deliverer.stop()
+        assert rec.got == []
+        d = await only_delivery(store)
+        assert d.last_error is not None and d.last_error.startswith("refused: 127.0.0.1 is a")
