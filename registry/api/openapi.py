@@ -29,6 +29,11 @@ RESPONSE_HEADERS = {
     "Digest": "sha-256 of the body",
 }
 INTERNAL_ERROR = ("Internal error", PROBLEM_BASE + "internal-error")
+# Answered before any handler runs (kernel/http_server.py), so possible on every operation.
+PROTOCOL_ERRORS = {
+    414: ("URI too long", PROBLEM_BASE + "uri-too-long"),
+    431: ("Request header fields too large", PROBLEM_BASE + "request-header-fields-too-large"),
+}
 
 Key = tuple[str, str, str, str]  # (method, template, role, media type)
 
@@ -104,6 +109,7 @@ def _param(p: Param) -> dict[str, Any]:
 def _problem_responses(schemas: Schemas) -> dict[str, Any]:
     """One response per error status, naming the problem types registry.errors has for it."""
     kinds: dict[int, list[tuple[str, str]]] = {500: [INTERNAL_ERROR]}
+    kinds |= {status: [kind] for status, kind in PROTOCOL_ERRORS.items()}
     for cls in Problem.__subclasses__():
         kinds.setdefault(cls.status, []).append((cls.title, PROBLEM_BASE + cls.slug))
     schema = schemas.get(("", "", "problem", PROBLEM_MEDIA), ProblemDetails)
@@ -134,9 +140,10 @@ def _responses(op: Op, schemas: Schemas, key: Key, secured: bool, routed_404: bo
     }
     if op.not_modified:
         responses["304"] = {"description": "Not modified: If-None-Match matched the ETag"}
-    errors = {*op.errors, 500, *([401] if secured else []), *([404] if routed_404 else [])}
-    if op.body:
-        errors.add(413)  # every body has a size limit (registry/api/uploads.py read_limited)
+    errors = {*op.errors, 500, *PROTOCOL_ERRORS}
+    errors |= {*([401] if secured else []), *([404] if routed_404 else [])}
+    if op.body:  # every body has a size limit and may not decode (malformed, bad encoding)
+        errors |= {400, 413}
     for status in sorted(errors):
         responses[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
     return responses
