@@ -181,7 +181,7 @@ LIFECYCLE: dict[tuple[str, str], Op] = {
     ("DELETE", lifecycle.DEPLOYMENT): Op(
         "Undeploy: request the stop",
         Deployment,
-        errors=(400, 403),
+        errors=(400, 403, 409),
         params=(Param("reason", "query", {"type": "string", "maxLength": 1000}),),
     ),
 }

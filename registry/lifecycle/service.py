@@ -304,15 +304,20 @@ class DeploymentService(LifecycleBase):
         """Request the stop (idempotent: a stopping or stopped deployment is returned as is)."""
         d = await self.get_deployment(deployment_id)
         async with self.store.transaction() as tx:
-            locked = await self._lock(tx, d.agent_id, d.version)
+            # Who may, before anything about the agent's state: a stopped deployment of a
+            # deleted agent is still answered (as is), and only to those who may stop it.
+            agent = await tx.agents.lock(d.agent_id)
+            assert agent is not None  # the deployment row references it
             self._require(
-                rules.may_retire(ctx.principal, locked.owner_team),
+                rules.may_retire(ctx.principal, agent.owner_team),
                 f"undeploying needs role approver or admin, or publisher of team"
-                f" {locked.owner_team!r}",
+                f" {agent.owner_team!r}",
             )
             d = await self._locked_deployment(tx, deployment_id)
             if d.desired is Desired.STOPPED:
                 return d
+            if agent.deleted_at is not None:  # deleting refuses live deployments; kept as a guard
+                raise Conflict(f"agent {d.agent_id!r} was deleted")
             await tx.deployments.request_stop(deployment_id, reason or "undeployed", now())
             await self._announce(
                 tx,
@@ -320,7 +325,7 @@ class DeploymentService(LifecycleBase):
                 "deployment.stop",
                 deployment_id,
                 d.agent_id,
-                locked.owner_team,
+                agent.owner_team,
                 event="deployment.stop_requested",  # deployment.stopped: the controller
                 before={"status": d.status.value},
                 after={"desired": "stopped"},

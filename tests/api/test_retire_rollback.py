@@ -133,6 +133,21 @@ async def test_undeploy(gov: Api) -> None:
     assert status == 409  # still stopping: promote again once it stopped
 
 
+async def test_a_stopped_deployment_of_a_deleted_agent(gov: Api) -> None:
+    """Found by schemathesis: undeploy answered 409 'agent was deleted' (undocumented) even to
+    a viewer. Now: who may, first; then a stopped deployment is answered as it is."""
+    await register(gov)
+    dep = (await deployed(gov, "1.0.0"))["deployment_id"]
+    await stopped_by_controller(gov, dep)
+    assert (await gov.call("DELETE", AGENT, "approver")).status == 200
+    path = f"/api/v1/deployments/{dep}"
+    before = await counts(gov)
+    assert (await gov.call("DELETE", path, "viewer")).status == 403
+    r = await gov.call("DELETE", path, "approver")
+    assert r.status == 200 and (await r.json())["status"] == "stopped"
+    assert await counts(gov) == before
+
+
 async def test_deprecate(gov: Api) -> None:
     await register(gov)
     await deployed(gov, "1.0.0")
