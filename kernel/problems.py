@@ -10,7 +10,8 @@ path) and ``request_id`` (also sent as ``X-Request-Id``); a problem may add memb
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 from aiohttp import web
@@ -64,6 +65,7 @@ class Problem(Exception):
     status: int = 400
     slug: str = "bad-request"
     title: str = "Bad request"
+    headers: Mapping[str, str] = MappingProxyType({})  # sent with the answer (Retry-After)
 
     def __init__(self, detail: str, **extras: Any) -> None:
         super().__init__(detail)

@@ -17,8 +17,9 @@ from registry.api import (
 )
 from registry.api.context import SERVICE, SETTINGS, ApiSettings, json_response
 from registry.api.fleet_metrics import FleetMetrics
-from registry.api.middleware import PRINCIPAL, HttpMetrics, bearer_auth, errors_and_ids
+from registry.api.middleware import PRINCIPAL, THROTTLE, HttpMetrics, bearer_auth, errors_and_ids
 from registry.api.openapi import openapi_document
+from registry.auth.throttle import FailedAuthThrottle
 from registry.auth.tokens import TokenResolver
 from registry.catalog.service import RegistryService
 from registry.control_plane.bundle import BundleServer, validate_policy
@@ -59,6 +60,7 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     app[SERVICE] = service
     app[SETTINGS] = settings
     app[PRINCIPAL] = TokenResolver(service.store.tokens)
+    app[THROTTLE] = FailedAuthThrottle()
     app[METRICS] = registry
     registry.register(service.certificate_expiry)
     app[FLEET] = FleetMetrics(registry)

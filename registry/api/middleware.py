@@ -18,8 +18,15 @@ from pydantic import ValidationError
 from kernel.headers import REQUEST_ID_HEADER, bearer_token, request_id_of
 from kernel.problems import Problem, ProblemDetails, problem_response
 from registry.auth.principal import Principal
+from registry.auth.throttle import FailedAuthThrottle
 from registry.auth.tokens import TokenResolver
-from registry.errors import BadRequest, PayloadTooLarge, Unauthorized, ValidationFailed
+from registry.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("registry.api")
@@ -28,6 +35,7 @@ UNSTORABLE_TEXT = (
     asyncpg.exceptions.UntranslatableCharacterError,
 )
 PRINCIPAL = web.AppKey("resolver", TokenResolver)
+THROTTLE = web.AppKey("failed_auth_throttle", FailedAuthThrottle)
 REQUEST_ID = web.RequestKey("request_id", str)
 CALLER = web.RequestKey("principal", Principal)
 
@@ -68,6 +76,7 @@ async def errors_and_ids(request: web.Request, handler: Handler) -> web.StreamRe
             problem = ProblemDetails(500, "internal-error", "Internal error", detail)
         if isinstance(exc, web.HTTPException):
             headers = {k: v for k, v in exc.headers.items() if k.lower() in _KEPT_HEADERS}
+        headers.update(problem.headers)
         response = problem_response(problem.body(request.path, request_id), headers)
     response.headers[REQUEST_ID_HEADER] = request_id
     return response
@@ -108,8 +117,14 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         token = bearer_token(request.headers.get("Authorization"))
         if token is None:
             raise Unauthorized("send Authorization: Bearer <token>")
+        throttle, address = request.app[THROTTLE], request.remote or "unknown"
+        if (wait := throttle.retry_after(address)) is not None:
+            raise TooManyRequests(
+                f"too many failed token attempts from {address}; retry in {wait} s", wait
+            )
         principal = await request.app[PRINCIPAL].resolve(token)
         if principal is None:
+            throttle.failed(address)
             raise Unauthorized("unknown or revoked token")
         request[CALLER] = principal
     return await handler(request)

@@ -141,7 +141,7 @@ def _responses(op: Op, schemas: Schemas, key: Key, secured: bool, routed_404: bo
     if op.not_modified:
         responses["304"] = {"description": "Not modified: If-None-Match matched the ETag"}
     errors = {*op.errors, 500, *PROTOCOL_ERRORS}
-    errors |= {*([401] if secured else []), *([404] if routed_404 else [])}
+    errors |= {*([401, 429] if secured else []), *([404] if routed_404 else [])}
     if op.body:  # every body has a size limit and may not decode (malformed, bad encoding)
         errors |= {400, 413}
     for status in sorted(errors):

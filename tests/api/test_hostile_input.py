@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from registry.api.middleware import THROTTLE
 from tests.api.conftest import Api, make_spec
 from tests.api.test_bad_input import form
 
@@ -131,3 +132,16 @@ async def test_an_allowed_network_may_take_webhooks(pool: Any, tmp_path: Any) ->
         assert r.status == 422
     finally:
         await api.client.close()
+
+
+async def test_token_guessing_is_throttled_per_address(api: Api) -> None:
+    bad = {"Authorization": "Bearer gl_" + "0" * 40}
+    limit = api.client.app[THROTTLE].limit
+    for _ in range(limit):
+        assert (await api.client.get("/api/v1/agents", headers=bad)).status == 401
+    r = await api.client.get("/api/v1/agents", headers=bad)
+    assert r.status == 429 and int(r.headers["Retry-After"]) >= 1
+    assert (await r.json())["type"].endswith("/too-many-requests")
+    # a good token from the same address waits too: a guesser may hold one
+    assert (await api.call("GET", "/api/v1/agents", "viewer")).status == 429
+    assert (await api.client.get("/healthz")).status == 200  # only the API is guarded
