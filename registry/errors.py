@@ -84,3 +84,8 @@ class TooManyRequests(Problem):
 
 class ServiceUnavailable(Problem):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+    def __init__(self, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        if retry_after is not None:
+            self.headers = {"Retry-After": str(retry_after)}

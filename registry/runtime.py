@@ -14,6 +14,7 @@ from registry.catalog.service import RegistryService
 from registry.config import RegistryConfig
 from registry.search import search_index_from_url
 from registry.search.port import SearchIndex
+from registry.store.availability import connect
 from registry.store.embedded import start_embedded_postgres
 from registry.store.migrate import migrate
 
@@ -31,7 +32,7 @@ async def open_database(config: RegistryConfig, max_size: int = 20) -> Database:
     url = config.database_url
     if url is None:
         url, embedded = start_embedded_postgres(config.data_dir)
-    pool = await asyncpg.create_pool(url, min_size=2, max_size=max_size)
+    pool = await asyncpg.create_pool(url, min_size=2, max_size=max_size, connect=connect)
     await migrate(pool)
     return Database(pool=pool, url=url, embedded=embedded)
 

@@ -23,10 +23,12 @@ from registry.auth.tokens import TokenResolver
 from registry.errors import (
     BadRequest,
     PayloadTooLarge,
+    ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
     ValidationFailed,
 )
+from registry.store.availability import RETRY_AFTER_S, UNAVAILABLE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("registry.api")
@@ -97,6 +99,9 @@ def _as_problem(exc: Exception) -> Problem | None:
         # Always the caller's input (a NUL character, which PostgreSQL text and jsonb cannot
         # hold), wherever it got past validation.
         return BadRequest("the request holds text that cannot be stored (NUL characters)")
+    if isinstance(exc, UNAVAILABLE):
+        log.warning("database unavailable", error=str(exc), error_type=type(exc).__name__)
+        return ServiceUnavailable("the database is unavailable; retry shortly", RETRY_AFTER_S)
     if isinstance(exc, ArgumentError):
         # A query argument asyncpg cannot encode: a request value past its column's range
         # (an integer beyond 64 bits) that got past validation.
