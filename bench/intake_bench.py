@@ -347,7 +347,7 @@ def report(
     log(f"registry: {out.stored} events in {out.seconds:.2f}s = {rate:,.0f} events/s; "
         f"batch latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")  # fmt: skip
     log("CPU s over the phase: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
-        + (f"; server CPU per 1000 events {1000 * cpu.get('server', 0) / out.stored:.1f} ms"
+        + (f"; server CPU per 1000 events {1e6 * cpu.get('server', 0) / out.stored:.0f} ms"
            if out.stored else ""))  # fmt: skip
     if base_s:
         base_rate = out.stored / base_s

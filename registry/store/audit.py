@@ -65,15 +65,17 @@ async def append_new(conn: Conn, records: list[AuditRecord]) -> int:
     return len(await append_new_records(conn, records))
 
 
-async def append_new_records(conn: Conn, records: list[AuditRecord]) -> list[AuditRecord]:
+async def append_new_records(
+    conn: Conn, records: list[AuditRecord], *, json_native: bool = False
+) -> list[AuditRecord]:
     """Append the records whose event_id is not stored yet (nor earlier in `records`), in order,
-    inside the caller's transaction; return those appended.
+    inside the caller's transaction; return those appended. `json_native`: see `prepare`.
 
     Race-safe: the append lock is taken before looking for known ids, so a concurrent batch with
     the same ids either committed before the lookup (and is seen) or waits for this one."""
     if not records:
         return []
-    prepared = [prepare(r) for r in records]
+    prepared = [prepare(r, json_native=json_native) for r in records]
     prev_hash = await _lock_and_head(conn)
     known = set(
         await conn.fetchval(
