@@ -142,7 +142,10 @@ def make_sidecars(args: argparse.Namespace, agents: Sequence[str]) -> list[Sidec
     rng = random.Random(args.seed)
     start = datetime.now(UTC) - timedelta(hours=1)
     sidecars = [Sidecar(f"sc-bench-{i}") for i in range(args.sidecars)]
-    per = [args.events // args.sidecars + (i < args.events % args.sidecars) for i in range(args.sidecars)]
+    per = [
+        args.events // args.sidecars + (i < args.events % args.sidecars)
+        for i in range(args.sidecars)
+    ]
     for i, (sc, n) in enumerate(zip(sidecars, per, strict=True)):
         agent = agents[i % len(agents)]
         events = [
@@ -396,7 +399,8 @@ async def run(args: argparse.Namespace, env: Env) -> int:
         await pool.close()
     for e in out.errors[:5]:
         log(f"error: {e}")
-    base_s, base_cpu = None, {}
+    base_s: float | None = None
+    base_cpu: dict[str, float] = {}
     if args.baseline:
         rows = baseline_rows(sidecars)
         pg_meter = CpuMeter({"postgres": pg_pid} if pg_pid else {}, own=None)
