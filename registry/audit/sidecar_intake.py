@@ -59,6 +59,6 @@ async def store_events(
     records = [record(e, principal) for e in batch.events]
     events = {id(r): e for r, e in zip(records, batch.events, strict=True)}  # the very record
     async with pool.acquire() as conn, conn.transaction():
-        appended = await audit.append_new_records(conn, records)
+        appended = await audit.append_new_records(conn, records, json_native=True)
         await add_usage(conn, tally(events[id(r)] for r in appended))
     return IntakeResult(stored=len(appended), duplicates=len(records) - len(appended))

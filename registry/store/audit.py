@@ -20,16 +20,19 @@ INSERT_SQL = (
     " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12)"
 )
 
-# One statement for a whole batch: each parameter is one column's array.
-BULK_INSERT_SQL = (
-    "INSERT INTO audit_events (event_id, at, actor, action, target, agent_id, before, after,"
-    " reason, request_id, prev_hash, hash)"
-    " SELECT event_id, at, actor, action, target, agent_id, before, after, reason, request_id,"
-    " prev_hash, hash FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[],"
-    " $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::text[], $10::text[], $11::text[],"
-    " $12::text[])"
-    " WITH ORDINALITY AS u(event_id, at, actor, action, target, agent_id, before, after, reason,"
-    " request_id, prev_hash, hash, n) ORDER BY n"
+# A batch goes in with COPY (rows in chain order, so `seq` follows the chain): about half the
+# server CPU of an INSERT over unnest() arrays, and no per-element array encoding in the client.
+COPY_COLUMNS = [
+    "event_id", "at", "actor", "action", "target", "agent_id", "before", "after", "reason",
+    "request_id", "prev_hash", "hash",
+]  # fmt: skip
+
+# The chain head and which of the ids are stored, in one round trip. Its own statement after the
+# lock: a statement that waited for the lock would read with a snapshot from before the wait.
+HEAD_AND_KNOWN_SQL = (
+    "SELECT (SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1) AS head,"
+    " (SELECT coalesce(array_agg(event_id), '{}') FROM audit_events"
+    " WHERE event_id = ANY($1::text[])) AS known"
 )
 
 # The newest audit event that can change the bundle. The predicate is that of the partial index
@@ -65,23 +68,21 @@ async def append_new(conn: Conn, records: list[AuditRecord]) -> int:
     return len(await append_new_records(conn, records))
 
 
-async def append_new_records(conn: Conn, records: list[AuditRecord]) -> list[AuditRecord]:
+async def append_new_records(
+    conn: Conn, records: list[AuditRecord], *, json_native: bool = False
+) -> list[AuditRecord]:
     """Append the records whose event_id is not stored yet (nor earlier in `records`), in order,
-    inside the caller's transaction; return those appended.
+    inside the caller's transaction; return those appended. `json_native`: see `prepare`.
 
     Race-safe: the append lock is taken before looking for known ids, so a concurrent batch with
     the same ids either committed before the lookup (and is seen) or waits for this one."""
     if not records:
         return []
-    prepared = [prepare(r) for r in records]
-    prev_hash = await _lock_and_head(conn)
-    known = set(
-        await conn.fetchval(
-            "SELECT coalesce(array_agg(event_id), '{}') FROM audit_events"
-            " WHERE event_id = ANY($1::text[])",
-            [r.event_id for r in records],
-        )
-    )
+    prepared = [prepare(r, json_native=json_native) for r in records]
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK)
+    found = await conn.fetchrow(HEAD_AND_KNOWN_SQL, [r.event_id for r in records])
+    assert found is not None  # a SELECT without FROM has its one row
+    prev_hash, known = found["head"] or GENESIS, set(found["known"])
     rows, appended = [], []
     for record, p in zip(records, prepared, strict=True):
         if record.event_id in known:
@@ -92,7 +93,7 @@ async def append_new_records(conn: Conn, records: list[AuditRecord]) -> list[Aud
         appended.append(record)
         prev_hash = digest
     if rows:
-        await conn.execute(BULK_INSERT_SQL, *zip(*rows, strict=True))
+        await conn.copy_records_to_table("audit_events", records=rows, columns=COPY_COLUMNS)
     return appended
 
 

@@ -109,6 +109,21 @@ async def test_caller_chosen_values_are_stored_as_they_came(api: Api) -> None:
     assert (await verify_chain(api.service.store.audit)).ok
 
 
+async def test_floats_of_every_notation_verify_after_storage(api: Api) -> None:
+    """The append path writes canonical bytes with orjson where they equal the reference
+    encoder's and falls back elsewhere (floats Python writes with an exponent): whatever jsonb
+    gives back must still verify."""
+    latencies = [0, 0.0, 1e-05, 2.5e-07, 0.0001, 12.5, 3, 999999999.999, 1e9]
+    sent = [event(latency_ms=x) for x in latencies]
+    r = await post(api, sent)
+    assert r.status == 200, await r.text()
+    stored = await api.pool.fetch(
+        "SELECT after FROM audit_events WHERE action = 'sidecar.invoke' ORDER BY seq"
+    )
+    assert [json.loads(row["after"])["latency_ms"] for row in stored] == latencies
+    assert (await verify_chain(api.service.store.audit)).ok
+
+
 async def test_duplicates_are_counted_not_stored(api: Api) -> None:
     a, b, c = event(), event(), event()
     assert await (await post(api, [a, b])).json() == {"stored": 2, "duplicates": 0}

@@ -17,7 +17,7 @@ from aiohttp import web
 from bench.loadgen import CpuMeter, LoadSpec, nearest_rank, run_load
 from tests.support.servers import free_port
 
-BENCHES = ["policy_bench", "registry_bench", "scale_bench", "sidecar_bench"]
+BENCHES = ["intake_bench", "policy_bench", "registry_bench", "scale_bench", "sidecar_bench"]
 SUPPORT = [
     "loadgen",
     "registry_dataset",
