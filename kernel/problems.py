@@ -48,7 +48,7 @@ def problem_body(
 
 
 def problem_response(
-    body: dict[str, Any], headers: Iterable[tuple[str, str]] | dict[str, str] = ()
+    body: dict[str, Any], headers: Iterable[tuple[str, str]] | Mapping[str, str] = ()
 ) -> web.Response:
     """``body`` (see :func:`problem_body`) as an ``application/problem+json`` response."""
     out: CIMultiDict[str] = CIMultiDict(headers)

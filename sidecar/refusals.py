@@ -36,7 +36,7 @@ class Refused(ProblemDetails):
         headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         super().__init__(status, slug, title, detail, **(extra or {}))
-        self.error, self.headers = error, headers
+        self.error, self.headers = error, dict(headers)
 
 
 def upstream_failed(failure: UpstreamError) -> Refused:
