@@ -37,11 +37,14 @@ async def open_database(config: RegistryConfig, max_size: int = 20) -> Database:
     return Database(pool=pool, url=url, embedded=embedded)
 
 
-async def open_service(config: RegistryConfig, stack: AsyncExitStack) -> RegistryService:
+async def open_service(
+    config: RegistryConfig, stack: AsyncExitStack
+) -> tuple[RegistryService, Database]:
     db = await open_database(config)
     stack.push_async_callback(db.pool.close)
     artifacts = artifact_store_from_url(config.artifact_url)
     stack.push_async_callback(artifacts.close)
     index: SearchIndex = search_index_from_url(config.search_url, db.pool, config.meili_key)
     stack.push_async_callback(index.close)
-    return RegistryService(db.pool, artifacts, index, entry_cache_ttl=config.read_cache_ttl)
+    service = RegistryService(db.pool, artifacts, index, entry_cache_ttl=config.read_cache_ttl)
+    return service, db

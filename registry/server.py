@@ -20,17 +20,16 @@ from kernel.http_server import ProblemAppRunner
 from kernel.logs import configure_logging
 from registry.api.app import METRICS, create_app
 from registry.api.context import ApiSettings
-from registry.api.lifecycle import LIFECYCLE
-from registry.canary.runner import CanaryMetrics, CanaryRunner
 from registry.catalog.seed import seed_directory
 from registry.catalog.service import RegistryService
 from registry.config import RegistryConfig
 from registry.control_plane.stock import install_stock_policies
 from registry.deployments.controller import DeploymentController
 from registry.deployments.deployer_set import DeployerUnavailable
-from registry.lifecycle.sweeper import SunsetSweeper
+from registry.duties import BackgroundDuties
+from registry.leadership import Leadership
 from registry.runtime import open_service
-from registry.webhooks.deliverer import WebhookDeliverer
+from registry.store.availability import connect
 from registry.webhooks.destinations import Destinations
 
 log = structlog.get_logger("registry.server")
@@ -101,15 +100,13 @@ async def serve(
     configure_logging(component="registry")
     shared_port = workers > 1 or is_worker
     async with AsyncExitStack() as stack:
-        service = await open_service(config, stack)
+        service, db = await open_service(config, stack)
         stack.push_async_callback(service.close)
         await service.start(preload=config.preload_agents)
         installed = await install_stock_policies(service.store)  # before the first bundle
-        service.relay.start()
-        stack.push_async_callback(service.relay.stop)
         controller = None if is_worker else await _controller(config, service)
-        if controller is not None:  # at shutdown: stop the loop, close deployers; instances stay
-            stack.push_async_callback(controller.stop)
+        if controller is not None:  # at shutdown: close deployers; instances stay
+            stack.push_async_callback(controller.deployers.close)
         settings = ApiSettings(
             config.data_dir / "spool",
             config.max_artifact_bytes,
@@ -130,13 +127,12 @@ async def serve(
         if not is_worker:
             children = _spawn_workers(config, workers - 1)
             stack.callback(_stop_workers, children)
-            # one per registry: the first process
-            deliverer = WebhookDeliverer(service.store, destinations=settings.webhooks)
-            deliverer.start()
-            stack.push_async_callback(deliverer.stop)
-            sweeper = SunsetSweeper(app[LIFECYCLE])  # one per registry: the first process
-            sweeper.start()
-            stack.push_async_callback(sweeper.stop)
+            duties = BackgroundDuties(service, app, controller)
+            leadership = Leadership(
+                lambda: connect(db.url), duties.start, duties.stop, metrics=app[METRICS]
+            )
+            leadership.start()  # the duties run while this process leads (several may serve)
+            stack.push_async_callback(leadership.stop)
             log.info(
                 f"registry listening on http://{config.host}:{config.port}"
                 f" ({workers} worker{'s' if workers > 1 else ''})",
@@ -148,13 +144,6 @@ async def serve(
             if seed:
                 counts = await seed_directory(service, seed)
                 log.info(f"seeded from {seed}: {counts}")
-            if controller is not None:
-                controller.start()
-                canaries = CanaryRunner(
-                    app[LIFECYCLE], metrics=CanaryMetrics(app[METRICS]), wake=controller.wake
-                )
-                canaries.start()  # judges canaries; needs the controller that deploys them
-                stack.push_async_callback(canaries.stop)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -141,7 +141,7 @@ async def _reindex(args: argparse.Namespace) -> int:
     from registry.runtime import open_service
 
     async with AsyncExitStack() as stack:
-        service = await open_service(_config(args), stack)
+        service, _ = await open_service(_config(args), stack)
         await service.index.clear()
         queued = await service.store.outbox.enqueue_all()
         await service.relay.drain()

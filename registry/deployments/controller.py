@@ -82,8 +82,13 @@ class DeploymentController:
         self._wake.set()
 
     async def stop(self) -> None:
+        """Pause, then release the deployers; the instances keep running."""
+        await self.pause()
+        await self.deployers.close()
+
+    async def pause(self) -> None:
         """Finish the tick under way (a tick cut in half could lose track of a process it
-        just started), then release the deployers; the instances keep running."""
+        just started) and reconcile no more until `start`; deployers stay open."""
         task, self._task = self._task, None
         if task is not None:
             self._stopping = True
@@ -92,7 +97,6 @@ class DeploymentController:
                 await asyncio.wait_for(task, self.stop_grace_s)
             except TimeoutError:
                 log.warning("deployment controller stopped in the middle of a tick")
-        await self.deployers.close()
 
     async def _run(self) -> None:
         while not self._stopping:
