@@ -137,6 +137,18 @@ async def _audit_verify(args: argparse.Namespace) -> int:
     return await _with_database(args, verify)
 
 
+async def _backup(args: argparse.Namespace) -> int:
+    from registry.cli.backup_commands import backup
+
+    return await backup(_config(args), Path(args.output))
+
+
+async def _restore(args: argparse.Namespace) -> int:
+    from registry.cli.backup_commands import restore
+
+    return await restore(_config(args), Path(args.directory))
+
+
 async def _reindex(args: argparse.Namespace) -> int:
     from registry.runtime import open_service
 
@@ -196,6 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     _server_args(verify)
     verify.set_defaults(run=_audit_verify)
 
+    backup = sub.add_parser("backup", help="database, artifacts and audit chain into a directory")
+    backup.add_argument("--output", required=True, help="a new or empty directory")
+    _server_args(backup)
+    backup.set_defaults(run=_backup)
+    restore = sub.add_parser("restore", help="a backup into an empty registry")
+    restore.add_argument("directory", help="what `backup --output` wrote")
+    _server_args(restore)
+    restore.set_defaults(run=_restore)
     reindex = sub.add_parser("reindex", help="rebuild the search index from the database")
     _server_args(reindex)
     reindex.set_defaults(run=_reindex)
