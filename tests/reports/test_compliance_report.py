@@ -174,9 +174,7 @@ async def test_a_naive_edit_before_the_checkpoint_needs_a_full_verification(api:
         ({"team": "a\nb"}, 422),
     ],
 )
-async def test_bad_input_is_a_problem(
-    api: Api, params: dict[str, str | None], status: int
-) -> None:
+async def test_bad_input_is_a_problem(api: Api, params: dict[str, str | None], status: int) -> None:
     query = {k: v for k, v in {**PERIOD, **params}.items() if v is not None}
     r = await api.call("GET", URL, "viewer", params=query)
     assert r.status == status, await r.text()
