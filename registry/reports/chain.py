@@ -40,9 +40,13 @@ async def verify(pool: asyncpg.Pool, full: bool = False) -> ChainResult:
     known = await checkpoints(pool)
     for cp in known:
         if cp.current_hash != cp.hash:
-            start = (cp.seq, cp.hash, cp.verified_at)
-            return _broken(cp.seq, 0, "a verified event was changed or removed", start)
-    start = (0, GENESIS, None)
+            return _broken(
+                cp.seq,
+                0,
+                "a verified event was changed or removed",
+                (cp.seq, cp.hash, cp.verified_at),
+            )
+    start: tuple[int, str, datetime | None] = (0, GENESIS, None)
     if known and not full:
         start = (known[-1].seq, known[-1].hash, known[-1].verified_at)
     last_seq, prev_hash, _ = start

@@ -19,6 +19,7 @@ from registry.reports.model import (
     DailyPoint,
     GroupTotals,
     LifecycleEvent,
+    LifecycleKind,
     Period,
     PolicyCount,
     ReportFilter,
@@ -27,7 +28,7 @@ from registry.reports.model import (
 from registry.store.reports import AgentRow, ReportRows
 
 SUMMED = ("calls", "allowed", "warned", "denied", "refused", "fail_open", "violating")
-KINDS = {
+KINDS: dict[str, LifecycleKind] = {
     "deployment.create": "promotion",
     "canary.promote": "canary_verdict",
     "deployment.rollback": "rollback",

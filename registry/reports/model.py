@@ -43,9 +43,12 @@ class VersionReport(BaseModel):
     certificate: CertificateState
 
 
+LifecycleKind = Literal["promotion", "deprecation", "retirement", "rollback", "canary_verdict"]
+
+
 class LifecycleEvent(BaseModel):
     at: datetime
-    kind: Literal["promotion", "deprecation", "retirement", "rollback", "canary_verdict"]
+    kind: LifecycleKind
     action: str
     target: str
     actor: str

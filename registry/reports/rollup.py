@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from kernel.audit_event import SidecarEvent, event_at
+from kernel.audit_event import Finding, SidecarEvent, event_at
 
 MAX_EXAMPLES = 3
 DECISION_COLUMNS = {
@@ -45,7 +45,7 @@ class PolicyDelta:
     examples: list[str] = field(default_factory=list)
 
 
-def _policy_ids(findings: Iterable[dict[str, str]]) -> list[str]:
+def _policy_ids(findings: Iterable[Finding]) -> list[str]:
     """Each policy once per event, in order (a policy may report several findings)."""
     return list(dict.fromkeys(f["policy_id"] for f in findings))
 

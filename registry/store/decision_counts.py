@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from kernel.audit_event import SidecarEvent
 from registry.reports.rollup import MAX_EXAMPLES, tally_decisions
 from registry.store.agents import Conn
+from registry.store.migrate import available_migrations
 
 ADD_DECISIONS_SQL = """
 INSERT INTO decision_counts AS c
@@ -63,3 +64,17 @@ async def add_decision_counts(conn: Conn, events: Sequence[SidecarEvent]) -> Non
             [p.events for p in policies],
             examples,
         )
+
+
+def backfill_sql(prefix: str = "") -> list[str]:
+    """The backfill statements of migration 011, writing into `<prefix>decision_counts` and
+    `<prefix>policy_counts` (the bench and the tests check them against the intake's counts)."""
+    sql = next(text for version, _, text in available_migrations() if version == 11)
+    body = sql.split("-- Backfill", 1)[1].split("\n", 2)[2]
+    statements = [s.strip() for s in body.split(";") if s.strip()]
+    return [
+        s.replace("INSERT INTO decision_counts", f"INSERT INTO {prefix}decision_counts").replace(
+            "INSERT INTO policy_counts", f"INSERT INTO {prefix}policy_counts"
+        )
+        for s in statements
+    ]
