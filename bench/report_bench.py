@@ -108,25 +108,25 @@ def rollup_rows(a: argparse.Namespace, rng: random.Random) -> tuple[list[Any], l
             if count:
                 pid = POLICIES[rng.randrange(len(POLICIES))]
                 ids = [f"req-{uuid.UUID(int=rng.getrandbits(128)).hex[:12]}" for _ in range(3)]
-                policies.append((agent, day, version, pid, kind, count, ids[:count]))
+                policies.append((agent, day, version, pid, kind.encode(), count, ids[:count]))
     return decisions, policies
 
 
 async def load_rollups(pool: asyncpg.Pool, a: argparse.Namespace) -> tuple[int, int]:
     decisions, policies = rollup_rows(a, random.Random(a.seed))
     await pool.copy_records_to_table("decision_counts", records=decisions)
-    await pool.copy_records_to_table("policy_counts", records=policies)
+    await pool.copy_records_to_table("policy_counts", records=policies)  # "char": bytes
     await pool.execute("ANALYZE decision_counts; ANALYZE policy_counts")
     return len(decisions), len(policies)
 
 
-def intake_batch(rng: random.Random, n: int, agents: int) -> SidecarBatch:
+def intake_batch(rng: random.Random, n: int, agents: int, days: int) -> SidecarBatch:
     events = []
     for _ in range(n):
         r = rng.random()
         decision = "deny" if r < 0.01 else "warn" if r < 0.05 else "allow"
         finding = [{"policy_id": POLICIES[rng.randrange(12)], "message": "bench"}]
-        at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(365 * 86400))
+        at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(days * 86400))
         events.append({
             "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "time": at.isoformat(), "sidecar": "sc-bench",
@@ -144,7 +144,7 @@ async def intake(pool: asyncpg.Pool, a: argparse.Namespace) -> float:
     """Real events through store_events, 500 per batch; returns events/s."""
     rng = random.Random(a.seed + 1)
     principal = Principal("tok-bench", "bench", Role.SERVICE, None)
-    batches = [intake_batch(rng, min(500, a.intake_events - i), a.agents)
+    batches = [intake_batch(rng, min(500, a.intake_events - i), a.agents, a.days)
                for i in range(0, a.intake_events, 500)]  # fmt: skip
     started = time.perf_counter()
     for batch in batches:
