@@ -43,6 +43,7 @@ from registry.reports.query import ReportQuery
 from registry.reports.render_html import render_html
 from registry.reports.render_policyreport import render_policyreport
 from registry.reports.service import compliance_report
+from registry.store import reports as report_sql
 from registry.store.decision_counts import backfill_sql
 from registry.store.migrate import migrate
 
@@ -65,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=3, help="timed runs per report (median shown)")
     p.add_argument("--database-url", help="an existing empty database (default: embedded)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--explain", action="store_true", help="print the plans of the rollup reads")
     return p.parse_args(argv)
 
 
@@ -180,6 +182,17 @@ async def timed(reps: int, fn: Callable[[], Awaitable[Any]]) -> tuple[float, Any
     return statistics.median(times), result
 
 
+async def explain(pool: asyncpg.Pool, a: argparse.Namespace, year: dict[str, str]) -> None:
+    """EXPLAIN ANALYZE of the rollup reads for all agents and for one."""
+    first, last = date.fromisoformat(year["from"]), date.fromisoformat(year["to"])
+    for ids in ([agent_id(i) for i in range(a.agents)], [agent_id(0)]):
+        for name in ("DECISIONS_SQL", "POLICIES_SQL", "EXAMPLES_SQL"):
+            sql = getattr(report_sql, name)
+            plan = await pool.fetch(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}", ids, first, last)
+            print(f"-- {name}, {len(ids)} agent(s)")
+            print("\n".join(r[0] for r in plan))
+
+
 async def bench(pool: asyncpg.Pool, a: argparse.Namespace) -> None:
     await migrate(pool)
     await load_agents(pool, a.agents)
@@ -215,6 +228,8 @@ async def bench(pool: asyncpg.Pool, a: argparse.Namespace) -> None:
 
         seconds, _ = await timed(a.reps, run)
         print(f"report {name}: {seconds * 1000:,.0f} ms (median of {a.reps})")
+    if a.explain:
+        await explain(pool, a, year)
     print(f"totals: {doc.totals.calls:,} calls, violation rate {doc.totals.violation_rate:.4%}, "
           f"{len(doc.agents)} agents, score {doc.score}")  # fmt: skip
 
