@@ -79,6 +79,11 @@ install_kubernetes() {
 }
 install_kubernetes
 
+# ---- Chromium (tests/reports: the HTML compliance report rendered and printed headless) ------
+if ! command -v chromium >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+
 # ---- OpenSearch (the log-shipping tests: Elasticsearch's _bulk/_search API) --------------------
 # Elasticsearch is not installable here; OpenSearch (Apache-2.0, same API) is assembled from its
 # Maven Central jars by ../shared/tools/opensearch/start.sh, cached under $CACHE/opensearch. The

@@ -1,4 +1,5 @@
-"""`greenlang-governance`: policies in the registry, policy tests, bundles, decisions, OPA status.
+"""`greenlang-governance`: policies in the registry, policy tests, bundles, decisions, OPA status,
+compliance reports.
 
 Exit codes: 0 ok (and allow/warn for `decide`), 1 server or network failure, 2 usage or bad
 input, 3 a `decide` that denies."""
@@ -17,6 +18,7 @@ from typing import Any
 
 from bundles.compiler import write_output
 from bundles.layout import POLICY_TESTS_DIR, STOCK_POLICY_DIR
+from bundles.report_cli import add_report_parser
 from kernel.cli import CliError, read_file, run_cli
 from kernel.registry_client import check, registry_client
 
@@ -276,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="which revision each OPA instance runs")
     p.add_argument("--bundle", default="greenlang")
     p.set_defaults(run=status)
+    add_report_parser(sub)
     return parser
 
 

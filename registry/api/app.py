@@ -13,6 +13,7 @@ from registry.api import (
     opa,
     policies,
     records,
+    reports,
     subscriptions,
 )
 from registry.api.context import SERVICE, SETTINGS, ApiSettings, json_response
@@ -82,4 +83,5 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     app.add_routes(subscriptions.routes)
     app.add_routes(lifecycle.routes)
     app.add_routes(canary.routes)
+    app.add_routes(reports.routes)
     return app

@@ -16,7 +16,16 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from kernel.route import Route
-from registry.api import agents, bundles, canary, lifecycle, policies, records, subscriptions
+from registry.api import (
+    agents,
+    bundles,
+    canary,
+    lifecycle,
+    policies,
+    records,
+    reports,
+    subscriptions,
+)
 from registry.api import schemas as s
 from registry.audit.models import AuditFilter, AuditPage
 from registry.audit.sidecar_intake import IntakeResult, SidecarBatch
@@ -38,6 +47,8 @@ from registry.lifecycle.models import (
     RetireRequest,
     RollbackRequest,
 )
+from registry.reports.model import ComplianceReport
+from registry.reports.query import ReportQuery
 from registry.webhooks.models import (
     CreatedSubscription,
     Delivery,
@@ -99,6 +110,12 @@ AUDIT_INTAKE = (
     "and counts the rest as duplicates. Any invalid event refuses the whole batch (400, nothing "
     "stored); more than 500 events or 8 MiB is 413, another content type 415, a token without "
     "role service or admin 403."
+)
+REPORT = (
+    "from and to are UTC days (YYYY-MM-DD), both inclusive; at most one of agent, team, scope "
+    "(none: every registered agent). format json (this schema), html (one printable page with "
+    "inline SVG charts, text/html) or policyreport (a wgpolicyk8s.io/v1alpha2 PolicyReport, one "
+    "result per policy and agent). 404: agent not registered. See docs/reports.md."
 )
 OPA_FORMAT = "OPA's own format, plain or gzip (Content-Encoding or raw gzip body)."
 SEARCH = Op(
@@ -370,6 +387,13 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         errors=(400, 403, 422),
         query=DeliveryQuery,
         description=SUBSCRIBERS,
+    ),
+    ("GET", reports.COMPLIANCE): Op(
+        "Compliance report of a period (any role)",
+        ComplianceReport,
+        errors=(400, 404, 422),
+        query=ReportQuery,
+        description=REPORT,
     ),
     **LIFECYCLE,
     **CANARY_OPS,

@@ -11,6 +11,7 @@ from kernel.audit_event import SidecarEvent, event_at
 from registry.audit.usage import tally
 from registry.auth.principal import Principal
 from registry.store import audit
+from registry.store.decision_counts import add_decision_counts
 from registry.store.usage import add_usage
 
 ACTION = "sidecar.invoke"
@@ -61,4 +62,5 @@ async def store_events(
     async with pool.acquire() as conn, conn.transaction():
         appended = await audit.append_new_records(conn, records, json_native=True)
         await add_usage(conn, tally(events[id(r)] for r in appended))
+        await add_decision_counts(conn, [events[id(r)] for r in appended])
     return IntakeResult(stored=len(appended), duplicates=len(records) - len(appended))

@@ -204,6 +204,14 @@ async def certificates_artifacts_audit(check: Checked) -> None:
     batch = {"events": [event()]}
     assert (await check("POST", "/api/v1/audit", "service", json=batch)).status == 200
     assert (await check("POST", "/api/v1/audit", "viewer", json=batch)).status == 403
+    report = "/api/v1/reports/compliance"
+    assert (
+        await check("GET", report, "viewer", query="?from=2026-01-01&to=2026-12-31")
+    ).status == 200
+    assert (await check("GET", report, query="?from=2026-01-01&to=2025-12-31")).status == 422
+    assert (await check("GET", report, query="?from=2026-01-01&from=2026-01-02")).status == 400
+    nobody = "?from=2026-01-01&to=2026-12-31&agent=gl-nobody"
+    assert (await check("GET", report, query=nobody)).status == 404
 
 
 async def opa_policies_bundles(check: Checked) -> None:
