@@ -237,3 +237,30 @@ async def test_cli_replay_exit_codes_and_dry_run(api: Api, tmp_path: Path) -> No
     assert code == 2 and "cannot read policy" in err
     code, _, err = await gov("policy", "replay", str(tight), "--from", "x", env=env)
     assert code == 2 and "422" in err
+
+
+async def test_odd_inputs_are_stored_as_jsonb_keeps_them_or_dropped(api: Api) -> None:
+    odd = recorded(0)
+    odd["input"]["pre"]["request"]["path"] = "/v1/a\x00b"
+    odd["input"]["pre"]["x"] = [1e20, 0.5, 1e-7, "é"]
+    huge = recorded(1)
+    huge["input"]["pre"]["request"]["path"] = "/" + "p" * 17000
+    deep: dict[str, object] = {}
+    for _ in range(40):
+        deep = {"d": deep}
+    nested = recorded(2)
+    nested["input"]["pre"]["x"] = deep
+    await seed(api, [odd, huge, nested])
+    rows = await api.pool.fetch(
+        "SELECT e.event_id, e.after->>'input_sha256' AS sha, d.input::text AS input"
+        " FROM audit_events e LEFT JOIN decision_inputs d USING (event_id)"
+        " WHERE e.action = 'sidecar.invoke' ORDER BY e.seq"
+    )
+    kept, dropped, too_deep = rows
+    value = json.loads(kept["input"])
+    assert value["pre"]["request"]["path"] == "/v1/a\ufffdb"
+    assert kept["sha"] == input_digest(value)  # what jsonb gives back still matches the chain
+    assert dropped["sha"] is None and dropped["input"] is None
+    assert too_deep["sha"] is None and too_deep["input"] is None
+    report = await (await replay(api, TIGHT_RATE)).json()
+    assert report["tampered"] == [] and report["replayed"] == 1
