@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from registry.api.context import ctx_of, json_response
-from registry.errors import PayloadTooLarge, UnsupportedMediaType
+from registry.api.uploads import read_limited
+from registry.errors import UnsupportedMediaType
 from registry.replay.models import MAX_POLICY_CHARS, ReplayRequest
 from registry.replay.service import ReplayService
 
@@ -18,7 +19,6 @@ MAX_BODY_BYTES = MAX_POLICY_CHARS * 2
 async def replay(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         raise UnsupportedMediaType('send {"policy": "<yaml>", ...} as application/json')
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"replay request larger than {MAX_BODY_BYTES} bytes")
-    body = ReplayRequest.model_validate_json(await request.read())
+    raw = await read_limited(request, MAX_BODY_BYTES, "replay request")
+    body = ReplayRequest.model_validate_json(raw)
     return json_response(await request.app[REPLAY].replay(ctx_of(request), body))

@@ -16,6 +16,7 @@ from tests.api.test_governance_cli import gov, registry_env
 from tests.api.test_sidecar_audit import event, post
 
 AGENT = "gl-cbam-calculator"
+JSON_TYPE = {"Content-Type": "application/json"}
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
 TIGHT_RATE = {
@@ -187,6 +188,18 @@ async def test_bad_requests_are_problems_and_change_nothing(api: Api) -> None:
         headers={"Content-Type": "text/plain"},
     )
     assert r.status == 415 and r.content_type == "application/problem+json"
+    deep = b'{"policy": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    r = await api.call("POST", "/api/v1/policies/replay", "approver", data=deep, headers=JSON_TYPE)
+    assert r.status == 422 and r.content_type == "application/problem+json"
+
+    async def chunks() -> Any:
+        for _ in range(80):
+            yield b" " * 8192
+
+    r = await api.call(
+        "POST", "/api/v1/policies/replay", "approver", data=chunks(), headers=JSON_TYPE
+    )
+    assert r.status == 413 and r.content_type == "application/problem+json"
     assert await api.counts() == before
     assert await api.pool.fetchval("SELECT count(*) FROM policies") == policies
 
