@@ -2,7 +2,8 @@
 compliance reports.
 
 Exit codes: 0 ok (and allow/warn for `decide`), 1 server or network failure, 2 usage or bad
-input, 3 a `decide` that denies."""
+input, 3 a `decide` that denies, 4 a replay (`policy replay`, `--dry-run`) in which the draft
+would deny calls that were not denied."""
 
 from __future__ import annotations
 
@@ -43,7 +44,40 @@ def policy_show(args: argparse.Namespace) -> int:
         return _print(check(client.get(f"/policies/{args.policy_id}")))
 
 
+REPLAY_NEWLY_DENIES = 4
+
+
+def _replay(args: argparse.Namespace, source: str) -> int:
+    """Ask the registry to replay ``source``; print the report; 4 when it newly denies."""
+    payload: dict[str, Any] = {"policy": source}
+    for key, value in (("from", args.since), ("to", args.until), ("agent_id", args.agent)):
+        if value is not None:
+            payload[key] = value
+    with registry_client() as client:
+        report = check(client.post("/policies/replay", json=payload))
+    if args.format == "json":
+        _print(report)
+    else:
+        from bundles.replay_text import as_text
+
+        sys.stdout.write(as_text(report))
+    return REPLAY_NEWLY_DENIES if report["newly_denied"] else 0
+
+
+def _policy_text(path: str) -> str:
+    try:
+        return read_file(path, "policy").decode("utf-8")
+    except UnicodeDecodeError:
+        raise CliError(f"{path}: a policy must be UTF-8 text", 2) from None
+
+
+def policy_replay(args: argparse.Namespace) -> int:
+    return _replay(args, _policy_text(args.file))
+
+
 def policy_create(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _replay(args, _policy_text(args.file))
     body = read_file(args.file, "policy")
     with registry_client() as client:
         created = check(
@@ -54,6 +88,10 @@ def policy_create(args: argparse.Namespace) -> int:
 
 
 def _toggle(args: argparse.Namespace, action: str) -> int:
+    if getattr(args, "dry_run", False):
+        with registry_client() as client:
+            stored = check(client.get(f"/policies/{args.policy_id}"))
+        return _replay(args, stored["source"])
     payload = {"reason": args.reason} if args.reason else {}
     with registry_client() as client:
         p = check(client.post(f"/policies/{args.policy_id}/{action}", json=payload))
@@ -227,6 +265,19 @@ def decide(args: argparse.Namespace) -> int:
     return asyncio.run(_decide(args))
 
 
+def _replay_options(p: argparse.ArgumentParser, *, dry_run: bool = False) -> None:
+    if dry_run:
+        p.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="show the replay of the policy over recorded calls instead (exit 4: denies)",
+        )
+    p.add_argument("--from", dest="since", metavar="DATE", help="date or RFC 3339 (default -7d)")
+    p.add_argument("--to", dest="until", metavar="DATE", help="date (whole day) or RFC 3339")
+    p.add_argument("--agent", help="only this agent's calls")
+    p.add_argument("--format", choices=("json", "text"), default="text")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="greenlang-governance", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -238,12 +289,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=policy_show)
     p = policy.add_parser("create", help="store a policy YAML in the registry")
     p.add_argument("file")
+    _replay_options(p, dry_run=True)
     p.set_defaults(run=policy_create)
     for action in ("enable", "disable"):
         p = policy.add_parser(action, help=f"{action} a stored policy")
         p.add_argument("policy_id")
         p.add_argument("--reason")
+        if action == "enable":
+            _replay_options(p, dry_run=True)
         p.set_defaults(run=lambda a, action=action: _toggle(a, action))
+    p = policy.add_parser(
+        "replay", help="what a draft policy would have decided on recorded calls (exit 4: denies)"
+    )
+    p.add_argument("file", help="the draft policy YAML")
+    _replay_options(p)
+    p.set_defaults(run=policy_replay)
     p = policy.add_parser("test", help="compile and run `opa test` over the policy tests")
     p.add_argument("dir", nargs="?", default=str(STOCK_POLICY_DIR), help="policy YAML directory")
     p.add_argument(

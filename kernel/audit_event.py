@@ -17,15 +17,21 @@ A pydantic ``BaseModel`` here would have cost the sidecar a validation (or an un
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal, NotRequired
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeAdapter, with_config
-from typing_extensions import TypedDict  # pydantic reads TypedDicts from here on Python < 3.12
+from typing_extensions import (
+    TypedDict,
+)
 
 MAX_COUNT: Final = 2**53  # token counts: integers any JSON reader keeps exactly
+MAX_INPUT_BYTES: Final = 16 * 1024  # a kept decision input, as compact JSON (docs/sidecar.md)
+MAX_INPUT_DEPTH: Final = 16
 
 
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
@@ -110,6 +116,52 @@ Verdict = Literal["allow", "warn", "deny", "error", "fail_open"]
 Count = Annotated[int | None, Field(ge=0, le=MAX_COUNT)]
 
 
+def _storable(value: Any, depth: int = 0) -> Any:
+    """`value` as PostgreSQL's jsonb keeps it exactly: NUL and lone surrogates (which jsonb
+    cannot store) become U+FFFD, non-finite floats null, floats jsonb would print as integers
+    integers (so a hash over the value stays the hash of what is read back). ValueError when
+    nested deeper than MAX_INPUT_DEPTH."""
+    if depth > MAX_INPUT_DEPTH:
+        raise ValueError("nested too deeply")
+    if isinstance(value, str):
+        if value.isascii() and "\x00" not in value:
+            return value
+        return "".join("\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in value)
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return int(value) if value.is_integer() and abs(value) >= 1e16 else value
+    if isinstance(value, dict):
+        return {_storable(k, depth): _storable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v, depth + 1) for v in value]
+    raise ValueError(f"not a JSON value: {type(value).__name__}")
+
+
+def input_size(value: Any) -> int:
+    """Bytes of `value` as compact UTF-8 JSON (the cap MAX_INPUT_BYTES is on this)."""
+    return len(
+        json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace")
+    )
+
+
+def _kept_input(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A decision input the registry can store, else None (dropped, never refused: a caller's
+    odd path must not cost the batch its other events)."""
+    if value is None:
+        return None
+    try:
+        clean = _storable(value)
+    except (ValueError, RecursionError):
+        return None
+    return clean if input_size(clean) <= MAX_INPUT_BYTES else None
+
+
+DecisionInput = Annotated[dict[str, Any] | None, AfterValidator(_kept_input)]
+
+
 @with_config(ConfigDict(extra="ignore", strict=True))
 class Finding(TypedDict):
     """A violation or warning. Policies may add keys of their own; only these two are kept."""
@@ -160,6 +212,12 @@ class SidecarEvent(TypedDict):
     status: Annotated[int, Field(ge=100, le=599, description="HTTP status the caller got")]
     latency_ms: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
     tokens: TokenUsage | None
+    # The masked decision input the verdict came from, for policy replay (docs/reports.md):
+    # {"pre": input, "post": input | null}. Null when not kept (turned off, too large); absent
+    # from sidecars older than the key. The registry keeps it outside the hash chain.
+    input: NotRequired[
+        Annotated[DecisionInput, Field(description="Masked decision input (pre, post) or null")]
+    ]
 
 
 def event_at(event: SidecarEvent) -> datetime:

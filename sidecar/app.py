@@ -20,6 +20,7 @@ from sidecar.audit_sink import AuditSink, LogAuditSink, SpoolAuditSink
 from sidecar.audit_spool import AuditSpool
 from sidecar.auth import Authenticator
 from sidecar.call import Target
+from sidecar.decision_input import InputKeeper
 from sidecar.decisions import DecisionCache
 from sidecar.deprecation import DeprecationHeaders
 from sidecar.enforcer import Enforcer
@@ -60,6 +61,7 @@ class Sidecar:
     route_state_dir: Path | None = None  # keeps the last good route across restarts
     log_sample_rate: float = 0.0  # fraction of calls logged with their bodies (io_sample)
     log_sample_bytes: int = 4096  # cap per logged body
+    keep_decision_inputs: bool = True  # audit events keep the masked decision input (replay)
 
     def __post_init__(self) -> None:
         self.proxy = ReverseProxy(self.upstream, connect_timeout=self.connect_timeout_s)
@@ -81,6 +83,7 @@ class Sidecar:
             cache=DecisionCache(self.decision_cache_ttl_s),
             router=self._router(self.route_poller, tracer),
             sampler=IoSampler(self.log_sample_rate, self.log_sample_bytes),
+            inputs=InputKeeper(self.metrics.registry) if self.keep_decision_inputs else None,
         )
         self.metrics.track_audit_spool(self.sink.pending)
         self._runners: list[web.AppRunner] = []

@@ -74,6 +74,12 @@ class Call:
     error: str | None = None  # agent_errors_total type, when the call failed
     decided_by_sidecar: bool = False  # the status is the sidecar's answer, not the agent's
     overhead_s: float = 0.0  # time spent in the sidecar itself (pre + post phases)
+    # The decision inputs asked (pre, post) and the mask patterns they are kept under; `input`
+    # is what the audit event keeps of them (sidecar/decision_input.py).
+    pre_input: dict[str, Any] | None = None
+    post_input: dict[str, Any] | None = None
+    mask: tuple[tuple[str, str], ...] | None = None  # None: no obligations known
+    input: dict[str, Any] | None = None
 
     def key(self) -> tuple[Hashable, ...]:
         """What a decision input takes from the call (the target's facts are constant)."""
@@ -95,6 +101,17 @@ def pre_input(target: Target, call: Call, rate_current: int) -> dict[str, Any]:
     doc = _common(target, call, "pre", target.pre_policy_types)
     doc["rate"] = {"current": rate_current, "window_s": target.rate_window_s}
     return doc
+
+
+def asked_input(queries: list[Query], types: tuple[str, ...]) -> dict[str, Any]:
+    """The one pre-execution input ``queries`` split (every key, all the policy types)."""
+    if len(queries) == 1:
+        return queries[0].input
+    merged: dict[str, Any] = {}
+    for q in queries:
+        merged.update(q.input)
+    merged["policy_types"] = list(types)
+    return merged
 
 
 def pre_queries(target: Target, call: Call, rate_current: int, *, split: bool) -> list[Query]:
@@ -176,4 +193,5 @@ def audit_event(target: Target, call: Call, latency_s: float) -> SidecarEvent:
         "status": call.status,
         "latency_ms": round(latency_s * 1000, 3),
         "tokens": call.usage.as_event() if call.usage else None,
+        "input": call.input,
     }

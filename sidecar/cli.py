@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fraction of calls (0..1) logged with their request/response bodies, masked",
     )
     p.add_argument("--log-sample-bytes", type=int, default=4096, help="cap per logged body")
+    p.add_argument(
+        "--no-decision-inputs",
+        dest="decision_inputs",
+        action="store_false",
+        help="audit events do not keep the (masked) decision input used by policy replay",
+    )
     return p
 
 
@@ -225,6 +231,7 @@ def build_sidecar(args: argparse.Namespace) -> Sidecar:
             route_state_dir=_spool_dir(args, listen) if args.registry else None,
             log_sample_rate=args.log_sample_rate,
             log_sample_bytes=args.log_sample_bytes,
+            keep_decision_inputs=args.decision_inputs,
         )
     except ValueError as exc:
         raise CliError(str(exc), 2) from None

@@ -29,7 +29,17 @@ from kernel.problems import problem_response
 from sidecar import refusals, tracing
 from sidecar.audit_sink import AuditSink
 from sidecar.auth import PRINCIPAL, Authenticator, AuthError, Principal
-from sidecar.call import RATE_LIMITING, Call, Query, Target, audit_event, post_query, pre_queries
+from sidecar.call import (
+    RATE_LIMITING,
+    Call,
+    Query,
+    Target,
+    asked_input,
+    audit_event,
+    post_query,
+    pre_queries,
+)
+from sidecar.decision_input import InputKeeper
 from sidecar.decisions import Decision, DecisionCache, rate_band, unite
 from sidecar.deprecation import SERVING_VERSION
 from sidecar.io_sample import IoSampler, log_sample
@@ -81,6 +91,7 @@ class Enforcer:
     cache: DecisionCache = field(default_factory=DecisionCache)
     router: Router | None = None  # canary routing (None: every call is served here)
     sampler: IoSampler = field(default_factory=IoSampler)  # io_sample lines (rate 0: none)
+    inputs: InputKeeper | None = None  # keeps decision inputs in audit events (None: not kept)
 
     def __post_init__(self) -> None:
         self._bound: AgentMetrics | None = None  # bound on the first call, to its version
@@ -171,6 +182,8 @@ class Enforcer:
         current = self.rate.take(key)  # reserved now: concurrent calls count each other
         try:
             queries = pre_queries(self.target, call, current, split=self.cache.ttl_s > 0)
+            if self.inputs is not None:
+                call.pre_input = asked_input(queries, self.target.pre_policy_types)
             decision = await self._decide(call, PHASE_PRE, queries)
         except BaseException:
             self.rate.release(key)
@@ -179,16 +192,20 @@ class Enforcer:
             return stock()
         call.adopt(decision)
         if call.decision == "deny":
+            if self.inputs is not None:
+                call.mask = _mask_of(decision)
             self.rate.release(key)  # refused calls do not count against the caller
             types = call.denied_types
             if types and all(t == RATE_LIMITING for t in types):
                 raise refusals.rate_limited(call.violations, self.rate.retry_after(key))
             raise refusals.denied(call.violations, call.warnings)
         try:
-            return from_decision(decision)
+            obligations = from_decision(decision)
         except ObligationError as exc:
             call.decision = "error"
             raise refusals.obligations_unusable(str(exc)) from None
+        call.mask = obligations.mask_pairs
+        return obligations
 
     async def _decide(self, call: Call, phase: str, queries: list[Query]) -> Decision | None:
         """The united decision of ``queries``; None when failing open, else 503 without one."""
@@ -361,7 +378,10 @@ class Enforcer:
         call.usage = usage
         if usage is None or call.decision == "fail_open":
             return
-        decision = await self._decide(call, PHASE_POST, [post_query(self.target, call, usage)])
+        query = post_query(self.target, call, usage)
+        if self.inputs is not None:
+            call.post_input = query.input
+        decision = await self._decide(call, PHASE_POST, [query])
         if decision is None:
             return
         violations = list(decision.get("violations") or [])
@@ -400,6 +420,9 @@ class Enforcer:
 
     def _finish(self, call: Call, latency_s: float, span: trace.Span) -> None:
         """One audit event and one set of metric samples per call, whatever happened."""
+        if self.inputs is not None:
+            mask = call.mask if call.mask is not None else stock().mask_pairs  # not decided
+            call.input = self.inputs.keep(call.pre_input, call.post_input, mask)
         self.sink.record(audit_event(self.target, call, latency_s))
         if call.sample is not None:
             log_sample(call.sample, method=call.method, path=call.path, status=call.status)
@@ -419,6 +442,14 @@ class Enforcer:
         span.set_attribute(tracing.DECISION, call.decision)
         if call.status >= 500:
             span.set_status(trace.StatusCode.ERROR)
+
+
+def _mask_of(decision: Decision) -> tuple[tuple[str, str], ...]:
+    """The mask patterns a kept input is masked with: the decision's, else the stock ones."""
+    try:
+        return from_decision(decision).mask_pairs
+    except ObligationError:
+        return stock().mask_pairs
 
 
 def _header_text(text: str) -> str:

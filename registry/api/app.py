@@ -13,6 +13,7 @@ from registry.api import (
     opa,
     policies,
     records,
+    replay,
     reports,
     subscriptions,
 )
@@ -27,6 +28,7 @@ from registry.control_plane.bundle import BundleServer, validate_policy
 from registry.control_plane.policies import PolicyStore
 from registry.lifecycle.manager import LifecycleManager
 from registry.lifecycle.policy_gate import PolicyGate
+from registry.replay.service import ReplayService
 from registry.webhooks.service import SubscriptionService
 
 METRICS = web.AppKey("metrics", CollectorRegistry)
@@ -68,6 +70,7 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     policy_store = PolicyStore(service.store, validate_policy)
     app[policies.POLICIES] = policy_store
     app[bundles.BUNDLES] = BundleServer(service.store, policy_store)
+    app[replay.REPLAY] = ReplayService(service.pool, app[bundles.BUNDLES], policy_store)
     app[subscriptions.SUBSCRIPTIONS] = SubscriptionService(service.store, settings.webhooks)
     gate = PolicyGate(app[bundles.BUNDLES])
     app[lifecycle.LIFECYCLE] = LifecycleManager(service, gate, settings.default_deployer)
@@ -78,6 +81,7 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     app.add_routes(agents.routes)
     app.add_routes(records.routes)
     app.add_routes(opa.routes)
+    app.add_routes(replay.routes)  # before policies: /policies/replay is not a policy id
     app.add_routes(policies.routes)
     app.add_routes(bundles.routes)
     app.add_routes(subscriptions.routes)

@@ -47,6 +47,7 @@ from registry.lifecycle.models import (
     RetireRequest,
     RollbackRequest,
 )
+from registry.replay.models import ReplayRequest
 from registry.reports.model import ComplianceReport
 from registry.reports.query import ReportQuery
 from registry.webhooks.models import (
@@ -333,6 +334,14 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         errors=(403, 409, 413, 415, 422),
         body={"application/yaml": {"type": "string", "description": "policy YAML"}},
         headers=("Location",),
+    ),
+    ("POST", "/api/v1/policies/replay"): Op(
+        "Replay recorded decision inputs under a draft policy (role approver or admin)",
+        {"type": "object", "description": "the replay report (docs/reports.md, Policy replay)"},
+        errors=(403, 413, 415, 422),
+        body={"application/json": ReplayRequest},
+        description="Nothing is stored: the draft is compared with the current bundle on the "
+        "calls of the period (default: the last 7 days) whose inputs the sidecars kept.",
     ),
     ("GET", policies.POLICY): Op("Get a policy with its history", s.Policy),
     ("POST", policies.POLICY + "/enable"): TOGGLE,

@@ -59,7 +59,7 @@ def validate_policy(text: str, source: str) -> PolicyHeader:
     return PolicyHeader(meta.policy_id, meta.type.value, meta.name, meta.enabled)
 
 
-def _with_enabled(text: str, enabled: bool) -> str:
+def with_enabled(text: str, enabled: bool) -> str:
     """The stored YAML with `enabled` set to the registry's current switch."""
     doc = yaml.safe_load(text)
     doc["enabled"] = enabled
@@ -152,15 +152,27 @@ class BundleServer:
         return users(await self._store.tokens.live_bindings())
 
     async def _build(self) -> BuiltBundle:
+        return (await self.build_variants([{}]))[0]
+
+    async def build_variants(self, overrides: Sequence[Mapping[str, str]]) -> list[BuiltBundle]:
+        """One bundle per override (policy_id -> YAML, added or replacing the stored policy),
+        all from one read of the stored policies, catalog and bindings (policy replay compares
+        the current bundle, override {}, with a draft's). Not cached. ValidationFailed when an
+        override breaks a bundle that builds without it."""
         stored = await self._policies.sources()
         rows = await self._store.bundles.catalog_rows()
         bindings = await self.role_bindings()
-        texts = {pid: _with_enabled(text, enabled) for pid, text, enabled in stored}
-        try:
-            compiled = await asyncio.to_thread(_compile_texts, texts)
-            return await asyncio.to_thread(_assemble, compiled, catalog(rows), bindings)
-        except (PolicyError, ValueError) as exc:
-            raise ServiceUnavailable(f"the bundle cannot be built: {exc}") from None
+        texts = {pid: with_enabled(text, enabled) for pid, text, enabled in stored}
+        built = []
+        for override in overrides:
+            try:
+                compiled = await asyncio.to_thread(_compile_texts, {**texts, **override})
+                built.append(await asyncio.to_thread(_assemble, compiled, catalog(rows), bindings))
+            except (PolicyError, ValueError) as exc:
+                if override and built:
+                    raise ValidationFailed(f"the bundle cannot be built with it: {exc}") from None
+                raise ServiceUnavailable(f"the bundle cannot be built: {exc}") from None
+        return built
 
 
 def _assemble(

@@ -234,6 +234,14 @@ async def opa_policies_bundles(check: Checked) -> None:
     assert (await check("POST", policy + "/disable", args=pid, json=reason)).status == 200
     assert (await check("POST", policy + "/enable", args=pid)).status == 200
     assert (await check("POST", policy + "/enable", args=pid)).status == 409
+    replay = "/api/v1/policies/replay"
+    draft = {"policy": CERT_POLICY}
+    assert (await check("POST", replay, "approver", json=draft)).status == 200
+    assert (await check("POST", replay, "viewer", json=draft)).status == 403
+    assert (await check("POST", replay, json={"policy": "x: ["})).status == 422
+    assert (
+        await check("POST", replay, data=b"x", headers={"Content-Type": "text/plain"})
+    ).status == 415
     bundle = "/api/v1/bundles/{name}"
     r = await check("GET", bundle, args={"name": "greenlang"})
     assert r.status == 200
