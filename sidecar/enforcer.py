@@ -9,7 +9,6 @@ every call -> one audit event, metrics, one span (pre-check, upstream, post-chec
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
 from collections.abc import Hashable, Mapping
@@ -26,7 +25,7 @@ from bundles.engines import EngineError, InputError, PolicyEngine
 from bundles.layout import RATE_BANDS_ENTRYPOINT
 from kernel.headers import request_id_of
 from kernel.problems import problem_response
-from sidecar import refusals, tracing
+from sidecar import json_codec, refusals, tracing
 from sidecar.audit_sink import AuditSink
 from sidecar.auth import PRINCIPAL, Authenticator, AuthError, Principal
 from sidecar.call import RATE_LIMITING, Call, Query, Target, audit_event, post_query, pre_queries
@@ -85,6 +84,9 @@ class Enforcer:
     def __post_init__(self) -> None:
         self._bound: AgentMetrics | None = None  # bound on the first call, to its version
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        # The obligations last read and the decision's object they came from: a reused
+        # decision carries the same object, so it is validated once, not on every call.
+        self._obligations: tuple[object, Obligations] | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
@@ -185,10 +187,19 @@ class Enforcer:
                 raise refusals.rate_limited(call.violations, self.rate.retry_after(key))
             raise refusals.denied(call.violations, call.warnings)
         try:
-            return from_decision(decision)
+            return self._obligations_of(decision)
         except ObligationError as exc:
             call.decision = "error"
             raise refusals.obligations_unusable(str(exc)) from None
+
+    def _obligations_of(self, decision: Decision) -> Obligations:
+        raw = decision.get("obligations")
+        last = self._obligations
+        if last is not None and raw is not None and last[0] is raw:
+            return last[1]
+        obligations = from_decision(decision)
+        self._obligations = (raw, obligations)  # holding `raw` keeps its identity unique
+        return obligations
 
     async def _decide(self, call: Call, phase: str, queries: list[Query]) -> Decision | None:
         """The united decision of ``queries``; None when failing open, else 503 without one."""
@@ -493,6 +504,6 @@ def _parse(text: bytes | None) -> Any:
     if text is None:
         return _NOT_JSON
     try:
-        return json.loads(text)
+        return json_codec.loads(text)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return _NOT_JSON

@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
+from sidecar import json_codec
+
 
 class MaskingError(ValueError):
     """A mask pattern is unusable, or a body cannot be masked (the caller must not forward it)."""
@@ -187,10 +189,10 @@ class Masker:
 
 
 def encode_json(doc: Any) -> bytes:
-    """Compact UTF-8 JSON; falls back to ``\\u`` escapes when the document holds lone
-    surrogates (legal in JSON text as ``\\ud800``, not encodable as UTF-8)."""
+    """Compact UTF-8 JSON (sidecar/json_codec.py); falls back to ``\\u`` escapes when the
+    document holds lone surrogates (legal in JSON text as ``\\ud800``, not encodable as UTF-8)."""
     try:
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        return json_codec.dumps(doc)
     except UnicodeEncodeError:
         return json.dumps(doc, separators=(",", ":")).encode()
 
