@@ -84,8 +84,9 @@ class Enforcer:
     def __post_init__(self) -> None:
         self._bound: AgentMetrics | None = None  # bound on the first call, to its version
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
-        # The obligations last read and the decision's object they came from: a reused
-        # decision carries the same object, so it is validated once, not on every call.
+        # The obligations last read and the decision's raw obligations they came from: calls
+        # of one caller get equal ones (the same object from a reused decision), so they are
+        # validated once, not on every call.
         self._obligations: tuple[object, Obligations] | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -195,10 +196,10 @@ class Enforcer:
     def _obligations_of(self, decision: Decision) -> Obligations:
         raw = decision.get("obligations")
         last = self._obligations
-        if last is not None and raw is not None and last[0] is raw:
+        if last is not None and raw is not None and (last[0] is raw or last[0] == raw):
             return last[1]
         obligations = from_decision(decision)
-        self._obligations = (raw, obligations)  # holding `raw` keeps its identity unique
+        self._obligations = (raw, obligations)
         return obligations
 
     async def _decide(self, call: Call, phase: str, queries: list[Query]) -> Decision | None:

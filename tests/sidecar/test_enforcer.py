@@ -34,6 +34,7 @@ from kernel.logs import configure_logging
 from sidecar.app import Listen, Sidecar
 from sidecar.auth import SecretAuthenticator
 from sidecar.call import Target
+from sidecar.obligations import ObligationError, stock
 from sidecar.policy_source import FileBundleSource
 from sidecar.tracing import setup_tracing
 from tests.support.servers import free_port
@@ -654,3 +655,17 @@ async def test_unmasked_policy_logs_plain_bodies_and_rate_zero_logs_none(
     off = await make_sidecar()  # default rate 0
     await off.call("POST", "/v1/calculate", json=CALC_BODY)
     assert not [x for x in json_logs() if x["event"] == "io_sample"]
+
+
+async def test_obligations_are_validated_once_and_read_again_when_they_change(
+    make_sidecar: MakeSidecar,
+) -> None:
+    enforcer = (await make_sidecar()).sidecar.enforcer
+    five = enforcer._obligations_of({"obligations": {"timeout_s": 5}})
+    again = enforcer._obligations_of({"obligations": {"timeout_s": 5}})  # equal, not the same
+    seven = enforcer._obligations_of({"obligations": {"timeout_s": 7}})
+    assert again is five and five.timeout_s == 5 and seven.timeout_s == 7
+    assert enforcer._obligations_of({"obligations": {"timeout_s": 5}}).timeout_s == 5
+    assert enforcer._obligations_of({}) == stock()
+    with pytest.raises(ObligationError):
+        enforcer._obligations_of({"obligations": {"timeout_s": "soon"}})
