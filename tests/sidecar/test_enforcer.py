@@ -24,6 +24,7 @@ import structlog
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler, SamplingResult
 from prometheus_client.parser import text_string_to_metric_families
 
 from bundles.assemble import assemble
@@ -36,7 +37,7 @@ from sidecar.auth import SecretAuthenticator
 from sidecar.call import Target
 from sidecar.obligations import ObligationError, stock
 from sidecar.policy_source import FileBundleSource
-from sidecar.tracing import setup_tracing
+from sidecar.tracing import UNEXPORTED_SAMPLER, setup_tracing
 from tests.support.servers import free_port
 
 SECRET = b"s" * 48
@@ -224,6 +225,34 @@ async def test_trace_continues_to_the_agent(make_sidecar: MakeSidecar, agent_url
     assert trace_id == TRACEPARENT.split("-")[1]  # same trace
     assert parent != TRACEPARENT.split("-")[2]  # a child span of the sidecar's
     assert h.sink.events[0]["trace_id"] == trace_id
+
+
+class CountingSampler(Sampler):
+    """The sidecar's unexported sampler, counting the spans it is asked about."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        self.asked += 1
+        return UNEXPORTED_SAMPLER.should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return "counting"
+
+
+async def test_unrecorded_calls_make_one_span_and_pass_its_context_on(
+    make_sidecar: MakeSidecar,
+) -> None:
+    sampler = CountingSampler()
+    h = await make_sidecar(tracer_provider=setup_tracing(sampler=sampler))
+    unsampled = TRACEPARENT.rsplit("-", 1)[0] + "-00"
+    resp, _ = await h.call(
+        "POST", "/v1/calculate", json=CALC_BODY, headers={"traceparent": unsampled}
+    )
+    assert resp.status == 200
+    assert sampler.asked == 1  # no child spans (pre check, upstream, post check) under it
+    assert h.sink.events[0]["trace_id"] == TRACEPARENT.split("-")[1]
 
 
 @pytest.mark.parametrize(
