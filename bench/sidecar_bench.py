@@ -618,7 +618,11 @@ def measure(
                 bad = {s: n for s, n in result.statuses.items() if s != 200}
                 print(
                     f"{t.label}, {clients} clients{rounds}: {result.throughput:,.0f} req/s, "
-                    f"p50 {ms(result.p50)} ms, p99 {ms(result.p99)} ms"
+                    f"p50 {ms(result.p50)} ms, p99 {ms(result.p99)} ms, CPU per request "
+                    + ", ".join(
+                        f"{name} {cpu_per_request(result, name) * 1e6:.0f} µs"
+                        for name in result.server_cpu
+                    )
                     + (f", non-200: {bad}" if bad else "")
                     + (f", errors: {dict(result.errors)}" if result.errors else ""),
                     flush=True,

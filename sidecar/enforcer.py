@@ -372,7 +372,7 @@ class Enforcer:
 
     def _mask(self, doc: Any, obligations: Obligations) -> bytes | None:
         try:
-            masked, replaced = masker_for(obligations.mask_pairs).mask_value(doc)
+            masked, replaced = masker_for(obligations.mask_pairs).mask_owned(doc)
         except MaskingError as exc:
             raise refusals.masking_failed(str(exc)) from None
         if not replaced:

@@ -4,7 +4,7 @@ one): orjson where it gives the same document as the standard library, the stdli
 orjson reads a 2 KB answer in ~6 µs against ~20 µs and writes it in ~2 µs against ~13 µs
 (docs/sidecar.md, Performance), but it is not a drop-in: it reads an integer beyond 64 bits as
 a float and refuses NaN, Infinity, a BOM and lone surrogates, and it writes NaN as ``null``.
-So a text with a run of 19 or more digits (a number orjson might round) or that orjson refuses
+So a text with a number of 19 or more digits (one orjson might round) or that orjson refuses
 is read by ``json``, and an encoding that contains ``null`` is redone by ``json`` (it may
 have been a NaN). Set ``GREENLANG_SIDECAR_ORJSON=0`` to use only the stdlib (the benchmark
 compares both).
@@ -19,7 +19,10 @@ from types import ModuleType
 from typing import Any
 
 ENV_ORJSON = "GREENLANG_SIDECAR_ORJSON"
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# A number of 19 or more integer digits: after `:`, `[` or `,` (or at the start), where JSON
+# puts values. Such a run inside a string (an IBAN) does not count; one after ": " inside a
+# string does, harmlessly (the stdlib then reads that text).
+_LONG_NUMBER = re.compile(rb"(?:^|[:\[,])[ \t\n\r]*-?\d{19}")
 
 
 def _orjson() -> ModuleType | None:
@@ -38,7 +41,7 @@ _fast = _orjson()
 def loads(text: bytes) -> Any:
     """The document of a JSON text, as ``json.loads`` reads it. Raises ValueError,
     UnicodeDecodeError or RecursionError like it."""
-    if _fast is not None and _LONG_DIGITS.search(text) is None:
+    if _fast is not None and _LONG_NUMBER.search(text) is None:
         try:
             return _fast.loads(text)
         except _fast.JSONDecodeError:

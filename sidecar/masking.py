@@ -144,6 +144,18 @@ class Masker:
             return value, 0
         return (tuple(out) if isinstance(value, tuple) else out), total
 
+    def mask_owned(self, doc: Any) -> tuple[Any, int]:
+        """Like :meth:`mask_value` for a document the caller decoded and gives up: masked in
+        place (no copies), returned with the number of replacements."""
+        try:
+            if type(doc) is str:
+                return self.mask_str(doc)
+            if type(doc) is dict or type(doc) is list:
+                return doc, self._mask_in_place(doc)
+            return doc, 0
+        except RecursionError:
+            raise MaskingError("JSON document is nested too deeply to mask") from None
+
     def _mask_in_place(self, container: dict[str, Any] | list[Any]) -> int:
         # Only for documents this module decoded itself: mutating them is safe and saves the
         # copies mask_value makes.

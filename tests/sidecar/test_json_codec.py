@@ -97,3 +97,14 @@ def test_the_environment_switch_picks_the_backend(env: str, backend: str) -> Non
         check=True,
     )
     assert done.stdout.strip() == backend
+
+
+@pytest.mark.skipif(json_codec.backend() != "orjson", reason="orjson is installed here")
+def test_long_digit_runs_inside_strings_stay_on_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    def stdlib(_text: bytes) -> Any:
+        raise AssertionError("read by the stdlib")
+
+    monkeypatch.setattr(json_codec.json, "loads", stdlib)
+    assert json_codec.loads(b'{"iban":"DE89370400440532013000","n":1}')["n"] == 1
+    with pytest.raises(AssertionError):
+        json_codec.loads(b'{"id":1234567890123456789012}')
