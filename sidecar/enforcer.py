@@ -4,7 +4,8 @@ caller -> [401 no/invalid JWT] -> [503 audit spool full] -> pre decision
        -> [429 rate | 403 policy | 503 no decision] -> [413 body cap] -> agent
        -> JSON: read (size cap), tokens, post decision [403 over token limit], mask
           other: tokens from X-Tokens-Used, post decision, stream (size cap)
-every call -> one audit event, metrics, one span (pre-check, upstream, post-check)
+every call -> one audit event, metrics, one span (children pre-check, upstream, post-check when
+              it is recorded)
 """
 
 from __future__ import annotations
