@@ -127,3 +127,8 @@ install_compose() {
 }
 install_compose
 build prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROMETHEUS_SERVER_VERSION"
+
+# ---- nginx (bench/sidecar_bench.py target (x): the plain proxy a user would pick) -------------
+if [[ ! -x /usr/sbin/nginx ]] && ! command -v nginx >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null
+fi

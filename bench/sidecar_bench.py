@@ -54,7 +54,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,8 +81,10 @@ USER = "bench-operator"
 ENVIRONMENT = "development"
 DATA_CLASSIFICATION = "internal"
 
-ADDED_P50_TARGET_MS = 1.0
-THROUGHPUT_RATIO_TARGET = 0.50
+# issue 12's sidecar targets
+SIDECAR_VS_PLAIN = 0.80  # (b) throughput over (p)'s at --concurrency
+ADDED_P50_TARGET_MS = 0.5  # (b) p50 minus (a)'s at --latency-concurrency
+NO_CACHE_VS_CACHE = 0.60  # (n) throughput over (b)'s at --concurrency
 
 # How the sidecar is started: this checkout's `greenlang-sidecar` entry point (sidecar.cli:main)
 # run by this interpreter, so a stale console script elsewhere on PATH cannot be picked up.
@@ -301,6 +303,82 @@ class PlainProxyProcess(ServerProcess):
         return python_env()
 
 
+NGINX_CONF = """\
+daemon off;
+master_process on;
+worker_processes {workers};
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/client_body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    upstream agent {{
+        server {upstream};
+        keepalive 64;
+    }}
+    server {{
+        listen 127.0.0.1:{port} reuseport;
+        location / {{
+            proxy_pass http://agent;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $proxy_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Request-Id $request_id;
+        }}
+    }}
+}}
+"""
+
+
+class NginxProcess(ServerProcess):
+    """nginx (Debian nginx-light) as a plain keep-alive reverse proxy, configured in its own
+    directory: nginx.conf, pid and error log there, in the foreground (`daemon off`), its
+    master's pid watched (CPU of master and workers)."""
+
+    name = "nginx"
+    health_path = "/healthz"
+
+    def __init__(self, workdir: Path, upstream: str, workers: int) -> None:
+        super().__init__(workdir)
+        self.upstream = upstream.removeprefix("http://")
+        self.workers = workers
+        self.proxy_url = self.url
+
+    def command(self) -> list[str]:
+        conf = self.workdir / "nginx.conf"
+        conf.write_text(
+            NGINX_CONF.format(
+                workers=self.workers, dir=self.workdir, upstream=self.upstream, port=self.port
+            )
+        )
+        binary = nginx_binary()
+        assert binary is not None
+        error_log = str(self.workdir / "error.log")  # -e: also for errors before the conf
+        return [binary, "-p", str(self.workdir), "-c", str(conf), "-e", error_log]
+
+    def version(self) -> str:
+        binary = nginx_binary() or "nginx"
+        done = subprocess.run([binary, "-v"], capture_output=True, text=True, check=False)
+        return (done.stderr or done.stdout).strip().removeprefix("nginx version: ")
+
+
+def nginx_binary() -> str | None:
+    """$GREENLANG_NGINX_BIN, nginx on PATH, or Debian's /usr/sbin/nginx."""
+    for candidate in (os.environ.get("GREENLANG_NGINX_BIN"), shutil.which("nginx"),
+                      "/usr/sbin/nginx"):  # fmt: skip
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
 class SidecarProcess(ServerProcess):
     """greenlang-sidecar; `port`/`url` are its admin listener (ready at /readyz), `proxy_url`
     the proxy listener."""
@@ -317,9 +395,11 @@ class SidecarProcess(ServerProcess):
         bundle: Path,
         jwt_secret_file: Path,
         extra: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(workdir, timeout=60)
         self.extra = list(extra)
+        self.env = dict(env or {})
         self.listen_port = free_port()
         self.proxy_url = f"http://127.0.0.1:{self.listen_port}"
         self.upstream = upstream
@@ -344,7 +424,7 @@ class SidecarProcess(ServerProcess):
         # Standalone: no registry; never ship bench audit events to a registry from the env.
         env.pop("GREENLANG_REGISTRY_URL", None)
         env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-        return env
+        return {**env, **self.env}
 
 
 class BenchOpa(OpaServerProcess):
@@ -406,10 +486,17 @@ def ms(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds * 1e3:.2f}"
 
 
+def cpu_per_request(r: LoadResult, name: str) -> float:
+    """CPU seconds `name` spent per answered request: steadier than throughput on a busy
+    machine, where other work takes cores away at random."""
+    return r.server_cpu.get(name, 0.0) / r.count if r.count else float("nan")
+
+
 def print_table(targets: list[Target], direct: Target | None) -> None:
     head = (
         f"{'target':<34} {'clients':>7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'errors':>6} {'+p50 ms':>8} {'+p99 ms':>8} {'thr/dir':>7}  cpu % (one core = 100)"
+        f"{'errors':>6} {'+p50 ms':>8} {'+p99 ms':>8} {'thr/dir':>7}  cpu % (one core = 100) "
+        "(CPU per request)"
     )
     print(head)
     print("-" * len(head))
@@ -431,7 +518,9 @@ def print_table(targets: list[Target], direct: Target | None) -> None:
             else:
                 added = f"{'':>8} {'':>8}"
             cpu = "  ".join(
-                f"{name} {r.cpu_percent(name):.0f}" for name in (*r.server_cpu, "client")
+                f"{name} {r.cpu_percent(name):.0f}"
+                + (f" ({cpu_per_request(r, name) * 1e6:.0f} µs/req)" if name != "client" else "")
+                for name in (*r.server_cpu, "client")
             )
             print(
                 f"{t.label:<34} {by_clients:>7} {r.throughput:>8,.0f} {ms(r.p50):>7} "
@@ -444,39 +533,120 @@ def print_table(targets: list[Target], direct: Target | None) -> None:
 
 
 def summary(targets: list[Target], direct: Target, load_clients: int, lat_clients: int) -> None:
-    """Issue 4's targets: PASS/MISS for (b) (both) and (c) (throughput); the rest for reference."""
+    """Issue 12's sidecar targets, PASS/MISS from this run, and the ratios that explain them."""
+    by_key = {t.key: t for t in targets if not t.skipped}
 
-    def result(t: Target, clients: int) -> LoadResult | None:
-        return next((p.result for p in t.phases if p.clients == clients), None)
+    def result(key: str, clients: int) -> LoadResult | None:
+        t = by_key.get(key)
+        return next((p.result for p in t.phases if p.clients == clients), None) if t else None
 
-    print(
-        f"targets (issue 4): added p50 < {ADDED_P50_TARGET_MS:g} ms with the embedded engine "
-        f"at {lat_clients} client(s); throughput >= {THROUGHPUT_RATIO_TARGET:.0%} of direct at "
-        f"{load_clients} clients"
-    )
-    for t in targets:
-        if t is direct:
-            continue
-        if t.skipped:
-            print(f"  {t.label:<34} not measured: {t.skipped}")
-            continue
-        lat, lat_base = result(t, lat_clients), result(direct, lat_clients)
-        if lat is not None and lat_base is not None and lat.count and lat_base.count:
-            added = (lat.p50 - lat_base.p50) * 1e3
-            judged = t.key in ("b", "n")
-            verdict = ("PASS" if added < ADDED_P50_TARGET_MS else "MISS") if judged else ""
-            print(f"  {t.label:<34} added p50  {added:>7.2f} ms     {verdict}")
-        load, load_base = result(t, load_clients), result(direct, load_clients)
-        if load is not None and load_base is not None and load_base.throughput:
-            ratio = load.throughput / load_base.throughput
-            target = t.key in ("b", "n", "c")
-            verdict = ("PASS" if ratio >= THROUGHPUT_RATIO_TARGET else "MISS") if target else ""
-            print(f"  {t.label:<34} throughput {ratio:>7.0%} of direct  {verdict}")
+    def ratio(num: str, den: str, clients: int = load_clients) -> float | None:
+        a, b = result(num, clients), result(den, clients)
+        return a.throughput / b.throughput if a and b and b.throughput else None
+
+    def line(text: str, value: float | None, shown: str, verdict: bool | None = None) -> None:
+        if value is None:
+            print(f"  {text:<58} not measured")
+            return
+        judged = "" if verdict is None else ("PASS" if verdict else "MISS")
+        print(f"  {text:<58} {shown:>9}  {judged}")
+
+    print(f"targets (issue 12), throughput at {load_clients} clients, latency at {lat_clients}:")
+    r = ratio("b", "p")
+    line(f"(b)/(p) throughput >= {SIDECAR_VS_PLAIN:.0%}", r, f"{r or 0:.0%}",
+         r is not None and r >= SIDECAR_VS_PLAIN)  # fmt: skip
+    lat, lat_base = result("b", lat_clients), result("a", lat_clients)
+    added = (lat.p50 - lat_base.p50) * 1e3 if lat and lat_base and lat.count else None
+    line(f"(b) added p50 vs (a) <= {ADDED_P50_TARGET_MS:g} ms", added, f"{added or 0:.2f} ms",
+         added is not None and added <= ADDED_P50_TARGET_MS)  # fmt: skip
+    r = ratio("n", "b")
+    line(f"(n)/(b) throughput >= {NO_CACHE_VS_CACHE:.0%} (decision cache off)", r,
+         f"{r or 0:.0%}", r is not None and r >= NO_CACHE_VS_CACHE)  # fmt: skip
+    for num, den, text in (("b", "x", "(b)/(x) throughput, sidecar vs nginx"),
+                           ("p", "x", "(p)/(x) throughput, Python proxy vs nginx"),
+                           ("b", "u", "(b)/(u) throughput, uvloop vs asyncio loop"),
+                           ("b", "j", "(b)/(j) throughput, orjson vs stdlib json")):  # fmt: skip
+        if num in by_key and den in by_key:
+            r = ratio(num, den)
+            line(text, r, f"{r or 0:.0%}")
+    for key, what in (("u", "uvloop vs asyncio"), ("j", "orjson vs stdlib json")):
+        a, b = result("b", load_clients), result(key, load_clients)
+        if a and b and a.count and b.count:
+            mine, other = cpu_per_request(a, "sidecar"), cpu_per_request(b, "sidecar")
+            line(f"(b)/({key}) sidecar CPU per request, {what}", mine / other,
+                 f"{mine / other:.0%}")  # fmt: skip
+    for key in ("u", "j"):
+        if key in by_key and "b" in by_key:
+            a, b = result("b", lat_clients), result(key, lat_clients)
+            if a and b and a.count and b.count:
+                d = (a.p50 - b.p50) * 1e3
+                line(f"(b) p50 minus ({key}) p50 at {lat_clients} client(s)", d, f"{d:+.2f} ms")
     print()
 
 
-LOG_DIRS = {"a": ["agent"], "p": ["plain", "agent"], "b": ["sidecar-embedded", "agent"],
-            "n": ["sidecar-nocache", "agent"], "c": ["sidecar-opa", "opa", "agent"]}  # fmt: skip
+@dataclass(frozen=True)
+class Request:
+    path: str
+    method: str
+    body: bytes | None
+    headers: tuple[tuple[str, str], ...]
+
+
+def measure(
+    t: Target, phases: list[tuple[int, int]], args: argparse.Namespace, req: Request, round_no: int
+) -> None:
+    """Start the target, drive each phase against it, stop it; a failure marks it skipped."""
+    rounds = f" (round {round_no})" if args.rounds > 1 else ""
+    try:
+        with t.start() as (base_url, watch):
+            trouble = probe(base_url + req.path, req.method, req.body, list(req.headers))
+            if trouble:
+                print(f"{t.label}: {trouble}", file=sys.stderr)
+            for clients, procs in phases:
+                spec = LoadSpec(
+                    url=base_url + req.path,
+                    method=req.method,
+                    body=req.body,
+                    headers=req.headers,
+                    concurrency=clients,
+                    processes=procs,
+                    duration=args.duration,
+                    warmup=args.warmup,
+                )
+                result = run_load(spec, watch)
+                t.phases.append(Phase(clients, result))
+                bad = {s: n for s, n in result.statuses.items() if s != 200}
+                print(
+                    f"{t.label}, {clients} clients{rounds}: {result.throughput:,.0f} req/s, "
+                    f"p50 {ms(result.p50)} ms, p99 {ms(result.p99)} ms, CPU per request "
+                    + ", ".join(
+                        f"{name} {cpu_per_request(result, name) * 1e6:.0f} µs"
+                        for name in result.server_cpu
+                    )
+                    + (f", non-200: {bad}" if bad else "")
+                    + (f", errors: {dict(result.errors)}" if result.errors else ""),
+                    flush=True,
+                )
+    except (ServerExited, RuntimeError) as exc:
+        t.skipped = f"failed to start or run: {str(exc).splitlines()[0]}"
+        print(f"{t.label}: {exc}", file=sys.stderr)
+
+
+def best_phases(phases: list[Phase]) -> list[Phase]:
+    """Per number of clients, the round with the highest throughput: the one the machine's
+    other work disturbed least (with --rounds 1, the only one)."""
+    best: dict[int, Phase] = {}
+    for p in phases:
+        if p.clients not in best or p.result.throughput > best[p.clients].result.throughput:
+            best[p.clients] = p
+    return list(best.values())
+
+
+LOG_DIRS = {"a": ["agent"], "p": ["plain", "agent"], "x": ["nginx", "agent"],
+            "b": ["sidecar-embedded", "agent"], "n": ["sidecar-nocache", "agent"],
+            "u": ["sidecar-asyncio", "agent"], "j": ["sidecar-stdlib-json", "agent"],
+            "c": ["sidecar-opa", "opa", "agent"]}  # fmt: skip
+TARGET_KEYS = ("a", "p", "x", "b", "n", "u", "j", "c")
 
 
 def run(args: argparse.Namespace, tmp: Path) -> int:
@@ -511,7 +681,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
 
     agent = AgentProcess(tmp / "agent").start()
     try:
-        reason = sidecar_unavailable() if {"b", "n", "c"} & set(args.only) else None
+        reason = sidecar_unavailable() if {"b", "n", "u", "j", "c"} & set(args.only) else None
 
         @contextmanager
         def direct() -> Iterator[tuple[str, dict[str, int]]]:
@@ -522,7 +692,15 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
             with PlainProxyProcess(tmp / "plain", agent.url) as proxy:
                 yield proxy.proxy_url, {"agent": pid_of(agent), "proxy": pid_of(proxy)}
 
-        def embedded(name: str, *extra: str) -> Callable[[], Any]:
+        @contextmanager
+        def nginx() -> Iterator[tuple[str, dict[str, int]]]:
+            with NginxProcess(tmp / "nginx", agent.url, args.nginx_workers) as proxy:
+                print(f"(x) uses nginx {proxy.version()}, worker_processes {args.nginx_workers}")
+                yield proxy.proxy_url, {"agent": pid_of(agent), "nginx": pid_of(proxy)}
+
+        def embedded(
+            name: str, *extra: str, env: Mapping[str, str] | None = None
+        ) -> Callable[[], Any]:
             @contextmanager
             def start() -> Iterator[tuple[str, dict[str, int]]]:
                 with SidecarProcess(
@@ -532,6 +710,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                     bundle=bundle,
                     jwt_secret_file=secret_file,
                     extra=extra,
+                    env=env,
                 ) as sidecar:
                     yield sidecar.proxy_url, {"agent": pid_of(agent), "sidecar": pid_of(sidecar)}
 
@@ -557,9 +736,11 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                         },
                     )
 
+        no_nginx = None if nginx_binary() else "nginx not found (apt-get install nginx-light)"
         targets = [
             Target("a", "(a) direct to the agent", direct),
             Target("p", "(p) plain proxy, no policy", plain),
+            Target("x", "(x) nginx, plain proxy", nginx, skipped=no_nginx),
             Target(
                 "b", "(b) sidecar, embedded engine", embedded("sidecar-embedded"), skipped=reason
             ),
@@ -569,45 +750,35 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                 embedded("sidecar-nocache", "--decision-cache-ttl", "0"),
                 skipped=reason,
             ),
+            Target(
+                "u",
+                "(u) embedded, asyncio loop",
+                embedded("sidecar-asyncio", "--event-loop", "asyncio"),
+                skipped=reason,
+            ),
+            Target(
+                "j",
+                "(j) embedded, stdlib json",
+                embedded("sidecar-stdlib-json", env={"GREENLANG_SIDECAR_ORJSON": "0"}),
+                skipped=reason,
+            ),
             Target("c", "(c) sidecar, OPA over HTTP", opa, skipped=reason),
         ]
-        targets = [t for t in targets if t.key in args.only]
+        targets = sorted(
+            (t for t in targets if t.key in args.only), key=lambda t: args.only.index(t.key)
+        )
         phases = [(args.concurrency, args.processes)]
         if args.latency_concurrency and args.latency_concurrency != args.concurrency:
             phases.append((args.latency_concurrency, 1))
         for t in targets:
             if t.skipped:
                 print(f"{t.label}: skipped, {t.skipped}")
-                continue
-            try:
-                with t.start() as (base_url, watch):
-                    trouble = probe(base_url + path, method, body, headers)
-                    if trouble:
-                        print(f"{t.label}: {trouble}", file=sys.stderr)
-                    for clients, procs in phases:
-                        spec = LoadSpec(
-                            url=base_url + path,
-                            method=method,
-                            body=body,
-                            headers=tuple(headers),
-                            concurrency=clients,
-                            processes=procs,
-                            duration=args.duration,
-                            warmup=args.warmup,
-                        )
-                        result = run_load(spec, watch)
-                        t.phases.append(Phase(clients, result))
-                        bad = {s: n for s, n in result.statuses.items() if s != 200}
-                        print(
-                            f"{t.label}, {clients} clients: {result.throughput:,.0f} req/s, "
-                            f"p50 {ms(result.p50)} ms, p99 {ms(result.p99)} ms"
-                            + (f", non-200: {bad}" if bad else "")
-                            + (f", errors: {dict(result.errors)}" if result.errors else ""),
-                            flush=True,
-                        )
-            except (ServerExited, RuntimeError) as exc:
-                t.skipped = f"failed to start or run: {str(exc).splitlines()[0]}"
-                print(f"{t.label}: {exc}", file=sys.stderr)
+        for round_no in range(1, args.rounds + 1):
+            for t in targets:
+                if not t.skipped:
+                    measure(t, phases, args, Request(path, method, body, tuple(headers)), round_no)
+        for t in targets:
+            t.phases = best_phases(t.phases)
         print()
         first = next((t for t in targets if t.key == "a" and not t.skipped), None)
         print_table(targets, first)
@@ -647,19 +818,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--content-type", default="application/json")
     p.add_argument(
         "--only",
-        default="a,p,b,n,c",
-        help="targets: a direct, p plain proxy, b sidecar embedded, n embedded without the "
-        "decision cache, c sidecar OPA",
+        default="a,p,x,b,n,c",
+        help="targets, run in this order: a direct, p plain Python proxy, x nginx, b sidecar "
+        "embedded, n embedded without the decision cache, u embedded on the asyncio loop, "
+        "j embedded with stdlib json, c sidecar OPA",
+    )
+    p.add_argument(
+        "--nginx-workers",
+        default="1",
+        help="nginx worker_processes (default 1: one core's worth, like the one-process "
+        "Python proxies; 'auto' is one per CPU)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every target this many times, interleaved (a p x b ... a p x b ...), and "
+        "keep each one's best round: on a busy machine the ratios then compare like with like",
     )
     p.add_argument("--keep-logs", action="store_true", help="keep the temp dir with server logs")
     args = p.parse_args(argv)
     args.only = [x.strip() for x in args.only.split(",") if x.strip()]
-    if not set(args.only) <= {"a", "p", "b", "n", "c"}:
-        p.error("--only takes a comma list of a, p, b, n, c")
+    if not set(args.only) <= set(TARGET_KEYS):
+        p.error(f"--only takes a comma list of {', '.join(TARGET_KEYS)}")
+    if args.nginx_workers != "auto" and not args.nginx_workers.isdigit():
+        p.error("--nginx-workers must be a number or auto")
     if " " not in args.path.strip() or not args.path.split(" ", 1)[1].startswith("/"):
         p.error('--path must look like "POST /v1/calculate"')
-    if min(args.duration, args.concurrency, args.processes) <= 0 or args.warmup < 0:
-        p.error("duration, concurrency and processes must be positive")
+    if min(args.duration, args.concurrency, args.processes, args.rounds) <= 0 or args.warmup < 0:
+        p.error("duration, concurrency, processes and rounds must be positive")
     if args.latency_concurrency < 0:
         p.error("--latency-concurrency must be >= 0")
     return args

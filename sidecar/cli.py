@@ -25,6 +25,7 @@ from sidecar.app import Listen, Sidecar, spool_sink
 from sidecar.audit_sink import AuditSink, LogAuditSink
 from sidecar.auth import Authenticator, JwksAuthenticator, SecretAuthenticator
 from sidecar.call import Target
+from sidecar.event_loop import LOOPS, loop_factory, loop_name
 from sidecar.policy_source import (
     FileBundleSource,
     OpaSource,
@@ -77,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=2.0,
         help="poll the registry's route for canary routing every this many seconds (0: off)",
+    )
+    p.add_argument(
+        "--event-loop",
+        choices=LOOPS,
+        default="auto",
+        help="auto: uvloop when installed, else asyncio",
     )
     p.add_argument("--sidecar-id", help="instance id in audit events (default host:port)")
     p.add_argument("--log-level", default="info")
@@ -257,6 +264,7 @@ async def serve(sidecar: Sidecar) -> None:
         listen=f"{sidecar.listen.host}:{sidecar.listen.port}",
         admin=f"{sidecar.admin_listen.host}:{sidecar.admin_listen.port}",
         upstream=sidecar.upstream,
+        event_loop=loop_name(loop),
     )
     await stop.wait()
     log.info("sidecar_stopping")
@@ -268,7 +276,10 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(args.log_level, component="sidecar")
 
     def run() -> int:
-        asyncio.run(serve(build_sidecar(args)))
+        factory = loop_factory(args.event_loop)
+        sidecar = build_sidecar(args)
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve(sidecar))
         return 0
 
     sys.exit(run_cli(run))

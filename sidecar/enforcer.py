@@ -4,15 +4,16 @@ caller -> [401 no/invalid JWT] -> [503 audit spool full] -> pre decision
        -> [429 rate | 403 policy | 503 no decision] -> [413 body cap] -> agent
        -> JSON: read (size cap), tokens, post decision [403 over token limit], mask
           other: tokens from X-Tokens-Used, post decision, stream (size cap)
-every call -> one audit event, metrics, one span (pre-check, upstream, post-check)
+every call -> one audit event, metrics, one span (children pre-check, upstream, post-check when
+              it is recorded)
 """
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
 from collections.abc import Hashable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from bundles.engines import EngineError, InputError, PolicyEngine
 from bundles.layout import RATE_BANDS_ENTRYPOINT
 from kernel.headers import request_id_of
 from kernel.problems import problem_response
-from sidecar import refusals, tracing
+from sidecar import json_codec, refusals, tracing
 from sidecar.audit_sink import AuditSink
 from sidecar.auth import PRINCIPAL, Authenticator, AuthError, Principal
 from sidecar.call import (
@@ -96,6 +97,10 @@ class Enforcer:
     def __post_init__(self) -> None:
         self._bound: AgentMetrics | None = None  # bound on the first call, to its version
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        # The obligations last read and the decision's raw obligations they came from: calls
+        # of one caller get equal ones (the same object from a reused decision), so they are
+        # validated once, not on every call.
+        self._obligations: tuple[object, Obligations] | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
@@ -200,16 +205,25 @@ class Enforcer:
                 raise refusals.rate_limited(call.violations, self.rate.retry_after(key))
             raise refusals.denied(call.violations, call.warnings)
         try:
-            obligations = from_decision(decision)
+            obligations = self._obligations_of(decision)
         except ObligationError as exc:
             call.decision = "error"
             raise refusals.obligations_unusable(str(exc)) from None
         call.mask = obligations.mask_pairs
         return obligations
 
+    def _obligations_of(self, decision: Decision) -> Obligations:
+        raw = decision.get("obligations")
+        last = self._obligations
+        if last is not None and raw is not None and (last[0] is raw or last[0] == raw):
+            return last[1]
+        obligations = from_decision(decision)
+        self._obligations = (raw, obligations)
+        return obligations
+
     async def _decide(self, call: Call, phase: str, queries: list[Query]) -> Decision | None:
         """The united decision of ``queries``; None when failing open, else 503 without one."""
-        with self.tracer.start_as_current_span(f"governance.{phase}_check") as span:
+        with self._child_span(f"governance.{phase}_check") as span:
             engine = self.source.engine
             try:
                 if engine is None:
@@ -255,7 +269,7 @@ class Enforcer:
         self, request: web.Request, call: Call, obligations: Obligations
     ) -> aiohttp.ClientResponse:
         headers = self.proxy.upstream_headers(request, call.request_id)
-        with self.tracer.start_as_current_span("upstream", kind=SpanKind.CLIENT) as span:
+        with self._child_span("upstream", SpanKind.CLIENT) as span:
             tracing.inject(headers, trace.set_span_in_context(span))
             try:
                 return await self.proxy.open(
@@ -268,6 +282,18 @@ class Enforcer:
             except UpstreamError as exc:
                 span.set_status(trace.StatusCode.ERROR, exc.detail)
                 raise refusals.upstream_failed(exc) from None
+
+    def _child_span(
+        self, name: str, kind: SpanKind = SpanKind.INTERNAL
+    ) -> AbstractContextManager[trace.Span]:
+        """A child of the call's span; under a span that is not recorded (nothing exports it,
+        or the caller's trace is not sampled) the call's span itself: its children would not
+        be recorded either, and each costs a sampler call and two context switches per call.
+        The agent then sees the call's span as its parent, with the same trace id and flags."""
+        current = trace.get_current_span()
+        if not current.is_recording():
+            return nullcontext(current)
+        return self.tracer.start_as_current_span(name, kind=kind)
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         """The agent may stay silent at most ``seconds`` (per read), however long it streams."""
@@ -364,7 +390,7 @@ class Enforcer:
 
     def _mask(self, doc: Any, obligations: Obligations) -> bytes | None:
         try:
-            masked, replaced = masker_for(obligations.mask_pairs).mask_value(doc)
+            masked, replaced = masker_for(obligations.mask_pairs).mask_owned(doc)
         except MaskingError as exc:
             raise refusals.masking_failed(str(exc)) from None
         if not replaced:
@@ -524,6 +550,6 @@ def _parse(text: bytes | None) -> Any:
     if text is None:
         return _NOT_JSON
     try:
-        return json.loads(text)
+        return json_codec.loads(text)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return _NOT_JSON

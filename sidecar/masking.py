@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
+from sidecar import json_codec
+
 
 class MaskingError(ValueError):
     """A mask pattern is unusable, or a body cannot be masked (the caller must not forward it)."""
@@ -142,6 +144,18 @@ class Masker:
             return value, 0
         return (tuple(out) if isinstance(value, tuple) else out), total
 
+    def mask_owned(self, doc: Any) -> tuple[Any, int]:
+        """Like :meth:`mask_value` for a document the caller decoded and gives up: masked in
+        place (no copies), returned with the number of replacements."""
+        try:
+            if type(doc) is str:
+                return self.mask_str(doc)
+            if type(doc) is dict or type(doc) is list:
+                return doc, self._mask_in_place(doc)
+            return doc, 0
+        except RecursionError:
+            raise MaskingError("JSON document is nested too deeply to mask") from None
+
     def _mask_in_place(self, container: dict[str, Any] | list[Any]) -> int:
         # Only for documents this module decoded itself: mutating them is safe and saves the
         # copies mask_value makes.
@@ -187,10 +201,10 @@ class Masker:
 
 
 def encode_json(doc: Any) -> bytes:
-    """Compact UTF-8 JSON; falls back to ``\\u`` escapes when the document holds lone
-    surrogates (legal in JSON text as ``\\ud800``, not encodable as UTF-8)."""
+    """Compact UTF-8 JSON (sidecar/json_codec.py); falls back to ``\\u`` escapes when the
+    document holds lone surrogates (legal in JSON text as ``\\ud800``, not encodable as UTF-8)."""
     try:
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        return json_codec.dumps(doc)
     except UnicodeEncodeError:
         return json.dumps(doc, separators=(",", ":")).encode()
 

@@ -10,11 +10,12 @@ import importlib
 import math
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from bench.loadgen import CpuMeter, LoadSpec, nearest_rank, run_load
+from bench.loadgen import CpuMeter, LoadResult, LoadSpec, nearest_rank, run_load
 from tests.support.servers import free_port
 
 BENCHES = ["intake_bench", "policy_bench", "registry_bench", "scale_bench", "sidecar_bench"]
@@ -113,3 +114,29 @@ def test_cpu_meter_counts_this_process() -> None:
     meter.start()
     sum(i * i for i in range(200_000))
     assert meter.stop()["bench"] > 0
+
+
+def test_sidecar_bench_nginx_target_proxies_to_the_agent(tmp_path: Path) -> None:
+    from bench import sidecar_bench as sb
+
+    assert sb.nginx_binary() is not None, "nginx-light is installed by .ci/install.sh"
+    with (
+        sb.AgentProcess(tmp_path / "agent") as agent,
+        sb.NginxProcess(tmp_path / "nginx", agent.url, "1") as nginx,
+    ):
+        body = sb.sample_body()
+        json_type = [("Content-Type", "application/json")]
+        assert sb.probe(nginx.proxy_url + "/v1/calculate", "POST", body, json_type) is None
+        assert sb.probe(nginx.proxy_url + "/nope", "GET", None, []) is not None  # the agent's 404
+        conf = (tmp_path / "nginx" / "nginx.conf").read_text()
+        assert "worker_processes 1;" in conf and "keepalive 64;" in conf
+
+
+def test_sidecar_bench_keeps_each_targets_best_round() -> None:
+    from bench.sidecar_bench import Phase, best_phases
+
+    def phase(clients: int, answered: int) -> Phase:
+        return Phase(clients, LoadResult([0.001] * answered, 1.0))
+
+    kept = best_phases([phase(32, 5), phase(1, 3), phase(32, 9), phase(1, 2), phase(32, 7)])
+    assert sorted((p.clients, p.result.count) for p in kept) == [(1, 3), (32, 9)]

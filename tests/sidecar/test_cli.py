@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from bundles.compiler import compile_policies
 from bundles.layout import STOCK_POLICY_DIR
 from kernel.cli import CliError
 from sidecar.cli import build_parser, build_sidecar
+from sidecar.event_loop import uvloop_available
 from tests.support.servers import free_port, reap, sigterm_exit_code
 
 
@@ -113,7 +115,8 @@ def test_a_broken_bundle_file_exits_2_with_one_line(secret: Path, tmp_path: Path
     assert len(lines) == 1 and lines[0].startswith("error: ") and "broken.tar.gz" in lines[0]
 
 
-def test_starts_ready_and_stops_on_sigterm(secret: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("loop", ["auto", "asyncio"])
+def test_starts_ready_and_stops_on_sigterm(secret: Path, tmp_path: Path, loop: str) -> None:
     bundle = tmp_path / "b.tar.gz"
     bundle.write_bytes(assemble(compile_policies([STOCK_POLICY_DIR])).content)
     listen, admin = free_port(), free_port()
@@ -127,6 +130,8 @@ def test_starts_ready_and_stops_on_sigterm(secret: Path, tmp_path: Path) -> None
         f"127.0.0.1:{admin}",
         "--environment",
         "development",
+        "--event-loop",
+        loop,
     )
     try:
         deadline = time.monotonic() + 60
@@ -140,5 +145,9 @@ def test_starts_ready_and_stops_on_sigterm(secret: Path, tmp_path: Path) -> None
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
         assert sigterm_exit_code(proc) == 0
+        out, _ = proc.communicate(timeout=30)
+        started = [json.loads(line) for line in out.splitlines() if "sidecar_started" in line]
+        expected = "uvloop" if loop == "auto" and uvloop_available() else "asyncio"
+        assert [s["event_loop"] for s in started] == [expected]
     finally:
         reap(proc)

@@ -24,6 +24,7 @@ import structlog
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler, SamplingResult
 from prometheus_client.parser import text_string_to_metric_families
 
 from bundles.assemble import assemble
@@ -34,8 +35,9 @@ from kernel.logs import configure_logging
 from sidecar.app import Listen, Sidecar
 from sidecar.auth import SecretAuthenticator
 from sidecar.call import Target
+from sidecar.obligations import ObligationError, stock
 from sidecar.policy_source import FileBundleSource
-from sidecar.tracing import setup_tracing
+from sidecar.tracing import UNEXPORTED_SAMPLER, setup_tracing
 from tests.support.servers import free_port
 
 SECRET = b"s" * 48
@@ -223,6 +225,34 @@ async def test_trace_continues_to_the_agent(make_sidecar: MakeSidecar, agent_url
     assert trace_id == TRACEPARENT.split("-")[1]  # same trace
     assert parent != TRACEPARENT.split("-")[2]  # a child span of the sidecar's
     assert h.sink.events[0]["trace_id"] == trace_id
+
+
+class CountingSampler(Sampler):
+    """The sidecar's unexported sampler, counting the spans it is asked about."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        self.asked += 1
+        return UNEXPORTED_SAMPLER.should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return "counting"
+
+
+async def test_unrecorded_calls_make_one_span_and_pass_its_context_on(
+    make_sidecar: MakeSidecar,
+) -> None:
+    sampler = CountingSampler()
+    h = await make_sidecar(tracer_provider=setup_tracing(sampler=sampler))
+    unsampled = TRACEPARENT.rsplit("-", 1)[0] + "-00"
+    resp, _ = await h.call(
+        "POST", "/v1/calculate", json=CALC_BODY, headers={"traceparent": unsampled}
+    )
+    assert resp.status == 200
+    assert sampler.asked == 1  # no child spans (pre check, upstream, post check) under it
+    assert h.sink.events[0]["trace_id"] == TRACEPARENT.split("-")[1]
 
 
 @pytest.mark.parametrize(
@@ -654,3 +684,17 @@ async def test_unmasked_policy_logs_plain_bodies_and_rate_zero_logs_none(
     off = await make_sidecar()  # default rate 0
     await off.call("POST", "/v1/calculate", json=CALC_BODY)
     assert not [x for x in json_logs() if x["event"] == "io_sample"]
+
+
+async def test_obligations_are_validated_once_and_read_again_when_they_change(
+    make_sidecar: MakeSidecar,
+) -> None:
+    enforcer = (await make_sidecar()).sidecar.enforcer
+    five = enforcer._obligations_of({"obligations": {"timeout_s": 5}})
+    again = enforcer._obligations_of({"obligations": {"timeout_s": 5}})  # equal, not the same
+    seven = enforcer._obligations_of({"obligations": {"timeout_s": 7}})
+    assert again is five and five.timeout_s == 5 and seven.timeout_s == 7
+    assert enforcer._obligations_of({"obligations": {"timeout_s": 5}}).timeout_s == 5
+    assert enforcer._obligations_of({}) == stock()
+    with pytest.raises(ObligationError):
+        enforcer._obligations_of({"obligations": {"timeout_s": "soon"}})

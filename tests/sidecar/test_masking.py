@@ -249,3 +249,19 @@ def test_mask_value_deep_nesting_is_a_masking_error(masker: Masker) -> None:
 def test_encode_json_handles_lone_surrogates() -> None:
     assert encode_json({"a": "é", "b": [1, 2.5]}) == '{"a":"é","b":[1,2.5]}'.encode()
     assert encode_json({"a": "\ud800"}) == b'{"a":"\\ud800"}'
+
+
+def test_mask_owned_masks_a_decoded_document_in_place(masker: Masker) -> None:
+    text = '{"a@b.de": ["x", {"iban": "DE89370400440532013000", "n": 1.5}], "m": "c@d.org"}'
+    expected, count = masker.mask_value(json.loads(text))
+    doc = json.loads(text)
+    masked, n = masker.mask_owned(doc)
+    assert (masked, n) == (expected, count) and n == 2
+    assert masked is doc  # masked where it lies, nothing copied
+    assert masker.mask_owned("mail a@b.de") == ("mail [REDACTED:email]", 1)
+    assert masker.mask_owned(42) == (42, 0)
+    deep: Any = ["a@b.de"]
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(MaskingError, match="deep"):
+        masker.mask_owned(deep)
