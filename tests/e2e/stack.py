@@ -27,6 +27,18 @@ def python_env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT), **extra}
 
 
+def registry_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`greenlang-registry ARGS` as a subprocess with `env`."""
+    return subprocess.run(
+        [sys.executable, "-m", "registry.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
 class RegistryProcess(ServerProcess):
     name = "registry"
     health_path = "/healthz"

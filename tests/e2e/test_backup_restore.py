@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ import pytest
 import yaml
 
 from tests.api.conftest import make_spec
-from tests.e2e.stack import RegistryProcess, python_env
+from tests.e2e.stack import RegistryProcess, python_env, registry_cli
 
 
 class EmbeddedRegistry(RegistryProcess):
@@ -46,17 +44,6 @@ def target() -> Iterator[EmbeddedRegistry]:
     registry.remove()
 
 
-def registry_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "registry.cli.main", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-
-
 def _populate(registry: RegistryProcess) -> dict[str, bytes]:
     token = registry.token("admin")
     blobs = {}
@@ -73,9 +60,9 @@ def _populate(registry: RegistryProcess) -> dict[str, bytes]:
     return blobs
 
 
-def test_backup_then_restore_into_an_empty_data_dir(
-    database_url: str, tmp_path: Path, target: EmbeddedRegistry
-) -> None:
+@pytest.fixture
+def backed_up(database_url: str, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    """A registry with three agents and their artifacts, backed up while it serves."""
     source = RegistryProcess(tmp_path / "source", database_url).start()
     try:
         blobs = _populate(source)
@@ -85,6 +72,13 @@ def test_backup_then_restore_into_an_empty_data_dir(
         assert "3 artifacts" in done.stdout and "intact" in done.stdout
     finally:
         source.close()
+    return backup, blobs
+
+
+def test_backup_then_restore_into_an_empty_data_dir(
+    backed_up: tuple[Path, dict[str, bytes]], target: EmbeddedRegistry
+) -> None:
+    backup, blobs = backed_up
     manifest = json.loads((backup / "manifest.json").read_text())
     assert set(manifest["artifacts"]) == {hashlib.sha256(b).hexdigest() for b in blobs.values()}
 
@@ -107,15 +101,9 @@ def test_backup_then_restore_into_an_empty_data_dir(
 
 
 def test_a_damaged_backup_is_refused_before_anything_changes(
-    database_url: str, tmp_path: Path, target: EmbeddedRegistry
+    backed_up: tuple[Path, dict[str, bytes]], target: EmbeddedRegistry
 ) -> None:
-    source = RegistryProcess(tmp_path / "source", database_url).start()
-    try:
-        blobs = _populate(source)
-        backup = tmp_path / "backup"
-        assert registry_cli(source.environment(), "backup", "--output", str(backup)).returncode == 0
-    finally:
-        source.close()
+    backup, blobs = backed_up
     victim = backup / "artifacts" / hashlib.sha256(next(iter(blobs.values()))).hexdigest()
     victim.write_bytes(b"forged" + victim.read_bytes()[6:])
     done = registry_cli(target.environment(), "restore", str(backup))

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e import stack
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,14 +25,7 @@ EXAMPLES = ROOT / "examples" / "agents"
 
 
 def registry_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "registry.cli.main", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return stack.registry_cli(env, *args)
 
 
 @pytest.fixture(scope="module")
