@@ -41,6 +41,7 @@ log = structlog.get_logger("sidecar.auth")
 
 JWKS_ALGORITHMS: Final = ("RS256", "ES256")
 MIN_SECRET_BYTES: Final = 32
+DEFAULT_LEEWAY_S = 5.0  # clock skew allowed on exp/nbf/iat; --jwt-leeway-s
 _JWKS_MAX_BYTES: Final = 1024 * 1024
 
 
@@ -221,7 +222,7 @@ class SecretAuthenticator(_CachingAuthenticator):
         self,
         secret: bytes,
         *,
-        leeway_s: float = 30,
+        leeway_s: float = DEFAULT_LEEWAY_S,
         audience: str | None = None,
         issuer: str | None = None,
         cache_size: int = 10_000,
@@ -282,7 +283,7 @@ class JwksAuthenticator(_CachingAuthenticator):
         *,
         session: aiohttp.ClientSession | None = None,
         refresh_s: float = 300,
-        leeway_s: float = 30,
+        leeway_s: float = DEFAULT_LEEWAY_S,
         audience: str | None = None,
         issuer: str | None = None,
         min_refetch_s: float = 10,

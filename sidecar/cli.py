@@ -23,7 +23,12 @@ from kernel.cli import CliError, read_file, run_cli
 from kernel.logs import configure_logging
 from sidecar.app import Listen, Sidecar, spool_sink
 from sidecar.audit_sink import AuditSink, LogAuditSink
-from sidecar.auth import Authenticator, JwksAuthenticator, SecretAuthenticator
+from sidecar.auth import (
+    DEFAULT_LEEWAY_S,
+    Authenticator,
+    JwksAuthenticator,
+    SecretAuthenticator,
+)
 from sidecar.call import Target
 from sidecar.event_loop import LOOPS, loop_factory, loop_name
 from sidecar.policy_source import (
@@ -58,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     auth = p.add_mutually_exclusive_group()
     auth.add_argument("--jwt-secret-file", help="HS256 shared secret for caller JWTs")
     auth.add_argument("--jwks-url", help="JWKS for RS256/ES256 caller JWTs")
+    p.add_argument(
+        "--jwt-leeway-s",
+        type=float,
+        default=DEFAULT_LEEWAY_S,
+        help=f"clock skew allowed on a JWT's exp/nbf/iat, seconds (default {DEFAULT_LEEWAY_S:g})",
+    )
     p.add_argument("--fail-open", action="store_true", help="forward when no decision can be had")
     p.add_argument("--poll-interval", type=float, default=5.0, help="bundle polling, seconds")
     p.add_argument("--verification-key", help="public key (PEM) or secret that signs bundles")
@@ -124,6 +135,8 @@ def _validate(args: argparse.Namespace) -> None:
         raise CliError("--fail-open is refused with --environment production", 2)
     if not (args.jwt_secret_file or args.jwks_url):
         raise CliError("callers must be authenticated: give --jwt-secret-file or --jwks-url", 2)
+    if not 0 <= args.jwt_leeway_s <= 300:
+        raise CliError("--jwt-leeway-s must be between 0 and 300 seconds", 2)
     if not 0 < args.poll_interval <= 3600:
         raise CliError("--poll-interval must be between 0 and 3600 seconds", 2)
     if not 0 <= args.decision_cache_ttl <= 60:
@@ -179,9 +192,9 @@ def _source(args: argparse.Namespace, token: str | None) -> PolicySource:
 
 def _authenticator(args: argparse.Namespace) -> Authenticator:
     if args.jwks_url:
-        return JwksAuthenticator(_http_url(args.jwks_url, "--jwks-url"))
+        return JwksAuthenticator(_http_url(args.jwks_url, "--jwks-url"), leeway_s=args.jwt_leeway_s)
     try:
-        return SecretAuthenticator.from_file(args.jwt_secret_file)
+        return SecretAuthenticator.from_file(args.jwt_secret_file, leeway_s=args.jwt_leeway_s)
     except (OSError, ValueError) as exc:
         raise CliError(f"--jwt-secret-file: {exc}", 2) from None
 

@@ -55,6 +55,9 @@ def args(secret: Path, *extra: str) -> list[str]:
         (["--bundle", "b", "--route-poll-s", "-1"], "--route-poll-s must be between 0 and 3600"),
         (["--bundle", "b", "--route-poll-s", "3601"], "--route-poll-s must be between 0"),
         (["--bundle", "b", "--route-poll-s", "nan"], "--route-poll-s must be between 0"),
+        (["--bundle", "b", "--jwt-leeway-s", "-1"], "--jwt-leeway-s must be between 0 and 300"),
+        (["--bundle", "b", "--jwt-leeway-s", "301"], "--jwt-leeway-s must be between 0 and 300"),
+        (["--bundle", "b", "--jwt-leeway-s", "nan"], "--jwt-leeway-s must be between 0 and 300"),
     ],
 )
 def test_bad_flags_are_usage_errors(
@@ -76,6 +79,12 @@ def test_authentication_is_required(tmp_path: Path) -> None:
     parsed = build_parser().parse_args(args(short, "--bundle", str(short)))
     with pytest.raises(CliError, match="--jwt-secret-file"):
         build_sidecar(parsed)
+
+
+@pytest.mark.parametrize(("extra", "leeway"), [([], 5.0), (["--jwt-leeway-s", "0"], 0.0)])
+def test_jwt_leeway_is_a_flag(secret: Path, extra: list[str], leeway: float) -> None:
+    parsed = build_parser().parse_args(args(secret, "--engine", "http://127.0.0.1:9", *extra))
+    assert build_sidecar(parsed).authenticator.leeway_s == leeway  # type: ignore[attr-defined]
 
 
 def test_bad_agent_id(secret: Path) -> None:
