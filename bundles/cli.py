@@ -11,11 +11,12 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bundles.compiler import write_output
 from bundles.layout import POLICY_TESTS_DIR, STOCK_POLICY_DIR
@@ -210,30 +211,51 @@ def bundle_publish(args: argparse.Namespace) -> int:
     return 0
 
 
-def _engine(args: argparse.Namespace) -> Any:
+def _registry_bundle(url: str, target: Path) -> str:
+    """Download the registry's current bundle (its policies, agent catalog and role bindings)
+    to `target`; returns its revision."""
+    with registry_client(url) as client:
+        try:
+            response = client.get("/bundles/greenlang")
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach the registry at {url}: {exc}", 1) from None
+    if not response.is_success:
+        check(response)
+    target.write_bytes(response.content)
+    return response.headers.get("ETag", "").strip('"') or "unknown"
+
+
+def _engine(args: argparse.Namespace) -> tuple[Any, str]:
+    """The engine to decide with, and a line saying whose policies and catalog it holds."""
     from bundles.engines.embedded import EmbeddedEngine
     from bundles.engines.opa_http import OpaHttpEngine
     from bundles.layout import REGO_DIR, STOCK_DATA_DIR
 
     if args.engine != "embedded":
-        if args.bundle or args.policies:
+        if args.bundle or args.policies or args.registry:
             raise CliError(
                 "with an OPA engine the policies are the ones OPA has loaded; "
-                "drop --policies/--bundle",
+                "drop --policies/--bundle/--registry",
                 2,
             )
-        return OpaHttpEngine(args.engine)
+        return OpaHttpEngine(args.engine), f"the policies and catalog OPA at {args.engine} holds"
+    key = read_file(args.verification_key, "verification key") if args.verification_key else None
     if args.bundle:
-        key = (
-            read_file(args.verification_key, "verification key") if args.verification_key else None
+        return EmbeddedEngine.from_bundle(Path(args.bundle), verification_key=key), (
+            f"bundle {args.bundle} (its policies and agent catalog)"
         )
-        return EmbeddedEngine.from_bundle(Path(args.bundle), verification_key=key)
-    compiled_dir = Path(tempfile.mkdtemp(prefix="gl-decide-"))
-    try:
-        write_output(_compile(args.policies or str(STOCK_POLICY_DIR)), compiled_dir / "out")
-        return EmbeddedEngine.from_paths([REGO_DIR, compiled_dir / "out", STOCK_DATA_DIR])
-    finally:
-        shutil.rmtree(compiled_dir, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="gl-decide-") as tmp:
+        if args.registry:
+            revision = _registry_bundle(args.registry, Path(tmp) / "bundle.tar.gz")
+            engine = EmbeddedEngine.from_bundle(Path(tmp) / "bundle.tar.gz", verification_key=key)
+            return engine, f"the registry's bundle at {args.registry}, revision {revision}"
+        write_output(_compile(args.policies or str(STOCK_POLICY_DIR)), Path(tmp) / "out")
+        engine = EmbeddedEngine.from_paths([REGO_DIR, Path(tmp) / "out", STOCK_DATA_DIR])
+    which = args.policies or "the stock policies"
+    return engine, (
+        f"{which} with an empty agent catalog: every agent is unknown unless the input says"
+        " otherwise; --registry URL decides with the registry's catalog"
+    )
 
 
 async def _decide(args: argparse.Namespace) -> int:
@@ -246,7 +268,7 @@ async def _decide(args: argparse.Namespace) -> int:
     if not isinstance(document, dict):
         raise CliError(f"{args.input} must hold a JSON object (the decision input)", 2)
     try:
-        engine = _engine(args)
+        engine, source = _engine(args)
     except EngineError as exc:  # an unreadable, unsigned or tampered bundle
         raise CliError(str(exc), 2) from None
     try:
@@ -257,6 +279,7 @@ async def _decide(args: argparse.Namespace) -> int:
         raise CliError(str(exc), 1) from None
     finally:
         await engine.close()
+    print(f"decided with {source}", file=sys.stderr)
     _print(decision)
     return 3 if decision.get("decision") == "deny" else 0
 
@@ -316,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--policies", help="policy YAML directory (default: the stock policies)")
     source.add_argument("--bundle", help="a bundle .tar.gz")
+    source.add_argument(
+        "--registry",
+        metavar="URL",
+        help="the registry's current bundle: policies, agent catalog, roles (GREENLANG_TOKEN)",
+    )
     p.add_argument("--engine", default="embedded", help="embedded or an OPA URL")
     p.add_argument("--verification-key", help="public key (PEM) the --bundle must be signed with")
     p.set_defaults(run=decide)

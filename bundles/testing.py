@@ -32,6 +32,9 @@ class OpaTestResult:
         return self.returncode == 0
 
 
+OPA_VERSION = "v1.22.2"  # the version CI pins (.ci/install.sh)
+
+
 def find_opa() -> str:
     """The OPA binary: $GREENLANG_OPA_BIN, the Go-built cache (~/.cache/greenlang/bin), PATH."""
     cache = Path(os.environ.get("GREENLANG_CACHE", Path.home() / ".cache" / "greenlang"))
@@ -42,7 +45,10 @@ def find_opa() -> str:
     ):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    raise FileNotFoundError("opa binary not found (run .ci/install.sh or set GREENLANG_OPA_BIN)")
+    raise FileNotFoundError(
+        "opa not found: put OPA 1.x on PATH or set GREENLANG_OPA_BIN=/path/to/opa; with Go, build"
+        f" it: GOBIN={cache / 'bin'} go install github.com/open-policy-agent/opa@{OPA_VERSION}"
+    )
 
 
 def opa_test_command(

@@ -13,11 +13,12 @@ from kernel.cli import CliError
 DEFAULT_URL = "http://127.0.0.1:8700"
 
 
-def registry_client() -> httpx.Client:
+def registry_client(url: str | None = None) -> httpx.Client:
+    """A client of the registry at `url` (default $GREENLANG_REGISTRY_URL or the local one)."""
     token = os.environ.get("GREENLANG_TOKEN")
     if not token:
         raise CliError("set GREENLANG_TOKEN (create one with: greenlang-registry token create)", 2)
-    base = os.environ.get("GREENLANG_REGISTRY_URL", DEFAULT_URL).rstrip("/")
+    base = (url or os.environ.get("GREENLANG_REGISTRY_URL", DEFAULT_URL)).rstrip("/")
     return httpx.Client(
         base_url=base + "/api/v1", timeout=60, headers={"Authorization": f"Bearer {token}"}
     )

@@ -54,3 +54,10 @@ def test_wheel_has_rego_policies_data_and_migrations(tmp_path: Path) -> None:
 def test_root_rego_is_the_packaged_rego() -> None:
     """`rego/` (what `opa test rego/ ...` and the docs name) is the package's directory."""
     assert (REPO_ROOT / "rego").resolve() == REGO_DIR.resolve()
+
+
+def test_the_opa_version_users_are_told_to_build_is_the_one_ci_pins() -> None:
+    from bundles.testing import OPA_VERSION
+
+    install = (Path(__file__).resolve().parents[1] / ".ci" / "install.sh").read_text()
+    assert f"OPA_VERSION={OPA_VERSION}\n" in install

@@ -13,6 +13,7 @@ from minio import Minio
 
 from bundles.bundle import read_bundle_files, read_revision
 from tests.api.conftest import Api, make_spec
+from tests.api.lifecycle_support import AGENT, AGENT_ID, certify, register, with_stock_policies
 from tests.support.servers import MinioServer
 
 STOCK = Path(__file__).resolve().parents[2] / "bundles" / "policies"
@@ -43,6 +44,13 @@ def registry_env(api: Api, who: str = "admin") -> dict[str, str]:
 async def test_policy_test_runs_opa_test() -> None:
     code, out, _ = await gov("policy", "test")
     assert code == 0 and "PASS" in out
+
+
+async def test_policy_test_without_opa_says_how_to_get_it(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "GREENLANG_CACHE": str(tmp_path), "GREENLANG_OPA_BIN": ""}
+    code, _, err = await gov("policy", "test", env=env)
+    assert code == 1 and err.count("\n") == 1, err
+    assert "GREENLANG_OPA_BIN" in err and "go install github.com/open-policy-agent/opa@v" in err
 
 
 async def test_policy_test_reports_invalid_policies(tmp_path: Path) -> None:
@@ -94,6 +102,35 @@ async def test_decide_exit_codes(tmp_path: Path) -> None:
     assert (await gov("decide", "--input", str(bad)))[0] == 2
     code, _, err = await gov("decide", "--input", str(allow), "--engine", "http://127.0.0.1:9")
     assert code == 1 and err.startswith("error:")
+
+
+async def test_decide_with_the_registrys_catalog(api: Api, tmp_path: Path) -> None:
+    """An agent ACTIVE and certified in the registry: the stock policies with an empty catalog
+    deny it (and say so), the registry's bundle allows it."""
+    await with_stock_policies(api)
+    await register(api)
+    await certify(api)
+    r = await api.call("PATCH", f"{AGENT}/versions/1.0.0", "approver", json={"status": "active"})
+    assert r.status == 200, await r.text()
+    call = tmp_path / "call.json"
+    agent = {"id": AGENT_ID, "version": "1.0.0"}
+    call.write_text(
+        json.dumps({"action": "invoke", "policy_types": ["compliance"], "agent": agent})
+    )
+
+    code, out, err = await gov("decide", "--input", str(call))
+    assert code == 3 and json.loads(out)["decision"] == "deny"
+    assert "empty agent catalog" in err
+    env = registry_env(api, "viewer")
+    url = env.pop("GREENLANG_REGISTRY_URL")
+    code, out, err = await gov("decide", "--input", str(call), "--registry", url, env=env)
+    assert code == 0, out + err
+    assert json.loads(out)["decision"] in ("allow", "warn")
+    assert f"the registry's bundle at {url}, revision " in err
+    code, _, err = await gov(
+        "decide", "--input", str(call), "--registry", "http://127.0.0.1:9", env=env
+    )
+    assert code == 1 and "cannot reach the registry" in err
 
 
 async def test_bundle_build_with_registry_catalog_and_publish(
