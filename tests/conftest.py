@@ -14,6 +14,7 @@ import pytest
 from registry.store.embedded import start_embedded_postgres
 from registry.store.migrate import migrate
 from tests.support.docker_engine import cleanup_if_used
+from tests.support.meili import MeiliTarget, session_meili
 from tests.support.opensearch import OpenSearchNode
 from tests.support.servers import MinioServer
 
@@ -88,6 +89,12 @@ def opensearch() -> Iterator[OpenSearchNode]:
     """A live OpenSearch node (Elasticsearch's _bulk/_search API), shared by the session."""
     with OpenSearchNode() as node:
         yield node
+
+
+@pytest.fixture(scope="session")
+def meili() -> Iterator[MeiliTarget]:
+    """A live Meilisearch (`.url`, `.key`) for this session; skipped only if none can exist."""
+    yield from session_meili()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,12 +1,12 @@
 """Contract of the SearchIndex port, run on every adapter that can start here.
 
-Postgres always runs (real embedded server); Meilisearch runs when GREENLANG_TEST_MEILI_URL
-points at a server (GREENLANG_TEST_MEILI_KEY its key), each test on a fresh index."""
+Postgres always runs (real embedded server); Meilisearch runs on the session's server (the
+`meili` fixture: ../shared/bin/meilisearch, or GREENLANG_TEST_MEILI_URL), each test on a fresh
+index, and is skipped only where no Meilisearch binary exists."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +18,7 @@ from registry.search import search_index_from_url
 from registry.search.meili import MeiliSearchIndex
 from registry.search.port import FACET_FIELDS, SearchDocument, SearchIndex
 from registry.search.postgres import PostgresSearchIndex
+from tests.support.meili import MeiliTarget
 
 
 def _doc(
@@ -171,10 +172,8 @@ EMITTERS = ["cbam-calculator", "ghg-scope3-estimator", "methane-leak-monitor"]
 
 
 def _meili_index(request: pytest.FixtureRequest) -> Iterator[SearchIndex]:
-    url = os.environ.get("GREENLANG_TEST_MEILI_URL")
-    if not url:
-        pytest.skip("Meilisearch adapter: GREENLANG_TEST_MEILI_URL is not set")
-    key = os.environ.get("GREENLANG_TEST_MEILI_KEY")
+    server: MeiliTarget = request.getfixturevalue("meili")
+    url, key = server.url, server.key
     name = f"agents_test_{secrets.token_hex(6)}"
     yield MeiliSearchIndex(url, key, name)
     import meilisearch  # the SDK directly: dropping an index is not part of the port
