@@ -8,6 +8,7 @@ nothing, which is cheaper than reference-counting words on every write."""
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,16 +26,17 @@ _ALPHABET = string.ascii_lowercase + string.digits  # words() yields nothing els
 
 _UPSERT = """
 INSERT INTO search_documents AS d (agent_id, name, description, owner_team, type, status,
-    current_version, tags, regulatory_scope, tsv)
+    current_version, tags, regulatory_scope, tsv, facets)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
     setweight(to_tsvector('english', $10), 'A')
     || setweight(to_tsvector('english', $11), 'B')
-    || setweight(to_tsvector('english', $12), 'C'))
+    || setweight(to_tsvector('english', $12), 'C'),
+    array_to_tsvector($13::text[]))
 ON CONFLICT (agent_id) DO UPDATE SET
     name = EXCLUDED.name, description = EXCLUDED.description,
     owner_team = EXCLUDED.owner_team, type = EXCLUDED.type, status = EXCLUDED.status,
     current_version = EXCLUDED.current_version, tags = EXCLUDED.tags,
-    regulatory_scope = EXCLUDED.regulatory_scope, tsv = EXCLUDED.tsv
+    regulatory_scope = EXCLUDED.regulatory_scope, tsv = EXCLUDED.tsv, facets = EXCLUDED.facets
 """
 
 _ADD_TERMS = """
@@ -49,23 +51,24 @@ ON CONFLICT DO NOTHING
 # probe even when the prepared statement goes generic (a LATERAL scan with levenshtein_less_equal
 # over the vocabulary costs ~1.5 ms per word at 20k terms, and LIKE-on-trigram plans degrade to a
 # sequential scan under a generic plan).
-_EXISTING_TERMS = "SELECT term FROM search_terms WHERE term = ANY($1::text[])"
-
-_FACETS = """
-jsonb_build_object(
-    'tags', (SELECT coalesce(jsonb_object_agg(v, n), '{}') FROM
-        (SELECT v, count(*) AS n FROM (SELECT unnest(tags) AS v FROM m) AS u GROUP BY v) AS f),
-    'regulatory_scope', (SELECT coalesce(jsonb_object_agg(v, n), '{}') FROM
-        (SELECT v, count(*) AS n FROM (SELECT unnest(regulatory_scope) AS v FROM m) AS u
-        GROUP BY v) AS f),
-    'owner_team', (SELECT coalesce(jsonb_object_agg(owner_team, n), '{}') FROM
-        (SELECT owner_team, count(*) AS n FROM m GROUP BY owner_team) AS f),
-    'status', (SELECT coalesce(jsonb_object_agg(status, n), '{}') FROM
-        (SELECT status, count(*) AS n FROM m GROUP BY status) AS f),
-    'type', (SELECT coalesce(jsonb_object_agg(type, n), '{}') FROM
-        (SELECT type, count(*) AS n FROM m GROUP BY type) AS f)
-) AS facets
+# Each existing candidate and each query word comes back with its lexeme as indexed (the
+# `english` stem), so alternatives the query word already matches can be left out.
+_EXISTING_TERMS = """
+SELECT term, false AS own, array_to_string(tsvector_to_array(to_tsvector('english', term)), ' ')
+    AS lexeme FROM search_terms WHERE term = ANY($1::text[])
+UNION ALL
+SELECT w, true, array_to_string(tsvector_to_array(to_tsvector('english', w)), ' ')
+FROM unnest($2::text[]) AS w
 """
+
+# Facet counts: ts_stat() runs the matching query again (text, parameters quoted with format's
+# %L) and counts the '<field>:<value>' lexemes of the `facets` column in one C-level pass: 5-6x
+# cheaper than five unnest/GROUP BY aggregates over the matches (migration 013).
+_FACET_COUNTS = (
+    "(SELECT coalesce(jsonb_object_agg(word, ndoc), '{{}}')"
+    " FROM ts_stat(format($gl$SELECT d.facets FROM {source} WHERE {where}$gl${refs})))"
+)
+_PARAM = re.compile(r"\$\d+::[a-z\[\]]+")
 
 
 @dataclass
@@ -75,9 +78,9 @@ class _Sql:
     where: list[str] = field(default_factory=list)
     args: list[Any] = field(default_factory=list)
 
-    def arg(self, value: Any) -> str:
+    def arg(self, value: Any, cast: str = "text") -> str:
         self.args.append(value)
-        return f"${len(self.args)}"
+        return f"${len(self.args)}::{cast}"
 
 
 class PostgresSearchIndex:
@@ -116,11 +119,12 @@ class PostgresSearchIndex:
             tsqueries = await _tsqueries(conn, query_words(query.query))
             sql = _Sql()
             statement = _search_statement(sql, query, tsqueries)
-            row = await conn.fetchrow(statement, *sql.args)
-        assert row is not None  # an aggregate-only SELECT always yields one row
-        return SearchHits(
-            agent_ids=list(row["ids"]), total=int(row["total"]), facets=_facets(row["facets"])
-        )
+            if tsqueries is None:
+                row = await conn.fetchrow(statement, *sql.args)
+            else:
+                row = await _fetch_through_text_index(conn, statement, sql.args)
+        assert row is not None  # a SELECT without FROM always yields one row
+        return _hits(list(row["ids"]), row["facets"])
 
 
 def _doc_words(d: SearchDocument) -> list[str]:
@@ -147,7 +151,14 @@ def _row(d: SearchDocument) -> tuple[Any, ...]:
         weight_a,
         weight_b,
         weight_c,
+        facet_words(d),
     )
+
+
+def facet_words(d: SearchDocument) -> list[str]:
+    """The document's facet values as '<field>:<value>' lexemes (field names have no ':')."""
+    found = [f"tags:{t}" for t in d.tags] + [f"regulatory_scope:{s}" for s in d.regulatory_scope]
+    return [*found, f"owner_team:{d.owner_team}", f"status:{d.status}", f"type:{d.type}"]
 
 
 def _one_edit(word: str) -> set[str]:
@@ -160,19 +171,30 @@ def _one_edit(word: str) -> set[str]:
     return found
 
 
-async def _typo_alternatives(conn: asyncpg.Connection, qwords: list[str]) -> dict[str, list[str]]:
-    """Indexed words one edit away from each query word of TYPO_MIN_LEN+ characters."""
+async def _typo_alternatives(
+    conn: asyncpg.Connection, qwords: list[str], prefix: str
+) -> dict[str, list[str]]:
+    """Indexed words one edit away from each query word of TYPO_MIN_LEN+ characters, except
+    those the word matches anyway: the same lexeme, or (for the `prefix` word) a lexeme that
+    starts with its own. 'emissions' needs no 'emission' OR-ed in (both are 'emiss'); an OR
+    makes the tsquery dearer to match and adds the typo-free ranking test."""
     owners: dict[str, list[str]] = {}
-    for w in sorted({w for w in qwords if len(w) >= TYPO_MIN_LEN}):
+    typo_words = sorted({w for w in qwords if len(w) >= TYPO_MIN_LEN})
+    for w in typo_words:
         for candidate in _one_edit(w):
             owners.setdefault(candidate, []).append(w)
     if not owners:
         return {}
-    found: dict[str, list[str]] = {}
-    for r in await conn.fetch(_EXISTING_TERMS, sorted(owners)):
+    rows = await conn.fetch(_EXISTING_TERMS, sorted(owners), typo_words)
+    own = {r["term"]: r["lexeme"] for r in rows if r["own"]}
+    found: dict[str, dict[str, str]] = {}  # query word -> lexeme -> first term with it
+    for r in sorted((r for r in rows if not r["own"]), key=lambda r: r["term"]):
         for w in owners[r["term"]]:
-            found.setdefault(w, []).append(r["term"])
-    return {w: sorted(terms)[:MAX_TYPO_ALTERNATIVES] for w, terms in found.items()}
+            mine, theirs = own.get(w, ""), r["lexeme"]
+            if mine and (theirs == mine or (w == prefix and theirs.startswith(mine))):
+                continue
+            found.setdefault(w, {}).setdefault(theirs, r["term"])
+    return {w: sorted(by.values())[:MAX_TYPO_ALTERNATIVES] for w, by in found.items()}
 
 
 async def _tsqueries(conn: asyncpg.Connection, qwords: list[str]) -> tuple[str, str] | None:
@@ -183,22 +205,25 @@ async def _tsqueries(conn: asyncpg.Connection, qwords: list[str]) -> tuple[str, 
     The exact form ranks typo-free matches first, as Meilisearch's `typo` rule does."""
     if not qwords:
         return None
-    alternatives = await _typo_alternatives(conn, qwords)
     last = len(qwords) - 1
+    alternatives = await _typo_alternatives(conn, qwords, qwords[last])
     tolerant, exact = [], []
     for i, w in enumerate(qwords):
         own = f"{w}:*" if i == last else w
         tolerant.append("(" + " | ".join([own, *alternatives.get(w, [])]) + ")")
         exact.append(own)
+    if not alternatives:  # both forms match the same documents: one tsquery, no exact test
+        return " & ".join(exact), " & ".join(exact)
     return " & ".join(tolerant), " & ".join(exact)
 
 
 def _add_filters(sql: _Sql, query: SearchQuery) -> None:
     """Filters are AND-ed; array filters require every given value (GIN-indexed @>)."""
     if query.tags:
-        sql.where.append(f"d.tags @> {sql.arg(list(query.tags))}::text[]")
+        sql.where.append(f"d.tags @> {sql.arg(list(query.tags), 'text[]')}")
     if query.regulatory_scope:
-        sql.where.append(f"d.regulatory_scope @> {sql.arg(list(query.regulatory_scope))}::text[]")
+        scope = sql.arg(list(query.regulatory_scope), "text[]")
+        sql.where.append(f"d.regulatory_scope @> {scope}")
     if query.owner_team is not None:
         sql.where.append(f"d.owner_team = {sql.arg(query.owner_team)}")
     if query.status is not None:
@@ -208,36 +233,50 @@ def _add_filters(sql: _Sql, query: SearchQuery) -> None:
 
 
 def _search_statement(sql: _Sql, query: SearchQuery, tsqueries: tuple[str, str] | None) -> str:
-    """One statement for the page, the exact total and all facets over the matching set.
-
-    Matches are computed once (MATERIALIZED) and shared by page, total and facets; only a bare
-    listing is inlined, so its page walks the primary key instead of sorting every document."""
-    if tsqueries is None:
-        source, scores, order = "search_documents AS d", "", "agent_id"
-    else:
+    """One statement: the ranked page, and facet counts over every match (the total is derived
+    from them). A bare listing walks the primary key for its page."""
+    source, order = "search_documents AS d", "d.agent_id"
+    if tsqueries is not None:
         tolerant, exact = tsqueries
-        source = (
-            f"search_documents AS d, to_tsquery('english', {sql.arg(tolerant)}) AS q,"
-            f" to_tsquery('english', {sql.arg(exact)}) AS e"
-        )
+        source += f", to_tsquery('english', {sql.arg(tolerant)}) AS q"
         sql.where.append("d.tsv @@ q")
-        scores = ", ts_rank_cd(d.tsv, q) AS rank, d.tsv @@ e AS exact"
-        order = "exact DESC, rank DESC, agent_id"
+        order = "ts_rank(d.tsv, q) DESC, d.agent_id"
+        if exact != tolerant:  # typo alternatives found: typo-free matches rank first
+            order = f"d.tsv @@ to_tsquery('english', {sql.arg(exact)}) DESC, {order}"
     _add_filters(sql, query)
-    materialize = "MATERIALIZED" if sql.where else "NOT MATERIALIZED"
     where = " AND ".join(sql.where) or "true"
-    limit = sql.arg(query.page_size)
-    offset = sql.arg((query.page - 1) * query.page_size)
+    refs = "".join(", " + r for r in _PARAM.findall(source + " WHERE " + where))
+    inner_source, inner_where = _PARAM.sub("%L", source), _PARAM.sub("%L", where)
+    limit = sql.arg(query.page_size, "int")
+    offset = sql.arg((query.page - 1) * query.page_size, "int")
+    facets = _FACET_COUNTS.format(source=inner_source, where=inner_where, refs=refs)
     return (
-        f"WITH m AS {materialize} ("
-        " SELECT d.agent_id, d.tags, d.regulatory_scope, d.owner_team, d.status, d.type"
-        f"{scores} FROM {source} WHERE {where})"
-        f" SELECT ARRAY(SELECT agent_id FROM m ORDER BY {order} LIMIT {limit} OFFSET {offset})"
-        f" AS ids, (SELECT count(*) FROM m) AS total, {_FACETS}"
+        f"SELECT ARRAY(SELECT d.agent_id FROM {source} WHERE {where}"
+        f" ORDER BY {order} LIMIT {limit} OFFSET {offset}) AS ids, {facets} AS facets"
     )
 
 
-def _facets(raw: str | dict[str, Any]) -> Facets:
-    """Every facet field present (empty when nothing matches); values with a zero count absent."""
+async def _fetch_through_text_index(
+    conn: asyncpg.Connection, statement: str, args: list[Any]
+) -> asyncpg.Record | None:
+    """Run a text search with sequential scans off, so matches come from the GIN index.
+
+    The planner prices `tsv @@ q` per row as almost free, so for broad or OR-ed (typo) queries
+    it picks a sequential scan that tests every document: 12 ms at 10,000 documents where the
+    bitmap index scan takes 1.3 ms. SET LOCAL keeps the setting inside this read-only
+    transaction (an error leaves it open; the pool's reset on release rolls it back)."""
+    await conn.execute("BEGIN READ ONLY; SET LOCAL enable_seqscan = off")
+    row = await conn.fetchrow(statement, *args)
+    await conn.execute("COMMIT")
+    return row
+
+
+def _hits(ids: list[str], raw: str | dict[str, Any]) -> SearchHits:
+    """Facets from ts_stat's '<field>:<value>' words; the total is the sum of status counts."""
     data = json.loads(raw) if isinstance(raw, str) else raw
-    return {f: {str(k): int(v) for k, v in (data.get(f) or {}).items()} for f in FACET_FIELDS}
+    facets: Facets = {f: {} for f in FACET_FIELDS}
+    for word, count in data.items():
+        field_name, _, value = word.partition(":")
+        if field_name in facets:
+            facets[field_name][value] = int(count)
+    return SearchHits(agent_ids=ids, total=sum(facets["status"].values()), facets=facets)
