@@ -49,6 +49,8 @@ from bench.loadgen import CpuMeter
 from bench.registry_dataset import (
     Dataset,
     check_specs,
+    distinct_search_requests,
+    distinct_share,
     generate,
     search_path,
     search_query,
@@ -80,14 +82,21 @@ from bench.registry_setup import (
     child_env,
     reindex,
     start_database,
+    start_meili,
     start_server,
     tail,
     wait_indexed,
 )
 
-LABEL = {"get": "GET agent", "search": "search"}
-ROUTE = {"get": "API GET /agents/{id}", "search": "API GET /agents/search"}
+LABEL = {"get": "GET agent", "search": "search", "distinct": "search distinct"}
+ROUTE = {
+    "get": "API GET /agents/{id}",
+    "search": "API GET /agents/search",
+    "distinct": "API search, distinct mix",
+}
 TARGET = {"get": GET_TARGET_P95_MS, "search": SEARCH_TARGET_P95_MS}
+# Issue 12: the distinct (mostly uncached) mix at 50 clients, per search backend.
+DISTINCT_TARGET_P95_MS = {"postgres": 100.0, "meili": 25.0}
 SAMPLE_QUERIES = [
     {"query": "emissions", "page_size": 20},
     {"query": "emisions", "page_size": 20},
@@ -113,10 +122,18 @@ class Run:
     api1: dict[str, Result] = field(default_factory=dict)
     open_loop: list[tuple[str, Result, float]] = field(default_factory=list)
     db: dict[str, Result] = field(default_factory=dict)
+    index: Any = None  # the search adapter the server uses, for the in-process baselines
+    distinct_share: float | None = None
 
     @property
     def kinds(self) -> list[str]:
-        return ["get", "search"] if self.args.only == "both" else [self.args.only]
+        searches = ["search", "distinct"]
+        return {"both": ["get", *searches], "get": ["get"], "search": searches}[self.args.only]
+
+    def limit(self, kind: str) -> float:
+        if kind == "distinct":
+            return DISTINCT_TARGET_P95_MS[self.args.search_backend]
+        return TARGET[kind]
 
     def keep(self, res: Result, cpu_line: bool = True) -> Result:
         self.results.append(res)
@@ -142,7 +159,7 @@ async def load_data(args: argparse.Namespace, env: Env, cenv: dict[str, str]) ->
     return ds
 
 
-async def http_phases(r: Run, get_paths: list[str], s_paths: list[str]) -> None:
+async def http_phases(r: Run, api_paths: dict[str, list[str]]) -> None:
     """Closed loop at --concurrency, then at 1 client, then open loop at the fixed rates."""
     args, cap, c = r.args, r.args.max_phase_seconds, r.args.concurrency
 
@@ -157,8 +174,7 @@ async def http_phases(r: Run, get_paths: list[str], s_paths: list[str]) -> None:
         f"per phase, {args.client_procs} load-generator process(es) =="
     )
     log(HEADER)
-    api_paths = {"get": get_paths, "search": s_paths}
-    rate = {"get": args.rate_get, "search": args.rate_search}
+    rate = {"get": args.rate_get, "search": args.rate_search, "distinct": 0.0}
     for k in r.kinds:
         r.api[k] = await http(ROUTE[k], api_paths[k], c)
     for k in r.kinds:
@@ -169,18 +185,30 @@ async def http_phases(r: Run, get_paths: list[str], s_paths: list[str]) -> None:
             name = f"API {LABEL[k]} open loop {rate[k]:g}/s"
             res = await http(name, api_paths[k][-count:], c, rate[k])
             check = f"{LABEL[k]} p95 @ {rate[k]:g} req/s open loop"
-            r.open_loop.append((check, res, TARGET[k]))
+            r.open_loop.append((check, res, r.limit(k)))
 
 
 Baseline = tuple[str, Sequence[Any], Callable[[Any], Awaitable[None]]]
 
 
-def baselines(r: Run, get_ids: list[str], queries: list[Any]) -> dict[str, list[Baseline]]:
-    """The SQL the API runs, run from this process at the same concurrency."""
-    from registry.search.postgres import PostgresSearchIndex
+def baseline_names(kind: str, adapter: str) -> tuple[str, tuple[str, str] | None]:
+    """A kind's baseline phase and (label, another baseline compared at p95)."""
+    if kind == "get":
+        return "DB get: ONE_ENTRY_SQL", ("vs 1-row SELECT", "DB get: SELECT * FROM agents")
+    if kind == "search":
+        return f"DB {adapter}.search", ("vs search+entries", "DB search + fetch_entries")
+    return f"DB {adapter}.search, distinct", None
+
+
+def baselines(
+    r: Run, get_ids: list[str], queries: list[Any], distinct: list[Any]
+) -> dict[str, list[Baseline]]:
+    """What the API runs (the SQL; the search adapter), from this process at the same
+    concurrency."""
     from registry.store.agents import ONE_ENTRY_SQL, fetch_entries
 
-    pool, index = r.pool, PostgresSearchIndex(r.pool)
+    pool, index = r.pool, r.index
+    adapter = type(index).__name__
 
     async def db_get(agent_id: str) -> None:
         await pool.fetchrow(ONE_ENTRY_SQL, agent_id)
@@ -201,9 +229,10 @@ def baselines(r: Run, get_ids: list[str], queries: list[Any]) -> dict[str, list[
             ("DB get: ONE_ENTRY_SQL", get_ids, db_get),
         ],
         "search": [
-            ("DB PostgresSearchIndex.search", queries, db_search),
+            (baseline_names("search", adapter)[0], queries, db_search),
             ("DB search + fetch_entries", queries, db_search_entries),
         ],
+        "distinct": [(baseline_names("distinct", adapter)[0], distinct, db_search)],
     }
 
 
@@ -231,12 +260,18 @@ def summary(r: Run, reg: Result, started: float) -> int:
     for res in r.results:
         log(res.row())
     log("")
-    checks = [(f"{LABEL[k]} p95 @ {c} clients", r.api[k], TARGET[k]) for k in r.kinds]
-    checks += [(f"{LABEL[k]} p95 @ 1 client (service time)", r.api1[k], TARGET[k]) for k in r.kinds]
+    checks = [(f"{LABEL[k]} p95 @ {c} clients", r.api[k], r.limit(k)) for k in r.kinds]
+    checks += [
+        (f"{LABEL[k]} p95 @ 1 client (service time)", r.api1[k], r.limit(k)) for k in r.kinds
+    ]
     verdicts([*checks, *r.open_loop])
+    if r.distinct_share is not None:
+        log(f"distinct mix: {100 * r.distinct_share:.0f}% of the measured queries occur once; "
+            f"search backend {args.search_backend}")  # fmt: skip
     log("")
     for k in r.kinds:
-        api_vs_baseline(k, r.api[k], r.api1[k], r.db)
+        name, other = baseline_names(k, type(r.index).__name__)
+        api_vs_baseline(k, r.api[k], r.api1[k], r.db, name, other)
     log(
         f"Little's law: at {c} closed-loop clients p50 ~ {c}/throughput, so a p95 under 10 ms "
         f"needs > {c / 0.010:.0f} req/s from one server process."
@@ -262,12 +297,24 @@ async def measure(r: Run, token: str) -> Result:
     n = args.requests + args.warmup
     get_paths = [f"/api/v1/agents/{rng.choice(r.all_ids)}" for _ in range(n)]
     search_params = search_requests(rng, n)
-    await http_phases(r, get_paths, [search_path(p) for p in search_params])
+    distinct = distinct_search_requests(r.ds, random.Random(args.seed + 1), n)
+    r.distinct_share = distinct_share(distinct[args.warmup :])
+    log(f"distinct search mix: {100 * r.distinct_share:.0f}% of the {n - args.warmup} measured "
+        f"queries occur once (words, phrases, typos, prefixes, filters)")  # fmt: skip
+    paths = {
+        "get": get_paths,
+        "search": [search_path(p) for p in search_params],
+        "distinct": [search_path(p) for p in distinct],
+    }
+    await http_phases(r, paths)
     get_ids = [p.rsplit("/", 1)[1] for p in get_paths[args.warmup :]]
     queries = [search_query(p) for p in search_params][args.warmup :]
-    await baseline_phases(r, baselines(r, get_ids, queries))
-    await breakdown(r.pool, r.ds.agent_ids, SAMPLE_QUERIES, reps=args.breakdown_reps)
-    if args.explain:
+    dqueries = [search_query(p) for p in distinct][args.warmup :]
+    await baseline_phases(r, baselines(r, get_ids, queries, dqueries))
+    on_pg = args.search_backend == "postgres"
+    samples = SAMPLE_QUERIES + distinct[:3] if on_pg else []  # the Postgres index is empty
+    await breakdown(r.pool, r.ds.agent_ids, samples, reps=args.breakdown_reps)
+    if args.explain and on_pg:
         await explain(r.pool, r.ds.agent_ids[7], SAMPLE_QUERIES[:3] + SAMPLE_QUERIES[4:])
     return reg
 
@@ -275,30 +322,38 @@ async def measure(r: Run, token: str) -> Result:
 async def run(args: argparse.Namespace, env: Env) -> int:
     import asyncpg
 
+    from registry.search import search_index_from_url
+
     started = time.perf_counter()
     log(f"bench root: {env.root}  (python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
     pg_pid = await start_database(env)
     data_dir = env.root / "registry"
     data_dir.mkdir(parents=True, exist_ok=True)
     cenv = child_env(env, data_dir)
+    if args.search_backend == "meili":
+        cenv |= start_meili(env)
     token = await admin_token(cenv)
     ds = await load_data(args, env, cenv)
     pool = await asyncpg.create_pool(env.db_url, min_size=args.pool, max_size=args.pool)
     try:
         t_reindex = await reindex(cenv) if args.index_via == "reindex" else 0.0
         base, t_ready = await start_server(env, cenv, data_dir, args.workers, args.profile_server)
-        t_index = await wait_indexed(pool, len(ds.agents)) + t_ready
+        t_index = await wait_indexed(pool, len(ds.agents), env.meili) + t_ready
         if args.index_via == "relay":
-            terms = await pool.fetchval("SELECT count(*) FROM search_terms")
-            log(f"search index: {len(ds.agents)} docs, {terms} terms, built by the server's "
-                f"outbox relay {t_index:.1f}s after launch")  # fmt: skip
+            log(f"search index ({args.search_backend}): {len(ds.agents)} docs, built by the "
+                f"server's outbox relay {t_index:.1f}s after launch")  # fmt: skip
         else:
             t_index = t_reindex
         await pool.execute("ANALYZE")  # what autovacuum would have done by steady state
         assert env.server is not None
         watch = {"server": env.server.pid, **({"postgres": pg_pid} if pg_pid else {})}
+        if env.meili is not None:
+            watch["meilisearch"] = env.meili.pid
         target = HttpTarget(base, token, args.client_procs, watch)
         r = Run(args, ds, target, pool, CpuMeter(watch), list(ds.agent_ids))
+        r.index = search_index_from_url(
+            cenv.get("GREENLANG_SEARCH_URL", "postgres"), pool, cenv.get("GREENLANG_MEILI_KEY")
+        )
         reg = await measure(r, token)
     finally:
         await pool.close()
@@ -347,6 +402,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["both", "get", "search"],
         default="both",
         help="measure only one of the two endpoints (and its baselines)",
+    )
+    p.add_argument(
+        "--search-backend",
+        choices=["postgres", "meili"],
+        default="postgres",
+        help="the registry's search index: its own PostgreSQL, or a Meilisearch the bench "
+        "starts from ../shared/bin/meilisearch (GREENLANG_SEARCH_URL)",
     )
     p.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE plans")
     p.add_argument(

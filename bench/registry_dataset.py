@@ -295,3 +295,86 @@ def search_query(params: dict[str, Any]) -> Any:
         if key in raw:
             raw[key] = raw[key].split(",")
     return SearchQuery.model_validate(raw)
+
+
+# Distinct search mix: queries drawn from the catalogue's own words, so most are new to the
+# registry's 2 s result cache. (weight, kind); see distinct_search_requests.
+DISTINCT_MIX = [
+    (6, "word"), (29, "phrase"), (17, "typo"), (13, "prefix"), (25, "facets"), (10, "filters"),
+]  # fmt: skip
+STATUSES = ["active", "draft", "deprecated", "retired"]
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def vocabulary(ds: Dataset) -> tuple[list[str], list[list[str]]]:
+    """(distinct words of 3+ letters, the words of each agent's name and description)."""
+    from registry.search.text import words
+
+    texts = [words(f"{a[1]} {a[2]}") for a in ds.agents]
+    vocab = sorted({w for t in texts for w in t if len(w) >= 3 and not w.isdigit()})
+    return vocab, texts
+
+
+def _typo(rng: random.Random, word: str) -> str:
+    """One edit (delete, substitute or insert a letter) away from `word`."""
+    i = rng.randrange(len(word))
+    edit = rng.choice(["delete", "substitute", "insert"])
+    if edit == "delete":
+        return word[:i] + word[i + 1 :]
+    c = rng.choice(_LETTERS)
+    return word[:i] + c + word[i + 1 :] if edit == "substitute" else word[:i] + c + word[i:]
+
+
+def _text(rng: random.Random, kind: str, vocab: list[str], texts: list[list[str]]) -> str:
+    long = [w for w in vocab if len(w) >= 5]
+    if kind == "word":
+        return rng.choice(vocab)
+    if kind == "typo":
+        return _typo(rng, rng.choice(long))
+    if kind == "prefix":
+        word = rng.choice(long)
+        head = rng.choice(vocab) + " " if rng.random() < 0.4 else ""
+        return head + word[: rng.randint(3, len(word) - 1)]
+    text = [w for w in rng.choice(texts) if len(w) >= 3]  # 2-3 words of one agent, in order
+    picked = sorted(rng.sample(range(len(text)), min(len(text), rng.randint(2, 3))))
+    return " ".join(text[i] for i in picked)
+
+
+def _filters(rng: random.Random, count: int) -> dict[str, Any]:
+    pickers = {
+        "regulatory_scope": lambda: rng.choice(SCOPES),
+        "type": lambda: rng.choice(TYPES),
+        "status": lambda: rng.choices(STATUSES, [6, 2, 1, 1])[0],
+        "owner_team": lambda: rng.choice(TEAMS),
+        "tags": lambda: rng.choice(TAGS),
+    }
+    return {k: pickers[k]() for k in rng.sample(sorted(pickers), count)}
+
+
+def distinct_search_requests(ds: Dataset, rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """`n` search params: single words, phrases, one-typo words, prefixes, text with filters
+    and filter combinations, from the catalogue's words; most of them occur once."""
+    vocab, texts = vocabulary(ds)
+    kinds = rng.choices([k for _, k in DISTINCT_MIX], [w for w, _ in DISTINCT_MIX], k=n)
+    out = []
+    for kind in kinds:
+        params: dict[str, Any] = {}
+        if kind != "filters":
+            params["query"] = _text(rng, rng.choice(["word", "phrase"]) if kind == "facets"
+                                    else kind, vocab, texts)  # fmt: skip
+        if kind in ("facets", "filters"):
+            params |= _filters(rng, rng.randint(1, 2) if kind == "facets" else rng.randint(1, 3))
+        params["page_size"] = 20
+        if rng.random() < 0.1:
+            params["page"] = rng.randint(2, 3)
+        out.append(params)
+    return out
+
+
+def distinct_share(params: list[dict[str, Any]]) -> float:
+    """Share of requests whose query (all params) occurs only once in the list."""
+    keys = [search_path(p) for p in params]
+    counts: dict[str, int] = {}
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+    return sum(1 for k in keys if counts[k] == 1) / len(keys) if keys else 0.0

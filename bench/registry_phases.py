@@ -248,11 +248,17 @@ async def explain(pool: Any, agent_id: str, queries: list[dict[str, Any]]) -> No
     from registry.search.postgres import PostgresSearchIndex
     from registry.store.agents import ONE_ENTRY_SQL
 
-    async def show(title: str, sql: str, *args: Any) -> None:
+    async def show(title: str, sql: str, *args: Any, begin: str = "") -> None:
+        """EXPLAIN under the settings the adapter gave the statement (`begin`: its BEGIN)."""
         async with pool.acquire() as conn:
+            if begin:
+                await conn.execute(begin)
             for _ in range(3):  # warm
                 await conn.fetch(sql, *args)
             rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *args)
+            if begin:
+                await conn.execute("ROLLBACK")
+            title += f" [{begin}]" if begin else ""
         log(f"\n-- {title}")
         for r in rows:
             line = r[0]  # typo candidates make literal arrays of hundreds of words
@@ -263,8 +269,12 @@ async def explain(pool: Any, agent_id: str, queries: list[dict[str, Any]]) -> No
     for params in queries:
         rec = RecordingPool(pool)
         await PostgresSearchIndex(rec).search(search_query(params))
+        begin = ""
         for k, (sql, args, _ms) in enumerate(rec.calls):
-            await show(f"search {urlencode(params)} statement {k + 1}", sql, *args)
+            if sql.startswith(("BEGIN", "COMMIT")):  # the transaction the next statement ran in
+                begin = sql if sql.startswith("BEGIN") else ""
+                continue
+            await show(f"search {urlencode(params)} statement {k + 1}", sql, *args, begin=begin)
 
 
 def print_profile(path: Path, top: int = 35) -> None:

@@ -40,11 +40,11 @@ class Result:
 
     def row(self) -> str:
         return (
-            f"{self.name:<34} {self.n:>6} {self.concurrency:>4} {self.rps:>8.0f}"
+            f"{self.name:<42} {self.n:>6} {self.concurrency:>4} {self.rps:>8.0f}"
             f" {self.p(50):>8.2f} {self.p(95):>8.2f} {self.p(99):>8.2f} {self.lat_ms[-1]:>8.1f}"
             f" {self.errors:>5}"
             if self.lat_ms
-            else f"{self.name:<34} no samples"
+            else f"{self.name:<42} no samples"
         )
 
     def cpu_line(self) -> str:
@@ -55,7 +55,7 @@ class Result:
 
 
 HEADER = (
-    f"{'phase':<34} {'n':>6} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}"
+    f"{'phase':<42} {'n':>6} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}"
     f" {'p99 ms':>8} {'max ms':>8} {'err':>5}"
 )
 
@@ -76,22 +76,21 @@ def verdicts(checks: list[tuple[str, Result, float]]) -> None:
         log(f"{name:<44} {res.p(95):>8.2f}ms {limit:>6.0f}ms  {verdict}")
 
 
-# kind -> (its baseline, its c=1 baseline, (label, the other baseline compared at p95))
-BASELINES = {
-    "get": ("DB get: ONE_ENTRY_SQL", "DB get: ONE_ENTRY_SQL c=1",
-            ("vs 1-row SELECT", "DB get: SELECT * FROM agents")),
-    "search": ("DB PostgresSearchIndex.search", "DB PostgresSearchIndex.search c=1",
-               ("vs search+entries", "DB search + fetch_entries")),
-}  # fmt: skip
-
-
-def api_vs_baseline(kind: str, api: Result, api1: Result, db: dict[str, Result]) -> None:
-    """The API's latency and throughput as ratios of the SQL it runs, measured in the same run."""
-    name, name1, (label, other_name) = BASELINES[kind]
-    base, base1, other = db[name], db[name1], db[other_name]
+def api_vs_baseline(
+    kind: str,
+    api: Result,
+    api1: Result,
+    db: dict[str, Result],
+    name: str,
+    other: tuple[str, str] | None,
+) -> None:
+    """The API's latency and throughput as ratios of what it runs (the baseline phase `name`,
+    and `name` + " c=1"), measured in the same run; `other`: (label, a second baseline)."""
+    base, base1 = db[name], db[name + " c=1"]
+    vs = f"; {other[0]} p95 {ratio(api.p(95), db[other[1]].p(95))}" if other else ""
     log(
-        f"API/baseline  {kind:<6} p50 {ratio(api.p(50), base.p(50))}, "
+        f"API/baseline  {kind:<8} p50 {ratio(api.p(50), base.p(50))}, "
         f"p95 {ratio(api.p(95), base.p(95))}, "
         f"throughput {base.rps:.0f} -> {api.rps:.0f} req/s "
-        f"(c=1 p50 {ratio(api1.p(50), base1.p(50))}; {label} p95 {ratio(api.p(95), other.p(95))})"
+        f"(c=1 p50 {ratio(api1.p(50), base1.p(50))}{vs})"
     )

@@ -79,6 +79,7 @@ class Env:
     db_url: str = ""
     server: subprocess.Popen[bytes] | None = None
     server_log: Path | None = None
+    meili: Any = None  # tests.support.meili.MeiliServer when --search-backend meili
     closed: bool = False
 
     def stop_server(self) -> None:
@@ -99,6 +100,7 @@ class Env:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("server", self.stop_server),
             ("database", self._drop_database),
+            ("meilisearch", lambda: self.meili.close() if self.meili else None),
             ("postgres", lambda: self.pg_handle.cleanup() if self.pg_handle else None),
             ("temp dir", self._remove_root),
         ]
@@ -268,11 +270,26 @@ async def start_server(
     return base, ready
 
 
-async def wait_indexed(pool: Any, agents: int) -> float:
-    """Seconds until the outbox relay has indexed every agent."""
+def start_meili(env: Env) -> dict[str, str]:
+    """A Meilisearch for the registry (tests' fixture server, in the bench's temp dir); the
+    environment that points the registry at it."""
+    from tests.support.meili import MeiliServer, meili_binary
+
+    binary = meili_binary()
+    if binary is None:
+        raise RuntimeError("--search-backend meili: no meilisearch binary (../shared/bin)")
+    env.meili = MeiliServer(binary, env.root / "meili").start()
+    log(f"meilisearch {binary} pid {env.meili.pid} on {env.meili.url}")
+    return {"GREENLANG_SEARCH_URL": env.meili.url, "GREENLANG_MEILI_KEY": env.meili.key}
+
+
+async def wait_indexed(pool: Any, agents: int, meili: Any = None) -> float:
+    """Seconds until the outbox relay has indexed every agent (in Meilisearch when given)."""
 
     async def indexed() -> bool:
         left = await pool.fetchval("SELECT count(*) FROM search_outbox")
+        if meili is not None:
+            return bool(left == 0 and await asyncio.to_thread(meili.documents, "agents") >= agents)
         docs = await pool.fetchval("SELECT count(*) FROM search_documents")
         return bool(left == 0 and docs >= agents)
 

@@ -7,10 +7,13 @@ master key; ``meili_binary()`` is None only when no binary exists, the one allow
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +57,22 @@ class MeiliServer(ServerProcess):
             "--max-indexing-threads", "2",  # a 2-core machine shared with PostgreSQL
             "--log-level", "WARN",
         ]  # fmt: skip
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def documents(self, index: str) -> int:
+        """How many documents `index` holds (0 before it exists)."""
+        req = urllib.request.Request(f"{self.url}/indexes/{index}/stats")
+        req.add_header("Authorization", f"Bearer {self.key}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return int(json.loads(resp.read())["numberOfDocuments"])
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return 0
+            raise
 
     def close(self) -> None:
         super().close()
