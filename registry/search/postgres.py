@@ -178,18 +178,16 @@ async def _typo_alternatives(
     those the word matches anyway: the same lexeme, or (for the `prefix` word) a lexeme that
     starts with its own. 'emissions' needs no 'emission' OR-ed in (both are 'emiss'); an OR
     makes the tsquery dearer to match and adds the typo-free ranking test."""
-    owners: dict[str, list[str]] = {}
     typo_words = sorted({w for w in qwords if len(w) >= TYPO_MIN_LEN})
-    for w in typo_words:
-        for candidate in _one_edit(w):
-            owners.setdefault(candidate, []).append(w)
-    if not owners:
+    edits = {w: _one_edit(w) for w in typo_words}
+    candidates = set().union(*edits.values())
+    if not candidates:
         return {}
-    rows = await conn.fetch(_EXISTING_TERMS, sorted(owners), typo_words)
+    rows = await conn.fetch(_EXISTING_TERMS, list(candidates), typo_words)
     own = {r["term"]: r["lexeme"] for r in rows if r["own"]}
     found: dict[str, dict[str, str]] = {}  # query word -> lexeme -> first term with it
     for r in sorted((r for r in rows if not r["own"]), key=lambda r: r["term"]):
-        for w in owners[r["term"]]:
+        for w in (w for w in typo_words if r["term"] in edits[w]):
             mine, theirs = own.get(w, ""), r["lexeme"]
             if mine and (theirs == mine or (w == prefix and theirs.startswith(mine))):
                 continue
