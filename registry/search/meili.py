@@ -1,7 +1,9 @@
 """Search index on Meilisearch, for deployments that run one (fed from the outbox like Postgres).
 
-The SDK is synchronous, so every call runs in a worker thread. Writes wait for their Meilisearch
-task, so a document is searchable when upsert returns, as with the Postgres adapter."""
+Writes and index setup use the (synchronous) SDK in a worker thread and wait for their
+Meilisearch task, so a document is searchable when upsert returns, as with the Postgres adapter.
+Searches, the hot path, go over one keep-alive aiohttp session instead: the SDK opens a new
+connection per request (`requests.post`) and each call costs a thread hop."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import aiohttp
 import meilisearch
 from meilisearch.models.task import TaskInfo
 
@@ -48,6 +51,10 @@ SETTINGS: dict[str, Any] = {
 
 class MeiliTaskError(RuntimeError):
     """A Meilisearch task ended without succeeding."""
+
+
+class MeiliSearchError(RuntimeError):
+    """Meilisearch answered a search with an error status."""
 
 
 def quote(value: str) -> str:
@@ -105,6 +112,10 @@ class MeiliSearchIndex:
     ) -> None:
         # A bounded HTTP timeout: a hung server must not pin a worker thread forever.
         self._client = meilisearch.Client(url, api_key, timeout=30)
+        self._search_url = f"{url.rstrip('/')}/indexes/{index_name}/search"
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
         self._name = index_name
         self._index = self._client.index(index_name)
         self._timeout_ms = task_timeout_ms
@@ -126,17 +137,37 @@ class MeiliSearchIndex:
         await self._write(self._index.delete_all_documents)
 
     async def close(self) -> None:
-        """The SDK keeps no connection to release."""
+        """The search session's connections (the SDK keeps none)."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
 
     async def search(self, query: SearchQuery) -> SearchHits:
         await self._ensure_configured()
         text = " ".join(query_words(query.query))  # same words as Postgres; no Meili syntax
-        res = await asyncio.to_thread(self._index.search, text, search_params(query))
+        body = {"q": text, **search_params(query)}
+        async with self._search_session().post(
+            self._search_url, json=body, headers=self._headers
+        ) as resp:
+            if resp.status != 200:
+                detail = (await resp.text())[:500]
+                raise MeiliSearchError(f"meilisearch search answered {resp.status}: {detail}")
+            res = await resp.json()
         return SearchHits(
             agent_ids=[h["agent_id"] for h in res.get("hits", [])],
             total=int(res.get("totalHits", 0)),
             facets=facets_from(res.get("facetDistribution")),
         )
+
+    def _search_session(self) -> aiohttp.ClientSession:
+        """One keep-alive session per event loop (a session is bound to the loop it began on)."""
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is None or session.closed or self._session_loop is not loop:
+            timeout = aiohttp.ClientTimeout(total=30)  # a hung server must not hang a request
+            session = aiohttp.ClientSession(timeout=timeout, raise_for_status=False)
+            self._session, self._session_loop = session, loop
+        return session
 
     async def _write(self, call: Callable[[], TaskInfo]) -> None:
         await self._ensure_configured()

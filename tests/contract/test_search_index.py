@@ -375,6 +375,21 @@ async def test_facets_over_whole_corpus_and_empty_result(loaded: SearchIndex) ->
     assert (nothing.agent_ids, nothing.total, nothing.facets) == ([], 0, _no_facets())
 
 
+async def test_facet_values_keep_any_characters(index: SearchIndex) -> None:
+    odd = ["a:b", "x'y", "Émission", 'q"uote', "tags:nested"]
+    docs = [
+        dataclasses.replace(CORPUS[0], agent_id="odd-1", tags=odd[:3], owner_team="t:1"),
+        dataclasses.replace(CORPUS[1], agent_id="odd-2", tags=odd[2:], regulatory_scope=["A:B"]),
+    ]
+    await index.upsert(docs)
+    hits = await index.search(SearchQuery())
+    assert hits.total == 2
+    assert hits.facets["tags"] == {"a:b": 1, "x'y": 1, "Émission": 2, 'q"uote': 1, "tags:nested": 1}
+    assert hits.facets["owner_team"] == {"t:1": 1, "reporting": 1}
+    assert hits.facets["regulatory_scope"] == {"EU-CBAM": 1, "A:B": 1}
+    assert await _ids(index, tags=["a:b"]) == ["odd-1"]
+
+
 # --- writes ------------------------------------------------------------------------------------
 
 
