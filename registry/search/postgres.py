@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,6 @@ from registry.search.text import query_words, words
 
 TYPO_MIN_LEN = 4  # shorter words must match exactly
 MAX_TYPO_ALTERNATIVES = 20  # per query word, bounds the tsquery
-_ALPHABET = string.ascii_lowercase + string.digits  # words() yields nothing else
 
 _UPSERT = """
 INSERT INTO search_documents AS d (agent_id, name, description, owner_team, type, status,
@@ -39,23 +37,33 @@ ON CONFLICT (agent_id) DO UPDATE SET
     regulatory_scope = EXCLUDED.regulatory_scope, tsv = EXCLUDED.tsv, facets = EXCLUDED.facets
 """
 
+# New terms also get their deletion variants (migration 013), in the same statement.
 _ADD_TERMS = """
-INSERT INTO search_terms (term)
-SELECT t FROM unnest($1::text[]) AS t ORDER BY t
+WITH new AS (
+    INSERT INTO search_terms (term)
+    SELECT t FROM unnest($1::text[]) AS t ORDER BY t
+    ON CONFLICT DO NOTHING
+    RETURNING term
+)
+INSERT INTO search_term_variants (variant, term)
+SELECT DISTINCT x.v, new.term
+FROM new, LATERAL (SELECT new.term UNION SELECT left(new.term, i - 1) || substr(new.term, i + 1)
+                   FROM generate_series(1, length(new.term)) AS i) AS x(v)
+ORDER BY 1, 2
 ON CONFLICT DO NOTHING
 """
 
-# One typo = Levenshtein distance 1. Every [a-z0-9] string one edit away from a query word is
-# generated here (about 70 per character) and probed on the primary key: exactly the terms with
-# levenshtein(term, word) = 1, found in well under a millisecond, with a plan that stays an index
-# probe even when the prepared statement goes generic (a LATERAL scan with levenshtein_less_equal
-# over the vocabulary costs ~1.5 ms per word at 20k terms, and LIKE-on-trigram plans degrade to a
-# sequential scan under a generic plan).
-# Each existing candidate and each query word comes back with its lexeme as indexed (the
-# `english` stem), so alternatives the query word already matches can be left out.
+# One typo = Levenshtein distance 1. Terms sharing a deletion variant with a query word
+# (search_term_variants, migration 013) are the candidates, probed on the primary key with the
+# word's len+1 variants; _one_edit_apart keeps exactly those at distance 1. (Generating all
+# ~70-per-character edits of the word cost the server ~1 ms of Python and a 20 KB parameter per
+# query; a LATERAL scan with levenshtein_less_equal costs ~1.5 ms per word at 20k terms.)
+# Each candidate and each query word comes back with its lexeme as indexed (the `english`
+# stem), so alternatives the query word already matches can be left out.
 _EXISTING_TERMS = """
-SELECT term, false AS own, array_to_string(tsvector_to_array(to_tsvector('english', term)), ' ')
-    AS lexeme FROM search_terms WHERE term = ANY($1::text[])
+SELECT DISTINCT term, false AS own,
+    array_to_string(tsvector_to_array(to_tsvector('english', term)), ' ') AS lexeme
+FROM search_term_variants WHERE variant = ANY($1::text[])
 UNION ALL
 SELECT w, true, array_to_string(tsvector_to_array(to_tsvector('english', w)), ' ')
 FROM unnest($2::text[]) AS w
@@ -110,6 +118,7 @@ class PostgresSearchIndex:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("DELETE FROM search_documents")
             await conn.execute("DELETE FROM search_terms")
+            await conn.execute("DELETE FROM search_term_variants")
 
     async def close(self) -> None:
         """The pool belongs to the caller; nothing of ours to release."""
@@ -161,14 +170,21 @@ def facet_words(d: SearchDocument) -> list[str]:
     return [*found, f"owner_team:{d.owner_team}", f"status:{d.status}", f"type:{d.type}"]
 
 
-def _one_edit(word: str) -> set[str]:
-    """All [a-z0-9] strings at Levenshtein distance exactly 1 from `word`."""
-    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-    found = {a + b[1:] for a, b in splits if b}
-    found |= {a + c + b[1:] for a, b in splits if b for c in _ALPHABET}
-    found |= {a + c + b for a, b in splits for c in _ALPHABET}
-    found.discard(word)
-    return found
+def _deletions(word: str) -> set[str]:
+    """`word` and every string made by deleting one of its characters."""
+    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Levenshtein distance exactly 1: one insertion, deletion or substitution."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i + 1 :] == b[i + 1 :] if len(a) == len(b) else a[i:] == b[i + 1 :]
 
 
 async def _typo_alternatives(
@@ -179,15 +195,14 @@ async def _typo_alternatives(
     starts with its own. 'emissions' needs no 'emission' OR-ed in (both are 'emiss'); an OR
     makes the tsquery dearer to match and adds the typo-free ranking test."""
     typo_words = sorted({w for w in qwords if len(w) >= TYPO_MIN_LEN})
-    edits = {w: _one_edit(w) for w in typo_words}
-    candidates = set().union(*edits.values())
-    if not candidates:
+    if not typo_words:
         return {}
-    rows = await conn.fetch(_EXISTING_TERMS, list(candidates), typo_words)
+    variants = set().union(*(_deletions(w) for w in typo_words))
+    rows = await conn.fetch(_EXISTING_TERMS, sorted(variants), typo_words)
     own = {r["term"]: r["lexeme"] for r in rows if r["own"]}
     found: dict[str, dict[str, str]] = {}  # query word -> lexeme -> first term with it
     for r in sorted((r for r in rows if not r["own"]), key=lambda r: r["term"]):
-        for w in (w for w in typo_words if r["term"] in edits[w]):
+        for w in (w for w in typo_words if _one_edit_apart(w, r["term"])):
             mine, theirs = own.get(w, ""), r["lexeme"]
             if mine and (theirs == mine or (w == prefix and theirs.startswith(mine))):
                 continue
