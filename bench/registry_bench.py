@@ -335,6 +335,7 @@ async def run(args: argparse.Namespace, env: Env) -> int:
     token = await admin_token(cenv)
     ds = await load_data(args, env, cenv)
     pool = await asyncpg.create_pool(env.db_url, min_size=args.pool, max_size=args.pool)
+    r: Run | None = None
     try:
         t_reindex = await reindex(cenv) if args.index_via == "reindex" else 0.0
         base, t_ready = await start_server(env, cenv, data_dir, args.workers, args.profile_server)
@@ -356,10 +357,13 @@ async def run(args: argparse.Namespace, env: Env) -> int:
         )
         reg = await measure(r, token)
     finally:
+        if r is not None and r.index is not None:
+            await r.index.close()
         await pool.close()
     if args.profile_server:
         env.stop_server()  # flushes the profile
         print_profile(env.root / "server.prof")
+    assert r is not None
     return summary(r, reg, started)
 
 
