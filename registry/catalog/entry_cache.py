@@ -66,6 +66,18 @@ class EntryCache:
                 self._put(entry, generation)
         return entry
 
+    async def get_many(self, agent_ids: list[str]) -> list[RegistryEntry]:
+        """Entries in the order given (unknown ids left out); the ones not in memory are loaded
+        with one statement and kept, as get() keeps one."""
+        found = {a: e for a in agent_ids if (e := self._cache.get(a)) is not None}
+        missing = [a for a in agent_ids if a not in found]
+        if missing:
+            generation = self._cache.generation
+            for entry in await self._agents.entries(missing):
+                self._put(entry, generation)
+                found[entry.agent_id] = entry
+        return [found[a] for a in agent_ids if a in found]
+
     def cached(self, agent_id: str) -> RegistryEntry | None:
         """The entry when it is in memory and fresh (never loads)."""
         return self._cache.get(agent_id)

@@ -115,7 +115,7 @@ class CatalogReads:
     async def _search_uncached(self, query: SearchQuery, key: str) -> SearchResult:
         generation = self._searches.generation
         hits = await self.index.search(query)
-        entries = await self.store.agents.entries(hits.agent_ids)
+        entries = await self.entries.get_many(hits.agent_ids)  # memory first, as get() does
         result = SearchResult(
             total=hits.total,
             page=query.page,

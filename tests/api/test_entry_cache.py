@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from registry.catalog.models import SearchQuery
 from registry.catalog.service import RegistryService
 from registry.search.postgres import PostgresSearchIndex
 from tests.api.conftest import Api, make_spec
@@ -104,3 +105,19 @@ async def test_preload_serves_the_catalog_from_memory(api: Api, other: RegistryS
     cached = [a for a in ids if other.entries.cached(a) is not None]
     assert len(cached) == 10  # the limit, most recently changed first
     assert set(ids[-10:]) == set(cached)
+
+
+async def test_search_pages_come_from_the_entry_cache(api: Api, other: RegistryService) -> None:
+    ids = ["gl-a-agent", AGENT, "gl-z-agent"]
+    for agent_id in ids:
+        assert (await api.register(make_spec(agent_id))).status == 201
+    await other.start()
+    first = await other.search(SearchQuery(query="cbam"))
+    assert [e.agent_id for e in first.agents] == [AGENT, "gl-a-agent", "gl-z-agent"]  # id match
+    assert all(other.entries.cached(a) is not None for a in ids)  # kept, for gets too
+    await certify(api)
+    assert (await patch(api, "1.0.0", "active")).status == 200
+    await eventually(lambda: other.entries.cached(AGENT) is None)  # heard and dropped
+    other._searches.clear()  # the 2 s result cache is not what this test is about
+    again = await other.search(SearchQuery(query="cbam"))
+    assert [e.status.value for e in again.agents] == ["active", "draft", "draft"]
