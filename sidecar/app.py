@@ -29,6 +29,8 @@ from sidecar.metrics import SidecarMetrics
 from sidecar.policy_source import PolicySource
 from sidecar.proxy import PROXY, ReverseProxy
 from sidecar.rate import SlidingWindowCounter
+from sidecar.rate_port import RateCounter
+from sidecar.rate_redis import RedisRateStore, redis_client
 from sidecar.route_poller import STATE_FILE, RoutePoller
 from sidecar.router import Router, own_address, version_header
 from sidecar.tracing import setup_tracing, shutdown
@@ -62,8 +64,13 @@ class Sidecar:
     log_sample_rate: float = 0.0  # fraction of calls logged with their bodies (io_sample)
     log_sample_bytes: int = 4096  # cap per logged body
     keep_decision_inputs: bool = True  # audit events keep the masked decision input (replay)
+    # Count callers' rates in this Redis (redis://host:port/db), shared by the agent's replicas;
+    # while it is away refuse calls (503), or count in process with rate_store_fail_open.
+    rate_store_url: str | None = None
+    rate_store_fail_open: bool = False
 
     def __post_init__(self) -> None:
+        self.rate_store: RedisRateStore | None = None
         self.proxy = ReverseProxy(self.upstream, connect_timeout=self.connect_timeout_s)
         if self.tracer_provider is None:
             self.tracer_provider = setup_tracing()
@@ -74,7 +81,7 @@ class Sidecar:
             proxy=self.proxy,
             source=self.source,
             authenticator=self.authenticator,
-            rate=SlidingWindowCounter(self.target.rate_window_s),
+            rate=self._rate(),
             sink=self.sink,
             metrics=self.metrics,
             tracer=tracer,
@@ -87,6 +94,19 @@ class Sidecar:
         )
         self.metrics.track_audit_spool(self.sink.pending)
         self._runners: list[web.AppRunner] = []
+
+    def _rate(self) -> RateCounter:
+        window = self.target.rate_window_s
+        if self.rate_store_url is None:
+            return SlidingWindowCounter(window)
+        self.rate_store = RedisRateStore(
+            redis_client(self.rate_store_url),
+            self.target.agent_id,
+            window,
+            fallback=SlidingWindowCounter(window) if self.rate_store_fail_open else None,
+            on_state=self.metrics.set_rate_store_up,
+        )
+        return self.rate_store
 
     def _route_poller(self) -> RoutePoller | None:
         if self.registry_url is None or self.route_poll_s <= 0:
@@ -151,6 +171,8 @@ class Sidecar:
         await self.source.close()
         await self.authenticator.close()
         await self.proxy.close()
+        if self.rate_store is not None:
+            await self.rate_store.close()
         if self.tracer_provider is not None:
             shutdown(self.tracer_provider)
 

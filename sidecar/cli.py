@@ -77,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spool-max-mb", type=int, default=256)
     p.add_argument("--policy-types", default="access_control,rate_limiting,compliance,data_access")
     p.add_argument("--rate-window", type=int, default=60, help="rate window, seconds")
+    p.add_argument(
+        "--rate-store",
+        help="count callers' rates in this Redis (redis://host:port/db), shared by replicas",
+    )
+    p.add_argument(
+        "--rate-store-fail-open",
+        action="store_true",
+        help="while the rate store is away count in process instead of refusing calls (503)",
+    )
     p.add_argument("--connect-timeout", type=float, default=5.0)
     p.add_argument(
         "--decision-cache-ttl",
@@ -149,9 +158,23 @@ def _validate(args: argparse.Namespace) -> None:
         raise CliError("--log-sample-bytes must be between 1 and 1048576", 2)
     if not 0 < args.rate_window <= 86400:
         raise CliError("--rate-window must be between 1 and 86400 seconds", 2)
+    _validate_rate_store(args)
     unknown = set(_policy_types(args)) - set(POLICY_TYPES)
     if unknown:
         raise CliError(f"--policy-types: unknown type {sorted(unknown)[0]!r}", 2)
+
+
+def _validate_rate_store(args: argparse.Namespace) -> None:
+    if args.rate_store_fail_open and not args.rate_store:
+        raise CliError("--rate-store-fail-open needs --rate-store", 2)
+    if args.rate_store is None:
+        return
+    url = URL(args.rate_store)
+    if url.scheme not in ("redis", "rediss") or not url.host:
+        raise CliError(f"--rate-store must be redis://host:port/db, got {args.rate_store!r}", 2)
+    db = url.path.strip("/")
+    if db and not db.isdigit():
+        raise CliError(f"--rate-store: the database must be a number, got {db!r}", 2)
 
 
 def _policy_types(args: argparse.Namespace) -> tuple[str, ...]:
@@ -252,6 +275,8 @@ def build_sidecar(args: argparse.Namespace) -> Sidecar:
             log_sample_rate=args.log_sample_rate,
             log_sample_bytes=args.log_sample_bytes,
             keep_decision_inputs=args.decision_inputs,
+            rate_store_url=args.rate_store,
+            rate_store_fail_open=args.rate_store_fail_open,
         )
     except ValueError as exc:
         raise CliError(str(exc), 2) from None

@@ -10,9 +10,10 @@ every call -> one audit event, metrics, one span (children pre-check, upstream, 
 
 from __future__ import annotations
 
+import itertools
 import time
 import zlib
-from collections.abc import Hashable, Mapping
+from collections.abc import Awaitable, Hashable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,7 @@ from sidecar.io_sample import IoSampler, log_sample
 from sidecar.masking import MaskingError, encode_json, masker_for
 from sidecar.metrics import (
     ERROR_DECISION_UNAVAILABLE,
+    ERROR_RATE_STORE_UNAVAILABLE,
     PHASE_POST,
     PHASE_PRE,
     PHASE_TOTAL,
@@ -62,7 +64,7 @@ from sidecar.proxy import (
     UpstreamError,
     response_headers,
 )
-from sidecar.rate import SlidingWindowCounter
+from sidecar.rate_port import RateCounter, RateStoreUnavailable
 from sidecar.refusals import Refused
 from sidecar.router import Router
 from sidecar.sse import SseReader
@@ -83,7 +85,7 @@ class Enforcer:
     proxy: ReverseProxy
     source: PolicySource
     authenticator: Authenticator
-    rate: SlidingWindowCounter
+    rate: RateCounter  # in process (answers at once) or a shared store (awaited)
     sink: AuditSink
     metrics: SidecarMetrics
     tracer: Tracer
@@ -101,6 +103,7 @@ class Enforcer:
         # of one caller get equal ones (the same object from a reused decision), so they are
         # validated once, not on every call.
         self._obligations: tuple[object, Obligations] | None = None
+        self._tickets = itertools.count(1)  # names each rate reservation (release removes it)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
@@ -183,15 +186,17 @@ class Enforcer:
 
     async def _pre_check(self, call: Call) -> Obligations:
         assert call.principal is not None
-        key = call.principal.id
-        current = self.rate.take(key)  # reserved now: concurrent calls count each other
+        key, ticket = call.principal.id, next(self._tickets)
+        current = self.rate.take(key, ticket)  # reserved now: concurrent calls count each other
+        if not isinstance(current, int):  # a shared store; in process no coroutine is made
+            current = await self._counted(call, current)
         try:
             queries = pre_queries(self.target, call, current, split=self.cache.ttl_s > 0)
             if self.inputs is not None:
                 call.pre_input = asked_input(queries, self.target.pre_policy_types)
             decision = await self._decide(call, PHASE_PRE, queries)
         except BaseException:
-            self.rate.release(key)
+            await self._release(key, ticket)
             raise
         if decision is None:  # fail-open
             return stock()
@@ -199,10 +204,13 @@ class Enforcer:
         if call.decision == "deny":
             if self.inputs is not None:
                 call.mask = _mask_of(decision)
-            self.rate.release(key)  # refused calls do not count against the caller
+            await self._release(key, ticket)  # refused calls do not count against the caller
             types = call.denied_types
             if types and all(t == RATE_LIMITING for t in types):
-                raise refusals.rate_limited(call.violations, self.rate.retry_after(key))
+                retry = self.rate.retry_after(key)
+                if not isinstance(retry, int):
+                    retry = await retry
+                raise refusals.rate_limited(call.violations, retry)
             raise refusals.denied(call.violations, call.warnings)
         try:
             obligations = self._obligations_of(decision)
@@ -211,6 +219,19 @@ class Enforcer:
             raise refusals.obligations_unusable(str(exc)) from None
         call.mask = obligations.mask_pairs
         return obligations
+
+    async def _counted(self, call: Call, pending: Awaitable[int]) -> int:
+        """A shared store's count; 503 when it cannot count (and is not to fall back)."""
+        try:
+            return await pending
+        except RateStoreUnavailable as exc:  # the store logs the outage once, the metric counts
+            call.decision, call.error = "error", ERROR_RATE_STORE_UNAVAILABLE
+            raise refusals.rate_store_unavailable(str(exc)) from None
+
+    async def _release(self, key: str, ticket: int) -> None:
+        pending = self.rate.release(key, ticket)
+        if pending is not None:
+            await pending
 
     def _obligations_of(self, decision: Decision) -> Obligations:
         raw = decision.get("obligations")

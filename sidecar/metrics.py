@@ -42,6 +42,7 @@ ERROR_BAD_REQUEST: Final = "bad_request"
 ERROR_REQUEST_TOO_LARGE: Final = "request_too_large"
 ERROR_RESPONSE_TOO_LARGE: Final = "response_too_large"
 ERROR_MASKING_FAILED: Final = "masking_failed"
+ERROR_RATE_STORE_UNAVAILABLE: Final = "rate_store_unavailable"
 
 # --- sidecar_decisions_total{decision} ------------------------------------------------------------
 DECISIONS: Final = ("allow", "warn", "deny", "error", "fail_open")
@@ -267,6 +268,12 @@ class SidecarMetrics:
             "bundle file / OPA source that does not poll); the bundle-stale alert watches it",
             registry=r,
         )
+        self.rate_store_up = Gauge(
+            "sidecar_rate_store_up",
+            "0 while the shared rate store (--rate-store) cannot be reached, else 1",
+            registry=r,
+        )
+        self.rate_store_up.set(1)
         self.audit_spool_events = Gauge(
             "sidecar_audit_spool_events",
             "Audit events spooled locally and not yet accepted by the registry",
@@ -383,6 +390,9 @@ class SidecarMetrics:
 
     def set_audit_spool_events(self, count: int) -> None:
         self.audit_spool_events.set(count)
+
+    def set_rate_store_up(self, up: bool) -> None:
+        self.rate_store_up.set(1 if up else 0)
 
     def track_audit_spool(self, count: Callable[[], float]) -> None:
         """Read the spool size at scrape time from ``count`` instead of pushing it."""

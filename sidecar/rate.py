@@ -92,8 +92,8 @@ class SlidingWindowCounter:
         if not self._ops & 63:  # idle-key sweep every 64 hits: amortised, off the hot path
             self.sweep(now)
 
-    def take(self, key: Hashable) -> int:
-        """Record a hit and return the count before it, in one step.
+    def take(self, key: Hashable, ticket: int = 0) -> int:
+        """Record a hit and return the count before it, in one step (``ticket`` is unused).
 
         The caller reserves its place before awaiting a decision, so concurrent calls of one
         caller see 0, 1, 2, ... instead of all seeing the same count; `release` gives the
@@ -102,8 +102,9 @@ class SlidingWindowCounter:
         self.hit(key)
         return before
 
-    def release(self, key: Hashable) -> None:
-        """Undo the newest hit of ``key`` (a reservation whose call was refused)."""
+    def release(self, key: Hashable, ticket: int = 0) -> None:
+        """Undo the newest hit of ``key`` (a reservation whose call was refused); in one process
+        that is as good as undoing the call's own hit, so ``ticket`` is unused."""
         hits = self._keys.get(key)
         if hits:
             hits.pop()

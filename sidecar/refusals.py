@@ -16,6 +16,7 @@ from sidecar.metrics import (
     ERROR_BAD_REQUEST,
     ERROR_DECISION_UNAVAILABLE,
     ERROR_MASKING_FAILED,
+    ERROR_RATE_STORE_UNAVAILABLE,
     ERROR_RESPONSE_TOO_LARGE,
 )
 from sidecar.proxy import UpstreamError
@@ -80,6 +81,18 @@ def decision_unavailable(detail: str) -> Refused:
         "Service Unavailable",
         f"No policy decision could be had, so the call is refused: {detail}",
         error=ERROR_DECISION_UNAVAILABLE,
+        headers=(("Retry-After", "1"),),
+    )
+
+
+def rate_store_unavailable(detail: str) -> Refused:
+    """503: the caller's rate cannot be measured, so no decision can be asked (fail closed)."""
+    return Refused(
+        503,
+        "decision-unavailable",
+        "Service Unavailable",
+        f"The caller's rate cannot be measured, so the call is refused: {detail}",
+        error=ERROR_RATE_STORE_UNAVAILABLE,
         headers=(("Retry-After", "1"),),
     )
 
