@@ -169,9 +169,14 @@ def _validate_rate_store(args: argparse.Namespace) -> None:
         raise CliError("--rate-store-fail-open needs --rate-store", 2)
     if args.rate_store is None:
         return
-    url = URL(args.rate_store)
+    usage = f"--rate-store must be redis://host:port/db, got {args.rate_store!r}"
+    try:
+        url = URL(args.rate_store)
+        url.port  # noqa: B018 (parsing the port is the check)
+    except ValueError:
+        raise CliError(usage, 2) from None
     if url.scheme not in ("redis", "rediss") or not url.host:
-        raise CliError(f"--rate-store must be redis://host:port/db, got {args.rate_store!r}", 2)
+        raise CliError(usage, 2)
     db = url.path.strip("/")
     if db and not db.isdigit():
         raise CliError(f"--rate-store: the database must be a number, got {db!r}", 2)

@@ -58,6 +58,12 @@ def args(secret: Path, *extra: str) -> list[str]:
         (["--bundle", "b", "--jwt-leeway-s", "-1"], "--jwt-leeway-s must be between 0 and 300"),
         (["--bundle", "b", "--jwt-leeway-s", "301"], "--jwt-leeway-s must be between 0 and 300"),
         (["--bundle", "b", "--jwt-leeway-s", "nan"], "--jwt-leeway-s must be between 0 and 300"),
+        (["--bundle", "b", "--rate-store", "http://h:6379"], "--rate-store must be redis://"),
+        (["--bundle", "b", "--rate-store", "redis:///0"], "--rate-store must be redis://"),
+        (["--bundle", "b", "--rate-store", "redis://h:99999/0"], "--rate-store must be redis://"),
+        (["--bundle", "b", "--rate-store", "redis://h:abc/0"], "--rate-store must be redis://"),
+        (["--bundle", "b", "--rate-store", "redis://h:6379/x"], "database must be a number"),
+        (["--bundle", "b", "--rate-store-fail-open"], "--rate-store-fail-open needs --rate-store"),
     ],
 )
 def test_bad_flags_are_usage_errors(
