@@ -128,6 +128,13 @@ install_compose() {
 install_compose
 build prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROMETHEUS_SERVER_VERSION"
 
+# ---- Redis (the sidecar's shared rate store, --rate-store; tests/contract, tests/e2e) ---------
+# Debian's redis-server; never run as a service: tests/support/redis_server.py starts private
+# servers on free ports, without persistence, in temp dirs.
+if ! command -v redis-server >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+fi
+
 # ---- nginx (bench/sidecar_bench.py target (x): the plain proxy a user would pick) -------------
 if [[ ! -x /usr/sbin/nginx ]] && ! command -v nginx >/dev/null; then
   apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null
