@@ -233,3 +233,12 @@ def test_openmetrics_rendering_carries_trace_exemplar() -> None:
     # the plain text format has no exemplars
     plain, _ = metrics.render()
     assert trace_id not in plain.decode()
+
+
+def test_rate_store_gauge() -> None:
+    metrics = SidecarMetrics()
+    assert value(scrape(metrics), "sidecar_rate_store_up") == 1  # none configured: nothing away
+    metrics.set_rate_store_up(False)
+    assert value(scrape(metrics), "sidecar_rate_store_up") == 0
+    metrics.set_rate_store_up(True)
+    assert value(scrape(metrics), "sidecar_rate_store_up") == 1
