@@ -145,3 +145,76 @@ async def test_token_guessing_is_throttled_per_address(api: Api) -> None:
     # a good token from the same address waits too: a guesser may hold one
     assert (await api.call("GET", "/api/v1/agents", "viewer")).status == 429
     assert (await api.client.get("/healthz")).status == 200  # only the API is guarded
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/agents/gl-%00-nul",
+        "/api/v1/agents/gl-%FF%FE",
+        "/api/v1/agents/..%2F..%2Fetc%2Fpasswd",
+        "/api/v1/agents/gl-cbam-calculator/versions/1.0.0%00/artifact",
+        "/api/v1/deployments/dep-%00",
+        "/api/v1/certificates/CERT-%FF",
+    ],
+)
+async def test_odd_ids_in_paths_are_4xx(api: Api, path: str) -> None:
+    r = await api.call("GET", path, "viewer")
+    assert 400 <= r.status < 500, (r.status, await r.text())
+    assert r.content_type == PROBLEM
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=-1",
+        "page=99999999999999999999",
+        "page_size=0",
+        "page_size=1000000",
+        "page=1&page=2",
+        "query=' OR 1=1 --",
+        "query=.*(a+)+$",
+        "query=%25%25%25_%5C",
+        "query=" + "a" * 300,
+        "tags=" + ",".join(["t"] * 50),
+    ],
+)
+async def test_hostile_search_parameters(api: Api, query: str) -> None:
+    assert (await api.register(make_spec())).status == 201
+    r = await api.call("GET", f"/api/v1/agents/search?{query}", "viewer")
+    assert r.status in (200, 400, 422), (r.status, await r.text())
+    if r.status == 200:  # an odd but valid query: an ordinary answer
+        assert set(await r.json()) >= {"total", "agents"}
+    else:
+        assert r.content_type == PROBLEM
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/v1/agents", {"spec": make_spec(agent_id="gl-viewer-made")}),
+        ("DELETE", "/api/v1/agents/gl-cbam-calculator", None),
+        ("PATCH", "/api/v1/agents/gl-cbam-calculator/versions/1.0.0", {"status": "active"}),
+        (
+            "POST",
+            "/api/v1/certificates",
+            {
+                "agent_id": "gl-cbam-calculator",
+                "version": "1.0.0",
+                "expires_at": "2099-01-01T00:00:00Z",
+                "issuer": "me",
+            },
+        ),
+        ("POST", "/api/v1/subscriptions", {"url": "https://hooks.example/x", "team": "t"}),
+        ("POST", "/api/v1/agents/gl-cbam-calculator/deploy", {"version": "1.0.0"}),
+    ],
+)
+async def test_a_viewer_token_cannot_write(
+    api: Api, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    assert (await api.register(make_spec())).status == 201
+    before = await api.counts()
+    r = await api.call(method, path, "viewer", json=body)
+    assert r.status == 403, (r.status, await r.text())
+    assert r.content_type == PROBLEM
+    assert await api.counts() == before
