@@ -35,9 +35,7 @@ import gzip
 import json
 import os
 import random
-import signal
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -58,9 +56,9 @@ from bench.registry_setup import (
     bulk_load,
     child_env,
     run_cli,
+    run_in_env,
     start_database,
     start_server,
-    tail,
 )
 
 TARGET_EVENTS_S = 20_000
@@ -442,26 +440,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    parent = Path(args.data_dir).expanduser().resolve() if args.data_dir else None
-    if parent:
-        parent.mkdir(parents=True, exist_ok=True)
-    env = Env(root=Path(tempfile.mkdtemp(prefix="glintake-", dir=parent)), keep=args.keep)
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        return asyncio.run(run(args, env))
-    except KeyboardInterrupt:
-        print("\ninterrupted; cleaning up", file=sys.stderr)
-        return 130
-    except Exception:
-        if env.server_log is not None:
-            print(f"server log tail:\n{tail(env.server_log)}", file=sys.stderr)
-        raise
-    finally:
-        env.close()
+    return run_in_env("glintake-", args.data_dir, args.keep, lambda env: run(args, env))
 
 
 if __name__ == "__main__":

@@ -11,10 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -294,3 +295,33 @@ async def wait_indexed(pool: Any, agents: int, meili: Any = None) -> float:
         return bool(left == 0 and docs >= agents)
 
     return await wait_until(indexed, 240, "the search index")
+
+
+def run_in_env(
+    prefix: str,
+    data_dir: str | None,
+    keep: bool,
+    run: Callable[[Env], Coroutine[Any, Any, int]],
+) -> int:
+    """A bench's main: a temp dir (under `data_dir`), `run(env)` on a fresh event loop, and the
+    cleanup of everything it started on success, error, Ctrl-C or SIGTERM."""
+    parent = Path(data_dir).expanduser().resolve() if data_dir else None
+    if parent:
+        parent.mkdir(parents=True, exist_ok=True)
+    env = Env(root=Path(tempfile.mkdtemp(prefix=prefix, dir=parent)), keep=keep)
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        return asyncio.run(run(env))
+    except KeyboardInterrupt:
+        print("\ninterrupted; cleaning up", file=sys.stderr)
+        return 130
+    except Exception:
+        if env.server_log is not None:
+            print(f"server log tail:\n{tail(env.server_log)}", file=sys.stderr)
+        raise
+    finally:
+        env.close()
