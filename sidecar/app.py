@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
@@ -30,10 +31,12 @@ from sidecar.policy_source import PolicySource
 from sidecar.proxy import PROXY, ReverseProxy
 from sidecar.rate import SlidingWindowCounter
 from sidecar.rate_port import RateCounter
-from sidecar.rate_redis import RedisRateStore, redis_client
 from sidecar.route_poller import STATE_FILE, RoutePoller
 from sidecar.router import Router, own_address, version_header
 from sidecar.tracing import setup_tracing, shutdown
+
+if TYPE_CHECKING:
+    from sidecar.rate_redis import RedisRateStore
 
 
 @dataclass
@@ -99,6 +102,8 @@ class Sidecar:
         window = self.target.rate_window_s
         if self.rate_store_url is None:
             return SlidingWindowCounter(window)
+        from sidecar.rate_redis import RedisRateStore, redis_client  # only sidecars that share
+
         self.rate_store = RedisRateStore(
             redis_client(self.rate_store_url),
             self.target.agent_id,

