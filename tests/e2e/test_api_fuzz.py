@@ -35,7 +35,7 @@ class SeededRegistry(RegistryProcess):
 
 @pytest.fixture
 def registry(database_url: str, tmp_path: Path) -> Iterator[SeededRegistry]:
-    with SeededRegistry(tmp_path / "registry", database_url).start() as registry:
+    with SeededRegistry(tmp_path / "registry", database_url) as registry:
         deadline = time.monotonic() + 120
         while "seeded from" not in registry.log():
             assert time.monotonic() < deadline, "the examples were not seeded"

@@ -140,7 +140,8 @@ class ServerProcess(abc.ABC):
             proc.wait(timeout=10)
 
     def __enter__(self) -> Self:
-        return self.start()
+        # `with server.start():` must not start a second process (the first would leak)
+        return self if self._proc is not None else self.start()
 
     def __exit__(
         self,
