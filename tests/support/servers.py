@@ -107,18 +107,22 @@ class ServerProcess(abc.ABC):
             raise
         return self
 
+    def ready(self) -> bool:
+        """Whether the server answers; an HTTP 200 on `health_path` unless overridden."""
+        try:
+            with urllib.request.urlopen(self.url + self.health_path, timeout=1) as r:
+                return bool(r.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
     def _wait_ready(self) -> None:
         assert self._proc is not None
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise ServerExited(self.name, self._proc.returncode, log_tail(self.log_path))
-            try:
-                with urllib.request.urlopen(self.url + self.health_path, timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if self.ready():
+                return
             time.sleep(0.05)
         raise RuntimeError(
             f"{self.name} not ready at {self.health_path} after {self.timeout:.0f}s:\n"
