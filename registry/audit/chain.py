@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -180,18 +181,28 @@ class ChainReport:
     ok: bool
     broken_at_seq: int | None = None
     problem: str | None = None
+    last_seq: int = 0  # the last event verified (the start when none was)
+    last_hash: str = GENESIS
 
 
-async def verify_chain(events: AuditRepository, batch: int = 5000) -> ChainReport:
-    """Walk the whole chain in seq order, recomputing every hash."""
-    prev_hash, last_seq, checked = GENESIS, 0, 0
+async def verify_chain(
+    events: AuditRepository,
+    batch: int = 5000,
+    after: tuple[int, str] = (0, GENESIS),
+    on_batch: Callable[[int, str, int], Awaitable[None]] | None = None,
+) -> ChainReport:
+    """Walk the chain in seq order from `after` (seq, hash of a trusted event; default: the
+    start), recomputing every hash; `on_batch(last_seq, last_hash, checked)` after each batch."""
+    (last_seq, prev_hash), checked = after, 0
     while True:
         rows = await events.chain_after(last_seq, batch)
         if not rows:
-            return ChainReport(checked=checked, ok=True)
+            return ChainReport(checked, True, last_seq=last_seq, last_hash=prev_hash)
         for row in rows:
             if row["prev_hash"] != prev_hash:
                 return ChainReport(checked, False, row["seq"], "previous-hash link broken")
             if event_hash(prev_hash, row) != row["hash"]:
                 return ChainReport(checked, False, row["seq"], "content does not match hash")
             prev_hash, last_seq, checked = row["hash"], row["seq"], checked + 1
+        if on_batch is not None:
+            await on_batch(last_seq, prev_hash, checked)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from registry.audit.chain import GENESIS, event_hash
+from registry.audit.chain import GENESIS, verify_chain
 from registry.reports.model import ChainResult
 from registry.store.audit import PgAudit
 from registry.store.reports import add_checkpoint, checkpoints
@@ -49,24 +49,23 @@ async def verify(pool: asyncpg.Pool, full: bool = False) -> ChainResult:
     start: tuple[int, str, datetime | None] = (0, GENESIS, None)
     if known and not full:
         start = (known[-1].seq, known[-1].hash, known[-1].verified_at)
-    last_seq, prev_hash, _ = start
-    checked = 0
-    events = PgAudit(pool)
-    while rows := await events.chain_after(last_seq, BATCH):
-        for row in rows:
-            if row["prev_hash"] != prev_hash:
-                return _broken(row["seq"], checked, "previous-hash link broken", start)
-            if event_hash(prev_hash, row) != row["hash"]:
-                return _broken(row["seq"], checked, "content does not match hash", start)
-            prev_hash, last_seq, checked = row["hash"], row["seq"], checked + 1
-            if checked % CHECKPOINT_EVERY == 0:
-                await add_checkpoint(pool, last_seq, prev_hash, datetime.now(UTC))
-    if checked:
-        await add_checkpoint(pool, last_seq, prev_hash, datetime.now(UTC))
+    saved = 0
+
+    async def checkpoint(seq: int, digest: str, checked: int) -> None:
+        nonlocal saved
+        if checked - saved >= CHECKPOINT_EVERY:
+            await add_checkpoint(pool, seq, digest, datetime.now(UTC))
+            saved = checked
+
+    report = await verify_chain(PgAudit(pool), BATCH, (start[0], start[1]), checkpoint)
+    if report.broken_at_seq is not None:
+        return _broken(report.broken_at_seq, report.checked, report.problem or "", start)
+    if report.checked:
+        await add_checkpoint(pool, report.last_seq, report.last_hash, datetime.now(UTC))
     return ChainResult(
         ok=True,
-        head_seq=last_seq,
-        rehashed=checked,
+        head_seq=report.last_seq,
+        rehashed=report.checked,
         checkpoint_seq=start[0] or None,
         checkpoint_verified_at=start[2],
     )
