@@ -20,6 +20,11 @@ from tests.support.servers import ServerProcess, free_port
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_SCRIPT = ROOT / "examples" / "cbam_agent" / "agent.py"
 JWT_SECRET = b"e2e-shared-secret-" + b"x" * 32
+# a CBAM calculation whose declarant has an e-mail address and an IBAN (both masked)
+CALC = {
+    "goods": [{"cn_code": "72081000", "quantity_tonnes": 12.5, "country_of_origin": "CN"}],
+    "declarant": {"name": "Acme", "email": "ops@acme.example", "iban": "DE89370400440532013000"},
+}
 
 
 def python_env(**extra: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.stack import (
+    CALC,
     AgentHostProcess,
     AgentProcess,
     RegistryClient,
@@ -25,10 +26,6 @@ from tests.support.polling import wait_until
 
 AGENT = "gl-cbam-logs"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agents" / "cbam-default-values-lookup"
-CALC = {
-    "goods": [{"cn_code": "72081000", "quantity_tonnes": 12.5, "country_of_origin": "CN"}],
-    "declarant": {"name": "Acme", "email": "ops@acme.example", "iban": "DE89370400440532013000"},
-}
 COMMON = ("timestamp", "level", "event", "component")
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from tests.bundles.opa import OpaProcess, wait_for
 from tests.e2e.stack import (
+    CALC,
     AgentHostProcess,
     AgentProcess,
     RegistryClient,
@@ -26,10 +27,6 @@ from tests.support.servers import ServerProcess, find_binary, free_port
 
 AGENT = "gl-cbam-embedded"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agents" / "cbam-cn-code-classifier"
-CALC = {
-    "goods": [{"cn_code": "72081000", "quantity_tonnes": 12.5, "country_of_origin": "CN"}],
-    "declarant": {"name": "Acme", "email": "ops@acme.example", "iban": "DE89370400440532013000"},
-}
 PLAN_TABLE = {  # metric -> the job whose targets export it
     "agent_invocations_total": "greenlang-sidecars",
     "agent_invocation_duration_seconds_bucket": "greenlang-sidecars",

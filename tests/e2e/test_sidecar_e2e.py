@@ -14,6 +14,7 @@ import pytest
 
 from tests.bundles.opa import wait_for
 from tests.e2e.stack import (
+    CALC,
     AgentProcess,
     RegistryClient,
     RegistryProcess,
@@ -25,10 +26,6 @@ from tests.e2e.stack import (
 AGENT = "gl-cbam-embedded"
 UNCERTIFIED = "gl-cbam-uncertified"
 POLL_S = 1.0
-CALC = {
-    "goods": [{"cn_code": "72081000", "quantity_tonnes": 12.5, "country_of_origin": "CN"}],
-    "declarant": {"name": "Acme", "email": "ops@acme.example", "iban": "DE89370400440532013000"},
-}
 
 
 @dataclass
