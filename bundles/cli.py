@@ -48,9 +48,10 @@ def policy_show(args: argparse.Namespace) -> int:
 REPLAY_NEWLY_DENIES = 4
 
 
-def _replay(args: argparse.Namespace, source: str) -> int:
-    """Ask the registry to replay ``source``; print the report; 4 when it newly denies."""
-    payload: dict[str, Any] = {"policy": source}
+def _replay(args: argparse.Namespace, source: str, *, enabled: bool = True) -> int:
+    """Ask the registry to replay ``source`` (switched on, or off for a disable); print the
+    report; 4 when it newly denies."""
+    payload: dict[str, Any] = {"policy": source, "enabled": enabled}
     for key, value in (("from", args.since), ("to", args.until), ("agent_id", args.agent)):
         if value is not None:
             payload[key] = value
@@ -92,7 +93,7 @@ def _toggle(args: argparse.Namespace, action: str) -> int:
     if getattr(args, "dry_run", False):
         with registry_client() as client:
             stored = check(client.get(f"/policies/{args.policy_id}"))
-        return _replay(args, stored["source"])
+        return _replay(args, stored["source"], enabled=action == "enable")
     payload = {"reason": args.reason} if args.reason else {}
     with registry_client() as client:
         p = check(client.post(f"/policies/{args.policy_id}/{action}", json=payload))
@@ -318,8 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = policy.add_parser(action, help=f"{action} a stored policy")
         p.add_argument("policy_id")
         p.add_argument("--reason")
-        if action == "enable":
-            _replay_options(p, dry_run=True)
+        _replay_options(p, dry_run=True)
         p.set_defaults(run=lambda a, action=action: _toggle(a, action))
     p = policy.add_parser(
         "replay", help="what a draft policy would have decided on recorded calls (exit 4: denies)"

@@ -14,7 +14,8 @@ def as_text(report: dict[str, Any]) -> str:
         f"period {report['from']} .. {report['to']}"
         + (f", agent {report['agent_id']}" if report.get("agent_id") else ""),
         f"draft {report['policy_id']} "
-        + ("(replaces the stored policy)" if report["replaces"] else "(added)"),
+        + ("(replaces the stored policy)" if report["replaces"] else "(added)")
+        + ("" if report.get("enabled", True) else ", disabled"),
         f"replayed {report['replayed']}: unchanged {report['unchanged']}, "
         f"changed {report['changed']}, newly denied {report['newly_denied']}",
     ]

@@ -35,6 +35,13 @@ class ReplayRequest(BaseModel):
         Field(description="End: a date (the whole day included) or an RFC 3339 time; default now"),
     ] = None
     agent_id: Annotated[AgentId | None, Field(description="Only this agent's calls")] = None
+    enabled: Annotated[
+        bool,
+        Field(
+            description="Replay the policy with this switch: false shows what disabling it"
+            " changes (`policy disable --dry-run`)"
+        ),
+    ] = True
 
 
 def parse_bound(value: str, *, end: bool) -> datetime:

@@ -44,7 +44,7 @@ class ReplayService:
             header = await asyncio.to_thread(validate_policy, request.policy, "draft")
         except ValueError as exc:
             raise ValidationFailed(f"invalid replay request: {exc}") from None
-        draft = {header.policy_id: with_enabled(request.policy, True)}
+        draft = {header.policy_id: with_enabled(request.policy, request.enabled)}
         stored = {pid for pid, _, _ in await self._policies.sources()}
         current, candidate = await self._bundles.build_variants([{}, draft])
         calls = await read_inputs(
@@ -60,6 +60,7 @@ class ReplayService:
             "from": since.isoformat(),
             "to": until.isoformat(),
             "agent_id": request.agent_id,
+            "enabled": request.enabled,
             **report,
         }
 

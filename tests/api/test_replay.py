@@ -242,6 +242,24 @@ async def test_cli_replay_exit_codes_and_dry_run(api: Api, tmp_path: Path) -> No
     )
     assert row["enabled"] is False and row["revision"] == 1  # not enabled
 
+    # disabling a stored deny policy: the calls it denies today would be allowed
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(yaml.safe_dump({**WRITE_WARN, "enforcement": "deny"}))
+    assert (await gov("policy", "create", str(strict), env=env))[0] == 0
+    code, out, err = await gov(
+        "policy", "disable", "writes-classified", "--dry-run", "--format", "json", env=env
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["enabled"] is False and report["replaces"] is True
+    assert [(c["from"], c["to"], c["count"]) for c in report["changes"]] == [("deny", "allow", 8)]
+    code, out, err = await gov("policy", "disable", "writes-classified", "--dry-run", env=env)
+    assert code == 0 and "disabled" in out and "deny -> allow: 8" in out, err
+    enabled = await api.pool.fetchval(
+        "SELECT enabled FROM policies WHERE policy_id = 'writes-classified'"
+    )
+    assert enabled is True  # a dry run changes nothing
+
     bad = tmp_path / "bad.yaml"
     bad.write_text("policy_id: [")
     code, _, err = await gov("policy", "replay", str(bad), env=env)
