@@ -83,8 +83,10 @@ class Api:
         return doc
 
 
-async def deploy_one(api: Api, agent_id: str, body: bytes, limit_s: float) -> Deployed:
-    """Certify (when needed), promote to production, approve, wait until ready."""
+async def deploy_one(
+    api: Api, agent_id: str, body: bytes, limit_s: float, environment: str = "production"
+) -> Deployed:
+    """Certify (when needed), promote to `environment`, approve, wait until ready."""
     entry = await api.must("GET", f"/api/v1/agents/{agent_id}")
     version = entry["current_version"]
     current = next(v for v in entry["versions"] if v["version"] == version)
@@ -96,7 +98,7 @@ async def deploy_one(api: Api, agent_id: str, body: bytes, limit_s: float) -> De
             {"agent_id": agent_id, "version": version, "expires_at": expires, "issuer": "bench"},
         )
     t0 = time.perf_counter()
-    request = {"version": version, "environment": "production", "replicas": 1}
+    request = {"version": version, "environment": environment, "replicas": 1}
     status, doc = await api.call("POST", f"/api/v1/agents/{agent_id}/deploy", request)
     if status == 403 and doc.get("deployment_id"):  # awaiting the second person's approval
         doc = await api.must(

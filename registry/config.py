@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry.deployments.sidecar_engine import ENGINE_ENV, Engines, parse_engines
 from registry.webhooks.destinations import ALLOW_ENV, Network, parse_networks
 
 DEFAULT_DATA_DIR = Path.home() / ".greenlang" / "registry"
@@ -31,6 +32,7 @@ class RegistryConfig:
     jwt_secret_file: str | None = None  # caller authentication passed on to deployed sidecars
     jwks_url: str | None = None
     webhook_networks: tuple[Network, ...] = ()  # private networks webhooks may still reach
+    sidecar_engines: Engines = ()  # OPA per environment for deployed sidecars (else embedded)
 
     @classmethod
     def load(
@@ -79,6 +81,7 @@ class RegistryConfig:
             jwt_secret_file=_absolute(env.get("GREENLANG_JWT_SECRET_FILE")),
             jwks_url=env.get("GREENLANG_JWKS_URL") or None,
             webhook_networks=parse_networks(env.get(ALLOW_ENV, "")),
+            sidecar_engines=parse_engines(env.get(ENGINE_ENV, "")),
         )
 
 

@@ -19,6 +19,7 @@ import structlog
 
 from registry.auth.models import Role
 from registry.auth.tokens import create_token, hash_token
+from registry.deployments.sidecar_engine import Engines
 from registry.store.port import MetadataStore
 
 log = structlog.get_logger("registry.deployments")
@@ -33,6 +34,7 @@ class SidecarSettings:
     token: str | None
     jwt_secret_file: str | None
     jwks_url: str | None
+    engines: Engines = ()  # GREENLANG_SIDECAR_ENGINE: OPA per environment, else embedded
 
 
 def registry_url(host: str, port: int, advertised: str | None = None) -> str:

@@ -10,6 +10,7 @@ from registry.artifacts.port import ArtifactIntegrityError, ArtifactNotFound
 from registry.catalog.spec import AgentSpec
 from registry.deployments.artifact_cache import ArtifactCache
 from registry.deployments.deployer import DeploymentSpec, Runtime, SidecarConfig
+from registry.deployments.sidecar_engine import engine_for
 from registry.deployments.sidecar_settings import SidecarSettings
 from registry.lifecycle.models import Deployment
 from registry.store.port import MetadataStore
@@ -65,6 +66,7 @@ class SpecBuilder:
                 environment=d.environment,
                 jwt_secret_file=self.sidecar.jwt_secret_file,
                 jwks_url=self.sidecar.jwks_url,
+                engine=engine_for(self.sidecar.engines, d.environment),
             ),
             runtime=runtime,
         )

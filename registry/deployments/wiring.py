@@ -66,6 +66,7 @@ async def sidecar_settings(config: RegistryConfig, store: MetadataStore) -> Side
         token=await service_token(store, home),
         jwt_secret_file=jwt_secret_file(config.jwt_secret_file, config.jwks_url, home),
         jwks_url=config.jwks_url,
+        engines=config.sidecar_engines,
     )
 
 
