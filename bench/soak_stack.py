@@ -52,10 +52,10 @@ class Stack:
         url, self.pg = start_embedded_postgres(self.root / "pg", cleanup="delete")
         self.env["GREENLANG_DATABASE_URL"] = url
 
-    def stop_postgres(self) -> None:
+    def stop_postgres(self, mode: str = "fast") -> None:
         from embedded_postgres._commands import pg_ctl
 
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pg.pgdata, user=self.pg.system_user)
+        pg_ctl(["-w", "-m", mode, "stop"], pgdata=self.pg.pgdata, user=self.pg.system_user)
 
     def resume_postgres(self) -> None:
         self.pg.ensure_postgres_running()  # same socket directory, so the same URL
@@ -149,7 +149,7 @@ class Stack:
                 pass
         if self.pg is not None:
             try:  # restarted, the server has another pid than the one cleanup() knows
-                self.stop_postgres()
+                self.stop_postgres("immediate")
             except Exception:  # already stopped
                 pass
             try:
