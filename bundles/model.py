@@ -38,6 +38,7 @@ FIELD_ROOTS = frozenset(
         "request",
         "deployment",
         "rate",
+        "tokens",
         "usage",
         "phase",
         "now",
@@ -45,7 +46,7 @@ FIELD_ROOTS = frozenset(
     }
 )
 # Measured per call by the sidecar: only rate_limiting policies read them (docs/sidecar.md).
-PER_CALL_ROOTS = frozenset({"rate", "usage"})
+PER_CALL_ROOTS = frozenset({"rate", "tokens", "usage"})
 FIELD_SEGMENT = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 MAX_FIELD_DEPTH = 8
 

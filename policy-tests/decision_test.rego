@@ -46,6 +46,7 @@ test_only_requested_types_run if {
 		"pol-001-certification-required",
 		"rate-limit",
 		"sidecar-obligations",
+		"token-budget",
 		"token-limit",
 	]
 }

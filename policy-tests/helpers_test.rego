@@ -5,12 +5,15 @@ package greenlang.test
 fixtures := data.fixtures
 
 # decide(name) is the decision for case `name`, with the fixture catalog, role bindings,
-# per-agent rate limits and per-agent sidecar obligations in place of the bundle's.
+# per-agent rate limits, role and agent token budgets and per-agent sidecar obligations in
+# place of the bundle's.
 decide(name) := decision if {
 	decision := data.greenlang.decision with input as fixtures.cases[name].input
 		with data.greenlang.catalog as fixtures.data.catalog
 		with data.greenlang.users as fixtures.data.users
 		with data.greenlang.rate_limits.agents as fixtures.data.rate_limits.agents
+		with data.greenlang.token_budgets.roles as fixtures.data.token_budgets.roles
+		with data.greenlang.token_budgets.agents as fixtures.data.token_budgets.agents
 		with data.greenlang.sidecar.agents as fixtures.data.sidecar.agents
 }
 
@@ -20,6 +23,8 @@ rate_bands(name) := bands if {
 		with data.greenlang.catalog as fixtures.data.catalog
 		with data.greenlang.users as fixtures.data.users
 		with data.greenlang.rate_limits.agents as fixtures.data.rate_limits.agents
+		with data.greenlang.token_budgets.roles as fixtures.data.token_budgets.roles
+		with data.greenlang.token_budgets.agents as fixtures.data.token_budgets.agents
 		with data.greenlang.sidecar.agents as fixtures.data.sidecar.agents
 }
 

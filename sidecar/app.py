@@ -30,13 +30,15 @@ from sidecar.metrics import SidecarMetrics
 from sidecar.policy_source import PolicySource
 from sidecar.proxy import PROXY, ReverseProxy
 from sidecar.rate import SlidingWindowCounter
-from sidecar.rate_port import RateCounter
+from sidecar.rate_port import RateCounter, TokenCounter
+from sidecar.rate_tokens import TokenWindowCounter
 from sidecar.route_poller import STATE_FILE, RoutePoller
 from sidecar.router import Router, own_address, version_header
 from sidecar.tracing import setup_tracing, shutdown
 
 if TYPE_CHECKING:
     from sidecar.rate_redis import RedisRateStore
+    from sidecar.rate_tokens_redis import RedisTokenStore
 
 
 @dataclass
@@ -67,13 +69,15 @@ class Sidecar:
     log_sample_rate: float = 0.0  # fraction of calls logged with their bodies (io_sample)
     log_sample_bytes: int = 4096  # cap per logged body
     keep_decision_inputs: bool = True  # audit events keep the masked decision input (replay)
-    # Count callers' rates in this Redis (redis://host:port/db), shared by the agent's replicas;
-    # while it is away refuse calls (503), or count in process with rate_store_fail_open.
+    # Count callers' rates (and tokens, for token budgets) in this Redis (redis://host:port/db),
+    # shared by the agent's replicas; while it is away refuse calls (503), or count in process
+    # with rate_store_fail_open.
     rate_store_url: str | None = None
     rate_store_fail_open: bool = False
 
     def __post_init__(self) -> None:
         self.rate_store: RedisRateStore | None = None
+        self.token_store: RedisTokenStore | None = None
         self.proxy = ReverseProxy(self.upstream, connect_timeout=self.connect_timeout_s)
         if self.tracer_provider is None:
             self.tracer_provider = setup_tracing()
@@ -85,6 +89,7 @@ class Sidecar:
             source=self.source,
             authenticator=self.authenticator,
             rate=self._rate(),
+            tokens=self._tokens(),
             sink=self.sink,
             metrics=self.metrics,
             tracer=tracer,
@@ -112,6 +117,23 @@ class Sidecar:
             on_state=self.metrics.set_rate_store_up,
         )
         return self.rate_store
+
+    def _tokens(self) -> TokenCounter:
+        """Counted only for callers a token budget may apply to (the enforcer asks the bundle)."""
+        window = self.target.token_window_s
+        if self.rate_store_url is None:
+            return TokenWindowCounter(window)
+        from sidecar.rate_redis import redis_client
+        from sidecar.rate_tokens_redis import RedisTokenStore
+
+        self.token_store = RedisTokenStore(
+            redis_client(self.rate_store_url),
+            self.target.agent_id,
+            window,
+            fallback=TokenWindowCounter(window) if self.rate_store_fail_open else None,
+            on_state=self.metrics.set_rate_store_up,
+        )
+        return self.token_store
 
     def _route_poller(self) -> RoutePoller | None:
         if self.registry_url is None or self.route_poll_s <= 0:
@@ -178,6 +200,8 @@ class Sidecar:
         await self.proxy.close()
         if self.rate_store is not None:
             await self.rate_store.close()
+        if self.token_store is not None:
+            await self.token_store.close()
         if self.tracer_provider is not None:
             shutdown(self.tracer_provider)
 

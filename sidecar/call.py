@@ -20,6 +20,7 @@ from sidecar.io_sample import IoSample
 from sidecar.usage import Usage
 
 RATE_LIMITING = "rate_limiting"
+_MEASURED = ("rate", "tokens")  # per-call measurements: only rate_limiting policies get them
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class Target:
     )
     post_policy_types: tuple[str, ...] = ("rate_limiting",)
     rate_window_s: int = 60
+    token_window_s: int = 60  # the window of input.tokens.used (token budgets)
 
 
 @dataclass(slots=True)
@@ -71,6 +73,10 @@ class Call:
     status: int = 0
     sample: IoSample | None = None  # the bodies of a call picked for an io_sample line
     usage: Usage | None = None
+    # Tokens the caller used in the window before this call, when a token budget may apply
+    # (None: none applies, nothing is counted); the call's own usage is added once known.
+    tokens_used: int | None = None
+    spent: bool = False  # the call's usage was added to the caller's window
     error: str | None = None  # agent_errors_total type, when the call failed
     decided_by_sidecar: bool = False  # the status is the sidecar's answer, not the agent's
     overhead_s: float = 0.0  # time spent in the sidecar itself (pre + post phases)
@@ -100,6 +106,8 @@ def pre_input(target: Target, call: Call, rate_current: int) -> dict[str, Any]:
     """The pre-execution decision input (docs/policies.md, Decision input)."""
     doc = _common(target, call, "pre", target.pre_policy_types)
     doc["rate"] = {"current": rate_current, "window_s": target.rate_window_s}
+    if call.tokens_used is not None:
+        doc["tokens"] = {"used": call.tokens_used, "window_s": target.token_window_s}
     return doc
 
 
@@ -117,23 +125,23 @@ def asked_input(queries: list[Query], types: tuple[str, ...]) -> dict[str, Any]:
 def pre_queries(target: Target, call: Call, rate_current: int, *, split: bool) -> list[Query]:
     """The pre-execution decision as queries: the rate part (with the measured rate: cacheable
     per rate band) and the rest (no rate: the same for every call of this caller and request).
-    ``rate`` is given only to rate_limiting policies (docs/sidecar.md, Decisions)."""
+    ``rate`` and ``tokens`` are given only to rate_limiting policies (docs/sidecar.md,
+    Decisions). With ``tokens`` (a token budget may apply) the rate part is asked every call:
+    its verdict changes with every token used."""
     doc = pre_input(target, call, rate_current)
     types = target.pre_policy_types
-    fixed = {k: v for k, v in doc.items() if k != "rate"}
+    fixed = {k: v for k, v in doc.items() if k not in _MEASURED}
     if RATE_LIMITING not in types:
         return [Query(fixed, ("pre", call.key()))]
     rest = [t for t in types if t != RATE_LIMITING]
     if not split or not rest:
         return [Query(doc)]
+    rate = {**doc, "policy_types": [RATE_LIMITING]}
     return [
         Query({**fixed, "policy_types": rest}, ("pre", call.key())),
-        Query(
-            {**doc, "policy_types": [RATE_LIMITING]},
-            ("rate", call.key()),
-            VERDICT_ENTRYPOINT,
-            rate_current,
-        ),
+        Query(rate, entrypoint=VERDICT_ENTRYPOINT)
+        if "tokens" in doc
+        else Query(rate, ("rate", call.key()), VERDICT_ENTRYPOINT, rate_current),
     ]
 
 

@@ -78,8 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy-types", default="access_control,rate_limiting,compliance,data_access")
     p.add_argument("--rate-window", type=int, default=60, help="rate window, seconds")
     p.add_argument(
+        "--token-window",
+        type=int,
+        default=60,
+        help="token budget window (tokens per caller per this many seconds)",
+    )
+    p.add_argument(
         "--rate-store",
-        help="count callers' rates in this Redis (redis://host:port/db), shared by replicas",
+        help="count callers' rates and tokens in this Redis (redis://host:port/db), shared by "
+        "replicas",
     )
     p.add_argument(
         "--rate-store-fail-open",
@@ -158,6 +165,8 @@ def _validate(args: argparse.Namespace) -> None:
         raise CliError("--log-sample-bytes must be between 1 and 1048576", 2)
     if not 0 < args.rate_window <= 86400:
         raise CliError("--rate-window must be between 1 and 86400 seconds", 2)
+    if not 0 < args.token_window <= 86400:
+        raise CliError("--token-window must be between 1 and 86400 seconds", 2)
     _validate_rate_store(args)
     unknown = set(_policy_types(args)) - set(POLICY_TYPES)
     if unknown:
@@ -260,6 +269,7 @@ def build_sidecar(args: argparse.Namespace) -> Sidecar:
         sidecar_id=args.sidecar_id or f"{socket.gethostname()}:{listen.port}",
         pre_policy_types=_policy_types(args),
         rate_window_s=args.rate_window,
+        token_window_s=args.token_window,
     )
     try:
         return Sidecar(

@@ -1,9 +1,10 @@
 """The enforcement pipeline: authenticate, measure, decide, forward, inspect, decide again, audit.
 
 caller -> [401 no/invalid JWT] -> [503 audit spool full] -> pre decision
-       -> [429 rate | 403 policy | 503 no decision] -> [413 body cap] -> agent
-       -> JSON: read (size cap), tokens, post decision [403 over token limit], mask
-          other: tokens from X-Tokens-Used, post decision, stream (size cap)
+       -> [429 rate or token budget | 403 policy | 503 no decision] -> [413 body cap] -> agent
+       -> JSON: read (size cap), tokens (added to a budgeted caller's window), post decision
+          [403 over token limit], mask
+          other: tokens from X-Tokens-Used (added likewise), post decision, stream (size cap)
 every call -> one audit event, metrics, one span (children pre-check, upstream, post-check when
               it is recorded)
 """
@@ -64,10 +65,11 @@ from sidecar.proxy import (
     UpstreamError,
     response_headers,
 )
-from sidecar.rate_port import RateCounter, RateStoreUnavailable
+from sidecar.rate_port import RateCounter, RateStoreUnavailable, TokenCounter
 from sidecar.refusals import Refused
 from sidecar.router import Router
 from sidecar.sse import SseReader
+from sidecar.token_budgets import POLICY_ID as TOKEN_BUDGET
 from sidecar.usage import Usage, usage_from_headers, usage_from_json
 
 log = structlog.get_logger("sidecar")
@@ -77,6 +79,7 @@ CLASSIFICATION_HEADER = "X-Data-Classification"
 # Changed bodies lose what described the old bytes.
 _STALE_WHEN_REWRITTEN = (*BODY_DESCRIBING_HEADERS, "Content-Encoding")
 _NOT_JSON = object()
+MAX_TOKENS_ADDED = 10**12  # one call's tokens added to a window at most (lib.is_count's bound)
 
 
 @dataclass
@@ -95,6 +98,9 @@ class Enforcer:
     router: Router | None = None  # canary routing (None: every call is served here)
     sampler: IoSampler = field(default_factory=IoSampler)  # io_sample lines (rate 0: none)
     inputs: InputKeeper | None = None  # keeps decision inputs in audit events (None: not kept)
+    # Tokens per caller per window, for token budgets: counted only for callers a budget may
+    # apply to (the bundle says who); None: never counted.
+    tokens: TokenCounter | None = None
 
     def __post_init__(self) -> None:
         self._bound: AgentMetrics | None = None  # bound on the first call, to its version
@@ -104,6 +110,7 @@ class Enforcer:
         # validated once, not on every call.
         self._obligations: tuple[object, Obligations] | None = None
         self._tickets = itertools.count(1)  # names each rate reservation (release removes it)
+        self._budgets = self.tokens is not None and RATE_LIMITING in self.target.pre_policy_types
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
@@ -191,6 +198,10 @@ class Enforcer:
         if not isinstance(current, int):  # a shared store; in process no coroutine is made
             current = await self._counted(call, current)
         try:
+            if self._budgets and self.source.token_budgets.applies(
+                self.target.agent_id, call.principal.roles
+            ):
+                call.tokens_used = await self._tokens_used(call, key)
             queries = pre_queries(self.target, call, current, split=self.cache.ttl_s > 0)
             if self.inputs is not None:
                 call.pre_input = asked_input(queries, self.target.pre_policy_types)
@@ -207,10 +218,7 @@ class Enforcer:
             await self._release(key, ticket)  # refused calls do not count against the caller
             types = call.denied_types
             if types and all(t == RATE_LIMITING for t in types):
-                retry = self.rate.retry_after(key)
-                if not isinstance(retry, int):
-                    retry = await retry
-                raise refusals.rate_limited(call.violations, retry)
+                raise await self._too_many(call, key)
             raise refusals.denied(call.violations, call.warnings)
         try:
             obligations = self._obligations_of(decision)
@@ -227,6 +235,37 @@ class Enforcer:
         except RateStoreUnavailable as exc:  # the store logs the outage once, the metric counts
             call.decision, call.error = "error", ERROR_RATE_STORE_UNAVAILABLE
             raise refusals.rate_store_unavailable(str(exc)) from None
+
+    async def _tokens_used(self, call: Call, key: str) -> int:
+        """The caller's tokens in the window (503 when a shared store cannot say)."""
+        assert self.tokens is not None
+        used = self.tokens.used(key)
+        return used if isinstance(used, int) else await self._counted(call, used)
+
+    async def _spend(self, call: Call) -> None:
+        """Add the call's tokens to a budgeted caller's window, once, as soon as known.
+
+        Never fails the call: it was answered already (a store that is away logs it)."""
+        if call.tokens_used is None or call.usage is None or call.spent or self.tokens is None:
+            return
+        assert call.principal is not None
+        call.spent = True
+        pending = self.tokens.add(call.principal.id, min(call.usage.total, MAX_TOKENS_ADDED))
+        if pending is not None:
+            await pending
+
+    async def _too_many(self, call: Call, key: str) -> refusals.Refused:
+        """429 for a rate or token-budget denial, ``Retry-After`` the longer wait it needs."""
+        ids = {v["policy_id"] for v in call.violations}
+        budget = TOKEN_BUDGET in ids and self.tokens is not None
+        waits = []
+        if budget:
+            assert self.tokens is not None
+            waits.append(self.tokens.retry_after(key))
+        if not budget or ids - {TOKEN_BUDGET}:
+            waits.append(self.rate.retry_after(key))
+        retry = max([w if isinstance(w, int) else await w for w in waits])
+        return refusals.rate_limited(call.violations, retry, tokens=ids == {TOKEN_BUDGET})
 
     async def _release(self, key: str, ticket: int) -> None:
         pending = self.rate.release(key, ticket)
@@ -356,6 +395,8 @@ class Enforcer:
         )
         if reader is not None and call.usage is None:
             call.usage = reader.usage  # known only once the stream went out: audited, not denied
+            if call.tokens_used is not None:
+                await self._spend(call)
         return response
 
     def _event_reader(
@@ -421,8 +462,11 @@ class Enforcer:
     async def _post_check(
         self, call: Call, usage: Usage | None, upstream: aiohttp.ClientResponse
     ) -> None:
-        """With token usage known, ask again; a denial replaces the agent's answer with 403."""
+        """With token usage known, count it and ask again; a denial replaces the agent's answer
+        with 403 (its tokens were used all the same: they count against a budget)."""
         call.usage = usage
+        if call.tokens_used is not None:
+            await self._spend(call)
         if usage is None or call.decision == "fail_open":
             return
         query = post_query(self.target, call, usage)

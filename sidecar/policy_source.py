@@ -33,6 +33,7 @@ from bundles.engines.opa_http import OpaHttpEngine
 from bundles.signing import KeyMaterial
 from kernel.tasks import stop_task
 from sidecar.deprecation import Notice, notices
+from sidecar.token_budgets import TokenBudgets
 
 log = structlog.get_logger("sidecar.policy")
 
@@ -45,6 +46,7 @@ class BundleFacts:
     versions: Mapping[str, str] = field(default_factory=dict)  # agent_id -> serving version
     # (agent_id, version) -> its deprecation notice, read once per bundle (not per call)
     notices: Mapping[tuple[str, str], Notice] = field(default_factory=dict)
+    token_budgets: TokenBudgets = field(default_factory=TokenBudgets)  # who may have one
 
     @classmethod
     def of(cls, archive: bytes) -> BundleFacts:
@@ -72,6 +74,7 @@ class BundleFacts:
                 and isinstance(version := entry.get("current_version", entry.get("version")), str)
             },
             notices=notices(agents),
+            token_budgets=TokenBudgets.from_data(meta, root.get("token_budgets")),
         )
 
 
@@ -101,6 +104,11 @@ class PolicySource(Protocol):
         """The version's deprecation notice in the catalog (None: not deprecated, or unknown)."""
         ...
 
+    @property
+    def token_budgets(self) -> TokenBudgets:
+        """Who may have a token budget (nobody while the source cannot tell)."""
+        ...
+
     async def not_ready_reason(self) -> str | None: ...
 
     async def start(self) -> None: ...
@@ -122,6 +130,10 @@ class _FactsHolder:
 
     def notice(self, agent_id: str, version: str) -> Notice | None:
         return self._facts.notices.get((agent_id, version))
+
+    @property
+    def token_budgets(self) -> TokenBudgets:
+        return self._facts.token_budgets
 
 
 class _BundleEngine(_FactsHolder):
@@ -260,9 +272,9 @@ class PolledBundleSource(_BundleEngine):
 class OpaSource(_FactsHolder):
     """Decisions from a real OPA; ready while its bundles are activated.
 
-    The policy types and the agent's serving version live in OPA's bundle data: they are read
-    from OPA's Data API at start and every ``refresh_s`` (the last answer is kept while OPA
-    cannot give one)."""
+    The policy types, the agent's serving version and who has a token budget live in OPA's
+    bundle data: they are read from OPA's Data API at start and every ``refresh_s`` (the last
+    answer is kept while OPA cannot give one)."""
 
     def __init__(
         self,
@@ -292,7 +304,10 @@ class OpaSource(_FactsHolder):
     async def refresh(self) -> None:
         """Read the policy metadata and this agent's catalog entry from OPA."""
         try:
-            root: dict[str, Any] = {"policy_meta": await self._read("greenlang/policy_meta")}
+            root: dict[str, Any] = {
+                "policy_meta": await self._read("greenlang/policy_meta"),
+                "token_budgets": await self._read("greenlang/token_budgets"),
+            }
             if self._agent_id is not None:
                 entry = await self._read(f"greenlang/catalog/agents/{quote(self._agent_id)}")
                 root["catalog"] = {"agents": {self._agent_id: entry}}

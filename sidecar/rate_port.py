@@ -35,3 +35,25 @@ class RateCounter(Protocol):
     def retry_after(self, key: str) -> int | Awaitable[int]:
         """Whole seconds (>= 1) until the oldest hit of ``key`` leaves the window."""
         ...
+
+
+class TokenCounter(Protocol):
+    """Tokens a caller used in the window: a weighted counter, fed after each answered call.
+
+    Two adapters: `sidecar.rate_tokens.TokenWindowCounter` (in process) and
+    `sidecar.rate_tokens_redis.RedisTokenStore` (shared by the replicas). Like `RateCounter`, an
+    in-process adapter answers at once and a shared store returns awaitables."""
+
+    window_s: float
+
+    def used(self, key: str) -> int | Awaitable[int]:
+        """Tokens recorded for ``key`` in the window ending now."""
+        ...
+
+    def add(self, key: str, tokens: int) -> Awaitable[None] | None:
+        """Record ``tokens`` used by ``key`` now."""
+        ...
+
+    def retry_after(self, key: str) -> int | Awaitable[int]:
+        """Whole seconds (>= 1) until the oldest tokens of ``key`` leave the window."""
+        ...

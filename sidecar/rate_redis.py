@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable
+from typing import Protocol
 
 import structlog
 from redis.asyncio import Redis
@@ -56,7 +57,11 @@ if #oldest == 0 then return 0 end
 return tonumber(oldest[2]) + window - now
 """
 
-_FAILURES = (RedisError, OSError)
+FAILURES = (RedisError, OSError)
+
+
+class SupportsClear(Protocol):
+    def clear(self) -> None: ...
 
 
 def redis_client(url: str, *, timeout_s: float = 1.0) -> Redis:
@@ -93,14 +98,13 @@ class RedisRateStore:
         self._take = client.register_script(TAKE)
         self._retry_after = client.register_script(RETRY_AFTER)
         self._fallback = fallback
-        self._on_state = on_state
-        self._up = True
+        self._health = StoreHealth("calls", fallback, on_state)
 
     async def take(self, key: str, ticket: int = 0) -> int:
         args = (self._window_ms, self._member(ticket), self._max)
         try:
             before = await self._take(keys=[self._prefix + key], args=args)
-        except _FAILURES as exc:
+        except FAILURES as exc:
             return self._unavailable(exc).take(key, ticket)
         self._recovered()
         return int(before)
@@ -109,7 +113,7 @@ class RedisRateStore:
         """Remove the reservation; when the store is away it expires with the window instead."""
         try:
             await self._client.zrem(self._prefix + key, self._member(ticket))
-        except _FAILURES as exc:
+        except FAILURES as exc:
             self._mark_down(exc)
             if self._fallback is not None:
                 self._fallback.release(key, ticket)
@@ -117,7 +121,7 @@ class RedisRateStore:
     async def retry_after(self, key: str) -> int:
         try:
             ms = await self._retry_after(keys=[self._prefix + key], args=[self._window_ms])
-        except _FAILURES as exc:
+        except FAILURES as exc:
             self._mark_down(exc)
             return max(1, math.ceil(self.window_s))  # the longest it can be
         return max(1, math.ceil(float(ms) / 1000))
@@ -132,26 +136,50 @@ class RedisRateStore:
         """The fallback counter, or `RateStoreUnavailable` when failing closed."""
         self._mark_down(exc)
         if self._fallback is None:
-            raise RateStoreUnavailable(f"the rate store cannot be reached: {_reason(exc)}")
+            raise RateStoreUnavailable(f"the rate store cannot be reached: {reason(exc)}")
         return self._fallback
 
     def _mark_down(self, exc: BaseException) -> None:
-        if self._up:
-            self._up = False
+        self._health.down(exc)
+
+    def _recovered(self) -> None:
+        self._health.up()
+
+
+class StoreHealth:
+    """A shared store's state: each outage and recovery logged once and shown by ``on_state``
+    (the ``sidecar_rate_store_up`` gauge); on recovery the fallback counter is cleared, since
+    the store's counts are the truth again."""
+
+    def __init__(
+        self,
+        counter: str,
+        fallback: SupportsClear | None,
+        on_state: Callable[[bool], None] | None,
+    ) -> None:
+        self._counter, self._fallback, self._on_state = counter, fallback, on_state
+        self.is_up = True
+
+    def down(self, exc: BaseException) -> None:
+        if self.is_up:
+            self.is_up = False
             mode = "in-process counting" if self._fallback is not None else "calls refused"
-            log.warning("rate_store_unavailable", error=_reason(exc), mode=mode)
+            log.warning(
+                "rate_store_unavailable", counter=self._counter, error=reason(exc), mode=mode
+            )
             if self._on_state is not None:
                 self._on_state(False)
 
-    def _recovered(self) -> None:
-        if not self._up:
-            self._up = True
-            log.info("rate_store_recovered")
+    def up(self) -> None:
+        if not self.is_up:
+            self.is_up = True
+            log.info("rate_store_recovered", counter=self._counter)
             if self._fallback is not None:
-                self._fallback.clear()  # the store's counts are the truth again
+                self._fallback.clear()
             if self._on_state is not None:
                 self._on_state(True)
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
+    """An exception as one short line for a log or a problem detail."""
     return str(exc) or type(exc).__name__

@@ -63,12 +63,14 @@ def denied(violations: list[Finding], warnings: list[Finding]) -> Refused:
     )
 
 
-def rate_limited(violations: list[Finding], retry_after_s: int) -> Refused:
+def rate_limited(violations: list[Finding], retry_after_s: int, *, tokens: bool = False) -> Refused:
+    """429; ``tokens``: the caller's token budget for the window is used up (not its rate)."""
+    what = "Token budget used up" if tokens else "Rate limit reached"
     return Refused(
         429,
         "rate-limited",
         "Too Many Requests",
-        f"Rate limit reached; retry in {retry_after_s} s.",
+        f"{what}; retry in {retry_after_s} s.",
         extra={"violations": violations},
         headers=(("Retry-After", str(retry_after_s)),),
     )

@@ -25,14 +25,18 @@ def load_fixtures() -> dict[str, Any]:
 
 
 def fixture_data_overlay(fixtures: dict[str, Any]) -> dict[str, Any]:
-    """Data that adds the fixture catalog, role bindings, agent rate limits and agent sidecar
-    obligations to the stock data (whose entries for them are empty), as helpers_test.rego
-    does with `with`."""
+    """Data that adds the fixture catalog, role bindings, agent rate limits, token budgets and
+    agent sidecar obligations to the stock data (whose entries for them are empty), as
+    helpers_test.rego does with `with`."""
     return {
         "greenlang": {
             "catalog": fixtures["data"]["catalog"],
             "users": fixtures["data"]["users"],
             "rate_limits": {"agents": fixtures["data"]["rate_limits"]["agents"]},
+            "token_budgets": {
+                "roles": fixtures["data"]["token_budgets"]["roles"],
+                "agents": fixtures["data"]["token_budgets"]["agents"],
+            },
             "sidecar": {"agents": fixtures["data"]["sidecar"]["agents"]},
         }
     }

@@ -58,18 +58,20 @@ def test_refused_agents_are_the_malformed_ones() -> None:
 
 @pytest.fixture(scope="session")
 def fixture_data_dir(tmp_path_factory: pytest.TempPathFactory, fixtures: dict[str, Any]) -> Path:
-    """The stock data directory with the fixture role bindings, agent rate limits and agent
-    sidecar obligations."""
+    """The stock data directory with the fixture role bindings, agent rate limits, token budgets
+    and agent sidecar obligations."""
     out = tmp_path_factory.mktemp("bundle-data")
     shutil.copytree(STOCK_DATA_DIR, out, dirs_exist_ok=True)
     overlay = fixture_data_overlay(fixtures)["greenlang"]
     stock = load_data([STOCK_DATA_DIR])["greenlang"]
     rate_limits = {**stock["rate_limits"], "agents": overlay["rate_limits"]["agents"]}
+    budgets = {**stock["token_budgets"], **overlay["token_budgets"]}
     agents = overlay["sidecar"]["agents"]
     kept = {agent: entry for agent, entry in agents.items() if agent not in REFUSED_AGENTS}
     sidecar = {**stock["sidecar"], "agents": kept}
     (out / "greenlang" / "users" / "data.json").write_text(json.dumps(overlay["users"]))
     (out / "greenlang" / "rate_limits" / "data.json").write_text(json.dumps(rate_limits))
+    (out / "greenlang" / "token_budgets" / "data.json").write_text(json.dumps(budgets))
     (out / "greenlang" / "sidecar" / "data.json").write_text(json.dumps(sidecar))
     return out
 
@@ -119,8 +121,10 @@ def test_bundle_holds_modules_and_data_at_their_paths(built: BuiltBundle) -> Non
     greenlang = data["greenlang"]
     assert greenlang["policy_index"]["rate_limiting"] == [
         ["rate_limit", "rate-limit"],
+        ["token_budget", "token-budget"],
         ["token_limit", "token-limit"],
     ]
+    assert greenlang["token_budgets"]["default"] is None  # no budget unless one is set
     assert greenlang["sidecar"]["defaults"]["mask"] == ["email", "iban"]
     assert "gl-cbam-calculator" in greenlang["sidecar"]["agents"]
     assert greenlang["policy_meta"]["rate_limit"]["type"] == "rate_limiting"
