@@ -113,6 +113,10 @@ Message = Annotated[str, StringConstraints(max_length=4000), AfterValidator(_no_
 TraceId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 Method = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{1,32}$")]
 Verdict = Literal["allow", "warn", "deny", "error", "fail_open"]
+# What went wrong, as the sidecar's agent_errors_total type (upstream_reset, upstream_timeout,
+# decision_unavailable, ...: docs/sidecar.md). A pattern, not a list: a newer sidecar's new kind
+# must not get its batch refused by an older registry.
+ErrorKind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Count = Annotated[int | None, Field(ge=0, le=MAX_COUNT)]
 
 
@@ -212,6 +216,11 @@ class SidecarEvent(TypedDict):
     status: Annotated[int, Field(ge=100, le=599, description="HTTP status the caller got")]
     latency_ms: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
     tokens: TokenUsage | None
+    # Why the call failed, when it did (absent from sidecars older than the key, null when the
+    # call did not fail): the agent's fault (upstream_*), the sidecar's refusal or a limit.
+    error: NotRequired[
+        Annotated[ErrorKind | None, Field(description="agent_errors_total type, or null")]
+    ]
     # The masked decision input the verdict came from, for policy replay (docs/reports.md):
     # {"pre": input, "post": input | null}. Null when not kept (turned off, too large); absent
     # from sidecars older than the key. The registry keeps it outside the hash chain.

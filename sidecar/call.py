@@ -93,6 +93,10 @@ class Call:
         who = (p.id, p.roles, p.team) if p is not None else None
         return (who, self.method, self.path, self.data_classification)
 
+    def fail(self, error: str) -> None:
+        """Note what went wrong (an agent_errors_total type), e.g. a stream cut mid-way."""
+        self.error = error
+
     def adopt(self, decision: dict[str, Any]) -> None:
         """Take the decision's verdict and findings (both engines return the same shape)."""
         # Both engines answer allow | warn | deny (rego/); the registry refuses anything else.
@@ -201,5 +205,6 @@ def audit_event(target: Target, call: Call, latency_s: float) -> SidecarEvent:
         "status": call.status,
         "latency_ms": round(latency_s * 1000, 3),
         "tokens": call.usage.as_event() if call.usage else None,
+        "error": call.error,
         "input": call.input,
     }

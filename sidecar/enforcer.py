@@ -64,6 +64,7 @@ from sidecar.proxy import (
     ReverseProxy,
     UpstreamError,
     response_headers,
+    upstream_failure,
 )
 from sidecar.rate_port import RateCounter, RateStoreUnavailable, TokenCounter
 from sidecar.refusals import Refused
@@ -392,6 +393,7 @@ class Enforcer:
             extra_headers=warn,
             limit=obligations.max_response_bytes,
             rewrite=reader,
+            cut=call.fail,
         )
         if reader is not None and call.usage is None:
             call.usage = reader.usage  # known only once the stream went out: audited, not denied
@@ -585,11 +587,8 @@ async def _read_limited(upstream: aiohttp.ClientResponse, limit: int) -> bytes:
             chunks.append(chunk)
     except (TimeoutError, aiohttp.ClientError) as exc:
         upstream.close()
-        failure = (
-            UpstreamError.timeout()
-            if isinstance(exc, TimeoutError)
-            else UpstreamError.unreachable()
-        )
+        failure = upstream_failure(exc)
+        log.warning(failure.kind, error=repr(exc))
         raise refusals.upstream_failed(failure) from None
     return b"".join(chunks)
 

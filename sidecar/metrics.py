@@ -34,8 +34,10 @@ UNAVAILABLE: Final = "unavailable"  # 503 from the sidecar: no policy decision c
 OUTCOMES: Final = (SUCCESS, CLIENT_ERROR, SERVER_ERROR, DENIED, UNAUTHENTICATED, UNAVAILABLE)
 
 # --- agent_errors_total{type}: what went wrong, as short stable codes ----------------------------
-ERROR_UPSTREAM_UNREACHABLE: Final = "upstream_unreachable"
-ERROR_UPSTREAM_TIMEOUT: Final = "upstream_timeout"
+ERROR_UPSTREAM_UNREACHABLE: Final = "upstream_unreachable"  # no connection could be made
+ERROR_UPSTREAM_RESET: Final = "upstream_reset"  # closed before the answer was complete
+ERROR_UPSTREAM_PROTOCOL: Final = "upstream_protocol_error"  # the answer is not HTTP
+ERROR_UPSTREAM_TIMEOUT: Final = "upstream_timeout"  # silent longer than timeout_s
 ERROR_DECISION_UNAVAILABLE: Final = "decision_unavailable"
 ERROR_AUDIT_UNAVAILABLE: Final = "audit_unavailable"
 ERROR_BAD_REQUEST: Final = "bad_request"

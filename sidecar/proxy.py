@@ -4,8 +4,11 @@ Every method, path, raw query string, end-to-end header, status code and body pa
 unchanged. Bodies stream in both directions (nothing is buffered whole) and compressed bodies
 pass byte-for-byte: neither the server nor the client side decompresses. Hop-by-hop headers
 (RFC 9110 §7.6.1) are dropped, ``X-Forwarded-*`` added, ``traceparent``/``tracestate`` pass
-through, and ``X-Request-Id`` is added when absent. Upstream connection errors answer 502 and
-upstream timeouts 504, both as RFC 9457 ``application/problem+json``.
+through, and ``X-Request-Id`` is added when absent. An agent that cannot be reached, resets the
+connection or answers something that is not HTTP answers 502, one too slow 504, both as RFC 9457
+``application/problem+json``. Once the agent's headers went out, a failure can only cut the
+response short: the client connection is closed without the final chunk (what nginx and Envoy
+do), so the client sees a truncated response, never a complete-looking one or a hang.
 
 Later layers (authentication, policy, metrics) wrap :class:`ReverseProxy` or add middlewares to
 the app returned by :func:`create_proxy_app`; the request id is available as
@@ -26,7 +29,11 @@ from yarl import URL
 from kernel.headers import REQUEST_ID_HEADER, request_id_of
 from kernel.problems import ProblemDetails, problem_response
 from sidecar.metrics import (
+    ERROR_MASKING_FAILED,
     ERROR_REQUEST_TOO_LARGE,
+    ERROR_RESPONSE_TOO_LARGE,
+    ERROR_UPSTREAM_PROTOCOL,
+    ERROR_UPSTREAM_RESET,
     ERROR_UPSTREAM_TIMEOUT,
     ERROR_UPSTREAM_UNREACHABLE,
 )
@@ -204,9 +211,10 @@ class ReverseProxy:
         """Send the request upstream (or to ``base``: see :meth:`upstream_url`), its body
         streamed, and return the response at headers.
 
-        Raises UpstreamError: 502 when the agent cannot be reached (``connect_failed`` when no
-        connection was made, so nothing of the request was sent), 504 when it is too slow, 413
-        when a streamed request body exceeds ``body_limit``. ``tap`` sees each request body
+        Raises UpstreamError (see :func:`upstream_failure`): 502 when the agent cannot be
+        reached (``connect_failed``: no connection was made, so nothing of the request was
+        sent), resets the connection or does not answer HTTP, 504 when it is too slow, 413 when
+        a streamed request body exceeds ``body_limit``. ``tap`` sees each request body
         chunk as it goes (io samples)."""
         data = None
         if request.body_exists:
@@ -223,17 +231,12 @@ class ReverseProxy:
             )
         except BodyTooLarge:
             raise UpstreamError.body_too_large(body_limit or 0) from None
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            log.warning("upstream_timeout", error=repr(exc))
-            raise UpstreamError.timeout() from None
-        except aiohttp.ClientConnectorError as exc:
-            log.warning("upstream_unreachable", error=repr(exc))
-            raise UpstreamError.unreachable(connect_failed=True) from None
-        except aiohttp.ClientError as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             if isinstance(exc.__cause__, BodyTooLarge) or isinstance(exc.__context__, BodyTooLarge):
                 raise UpstreamError.body_too_large(body_limit or 0) from None
-            log.warning("upstream_unreachable", error=repr(exc))
-            raise UpstreamError.unreachable() from None
+            failure = upstream_failure(exc)
+            log.warning(failure.kind, error=repr(exc))
+            raise failure from None
 
     async def stream_back(
         self,
@@ -244,12 +247,15 @@ class ReverseProxy:
         extra_headers: Iterable[tuple[str, str]] = (),
         limit: int | None = None,
         rewrite: Rewriter | None = None,
+        cut: Callable[[str], None] | None = None,
     ) -> web.StreamResponse:
         """Stream the upstream response to the client as it arrives (SSE, chunked, large),
         through ``rewrite`` when given (the headers that describe the exact bytes are dropped).
 
-        Past ``limit`` bytes the response is cut off: the headers are out, so a truncated
-        response is the only honest signal left. So is a body ``rewrite`` cannot take."""
+        When the agent fails mid-response (reset, timeout), past ``limit`` bytes and on a body
+        ``rewrite`` cannot take, the response is cut off: the headers are out, so a truncated
+        response is the only honest signal left. ``cut`` is told why (an agent_errors_total
+        type)."""
         resp_headers = response_headers(upstream, request_id, extra_headers)
         if rewrite is not None:
             for name in BODY_DESCRIBING_HEADERS:
@@ -264,14 +270,13 @@ class ReverseProxy:
                 try:
                     chunk = await upstream.content.readany()
                 except (TimeoutError, aiohttp.ClientError) as exc:
-                    log.warning("upstream_failed_mid_response", error=repr(exc))
-                    _abort(request, upstream)
-                    return response
+                    kind = upstream_failure(exc).kind
+                    log.warning("upstream_failed_mid_response", kind=kind, error=repr(exc))
+                    return _abort(request, upstream, response, cut, kind)
                 sent += len(chunk)
                 if limit is not None and sent > limit:
                     log.warning("response_over_limit", limit=limit)
-                    _abort(request, upstream)
-                    return response
+                    return _abort(request, upstream, response, cut, ERROR_RESPONSE_TOO_LARGE)
                 try:
                     out = (
                         chunk
@@ -280,8 +285,7 @@ class ReverseProxy:
                     )
                 except Exception as exc:  # the rewriter refuses what it cannot inspect
                     log.warning("response_not_rewritable", error=str(exc))
-                    _abort(request, upstream)
-                    return response
+                    return _abort(request, upstream, response, cut, ERROR_MASKING_FAILED)
                 if out:
                     await response.write(out)  # flushed as it arrives (SSE, chunked)
                 if not chunk:
@@ -308,11 +312,32 @@ def response_headers(
     return headers
 
 
-def _abort(request: web.Request, upstream: aiohttp.ClientResponse) -> None:
+def _abort(
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    response: web.StreamResponse,
+    cut: Callable[[str], None] | None,
+    kind: str,
+) -> web.StreamResponse:
     """Close both sides without the final chunk; aiohttp then drops the client connection."""
     upstream.close()
     if request.transport is not None:
         request.transport.close()
+    if cut is not None:
+        cut(kind)
+    return response
+
+
+def upstream_failure(exc: BaseException) -> UpstreamError:
+    """What an exception of the upstream hop says happened to the agent."""
+    if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError is one too
+        return UpstreamError.timeout()
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamError.unreachable(connect_failed=True)
+    if isinstance(exc, aiohttp.ClientResponseError):  # the answer did not parse as HTTP
+        return UpstreamError.protocol_error()
+    # disconnected, reset, or a body that ended before its length (ClientPayloadError)
+    return UpstreamError.reset()
 
 
 class BodyTooLarge(Exception):
@@ -340,7 +365,7 @@ class UpstreamError(ProblemDetails):
 
     @classmethod
     def unreachable(cls, *, connect_failed: bool = False) -> UpstreamError:
-        detail = "The upstream agent could not be reached or closed the connection."
+        detail = "The upstream agent could not be reached."
         return cls(
             502,
             "upstream-unavailable",
@@ -349,6 +374,16 @@ class UpstreamError(ProblemDetails):
             ERROR_UPSTREAM_UNREACHABLE,
             connect_failed=connect_failed,
         )
+
+    @classmethod
+    def reset(cls) -> UpstreamError:
+        detail = "The upstream agent closed the connection before its answer was complete."
+        return cls(502, "upstream-reset", "Bad Gateway", detail, ERROR_UPSTREAM_RESET)
+
+    @classmethod
+    def protocol_error(cls) -> UpstreamError:
+        detail = "The upstream agent's answer is not valid HTTP."
+        return cls(502, "upstream-protocol-error", "Bad Gateway", detail, ERROR_UPSTREAM_PROTOCOL)
 
     @classmethod
     def timeout(cls) -> UpstreamError:

@@ -68,15 +68,18 @@ async def test_events_are_stored_in_the_chain(api: Api) -> None:
         user_id=None,
         trace_id=None,
     )
-    sent = [event(), deny]
+    # what the agent's failure was (the key is absent from older sidecars' events)
+    failed = event(status=502, error="upstream_reset", tokens=None)
+    sent = [event(), deny, failed, event(error=None)]
     r = await post(api, sent)
     assert r.status == 200, await r.text()
-    assert await r.json() == {"stored": 2, "duplicates": 0}
+    assert await r.json() == {"stored": 4, "duplicates": 0}
     rows = await api.pool.fetch(
         "SELECT * FROM audit_events WHERE action = 'sidecar.invoke' ORDER BY seq"
     )
     assert [r["event_id"] for r in rows] == [f"sidecar:{e['event_id']}" for e in sent]
-    first, second = rows
+    first, second, third, fourth = rows
+    assert json.loads(third["after"]) == failed and json.loads(fourth["after"])["error"] is None
     assert first["actor"] == "sidecar:sc-1" and first["agent_id"] == "gl-cbam-calculator"
     assert first["request_id"] == sent[0]["request_id"]
     assert (
@@ -207,6 +210,8 @@ BAD_EVENTS = [
     {"tokens": {"total": 1.5, "prompt": None, "completion": None, "model": None}},
     {"tokens": {"total": 2**60, "prompt": None, "completion": None, "model": None}},
     {"unexpected": "field"},
+    {"error": "Upstream Reset!"},
+    {"error": 502},
 ]
 
 
