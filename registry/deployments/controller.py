@@ -192,10 +192,13 @@ class DeploymentController:
 
     async def _write(self, d: Deployment, observed: Observation) -> None:
         """Record the observation; a move to ready, failed or stopped is also audited and sent
-        to webhook subscribers, in the same transaction."""
+        to webhook subscribers, and each restart of an instance audited, in the same
+        transaction."""
         async with self.store.transaction() as tx:
             if not await tx.deployments.record_observation(d.deployment_id, observed, _now()):
                 return  # stopped meanwhile, or a stop was requested after this observation
+            for record in restart_records(d, observed):
+                await tx.audit.append(record)
             if observed.status == d.status or observed.status not in ANNOUNCED:
                 return
             entry = await tx.agents.entry(d.agent_id)
@@ -243,6 +246,24 @@ class DeploymentController:
                     await deployer.remove(orphan)
             except Exception as exc:
                 log.warning("orphan clean-up failed", deployer=name, error=str(exc))
+
+
+def restart_records(d: Deployment, observed: Observation) -> list[AuditRecord]:
+    """One ``deployment.restart`` record per instance whose restart count went up since the
+    last observation (a crashed agent or sidecar the deployer started again)."""
+    before = {i.name: i.restarts for i in d.instances}
+    return [
+        AuditRecord(
+            actor=ACTOR,
+            action="deployment.restart",
+            target=f"deployment:{d.deployment_id}",
+            agent_id=d.agent_id,
+            before={"instance": i.name, "restarts": before.get(i.name, 0)},
+            after={"instance": i.name, "restarts": i.restarts, "detail": i.detail},
+        )
+        for i in observed.instances
+        if i.restarts > before.get(i.name, 0)
+    ]
 
 
 def observation(state: DeploymentState) -> Observation:

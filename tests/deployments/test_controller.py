@@ -293,11 +293,20 @@ async def test_the_replaced_deployment_stops_once_the_new_one_is_ready(
 
 
 async def test_a_killed_agent_is_restarted_and_counted(registry: Registry) -> None:
-    await registry.start_controller()
+    controller = await registry.start_controller()
     deployment_id = await registry.deploy()
-    await registry.wait_status(deployment_id, DeploymentStatus.READY)
+    ready = await registry.wait_status(deployment_id, DeploymentStatus.READY)
     agent_pid = instance_pids(registry.data_dir, deployment_id)["agent"]
+    await controller.pause()  # nothing restarts it until the test has seen it down
     os.kill(agent_pid, signal.SIGKILL)
+
+    async def refused() -> tuple[int, Any] | None:
+        status, body = await call(ready.endpoint)  # the sidecar answers for its dead agent
+        return (status, body) if status != 200 else None
+
+    status, body = await wait_until(refused, what="calls to the killed agent to fail")
+    assert status == 502 and body["type"].endswith("/upstream-unavailable"), body
+    controller.start()
 
     async def restarted() -> Deployment | None:
         d = await registry.get(deployment_id)
@@ -308,6 +317,12 @@ async def test_a_killed_agent_is_restarted_and_counted(registry: Registry) -> No
     assert instance_pids(registry.data_dir, deployment_id)["agent"] != agent_pid
     status, body = await call(d.endpoint)
     assert status == 200, body
+    async with registry.store.transaction() as tx:
+        events = await tx.audit.chain_after(0, 1000)
+    [restart] = [e for e in events if e["action"] == "deployment.restart"]
+    assert restart["target"] == f"deployment:{deployment_id}"
+    assert restart["before"]["restarts"] == 0 and restart["after"]["restarts"] == 1
+    assert restart["after"]["instance"] == d.instances[0].name
 
 
 async def test_a_restarted_controller_adopts_what_runs(registry: Registry) -> None:
