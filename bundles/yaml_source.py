@@ -114,9 +114,12 @@ def load_documents(text: str, file: str) -> tuple[list[Document], list[Problem]]
 
     Problems inside a document that was still read (duplicate keys, timestamps) are on the
     document (`Document.problems`); the returned list is for the source as a whole."""
-    if len(text.encode()) > MAX_SOURCE_BYTES:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
         return [], [Problem(file, 1, f"file larger than {MAX_SOURCE_BYTES} bytes")]
-    loader = NoAliasLoader(text)
+    try:
+        loader = NoAliasLoader(text)  # its reader refuses non-printable characters at once
+    except yaml.YAMLError as exc:
+        return [], [Problem(file, _error_line(exc), _error_reason(exc))]
     converter = _Converter(loader, file)
     documents: list[Document] = []
     try:

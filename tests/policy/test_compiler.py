@@ -61,6 +61,11 @@ def only_problem(path: Path) -> Problem:
 
 
 ERROR_CASES = {
+    "non-printable character": (
+        GOOD.replace("enabled: true", "enabled: true\nnote: \x7f\x93"),
+        1,
+        "special characters are not allowed",
+    ),
     "yaml syntax": (
         "policy_id: a-b\nrules: [\n  - x\nenforcement: deny\n",
         3,
