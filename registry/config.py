@@ -33,6 +33,8 @@ class RegistryConfig:
     jwks_url: str | None = None
     webhook_networks: tuple[Network, ...] = ()  # private networks webhooks may still reach
     sidecar_engines: Engines = ()  # OPA per environment for deployed sidecars (else embedded)
+    # the PEM the registry signs bundles with; None: <data_dir>/bundle-signing.pem, made once
+    bundle_signing_key: str | None = None
 
     @classmethod
     def load(
@@ -82,6 +84,7 @@ class RegistryConfig:
             jwks_url=env.get("GREENLANG_JWKS_URL") or None,
             webhook_networks=parse_networks(env.get(ALLOW_ENV, "")),
             sidecar_engines=parse_engines(env.get(ENGINE_ENV, "")),
+            bundle_signing_key=_absolute(env.get("GREENLANG_BUNDLE_SIGNING_KEY")),
         )
 
 

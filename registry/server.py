@@ -23,6 +23,7 @@ from registry.api.context import ApiSettings
 from registry.catalog.seed import seed_directory
 from registry.catalog.service import RegistryService
 from registry.config import RegistryConfig
+from registry.control_plane.signing_key import BundleKey, load_bundle_key
 from registry.control_plane.stock import install_stock_policies
 from registry.deployments.controller import DeploymentController
 from registry.deployments.deployer_set import DeployerUnavailable
@@ -94,6 +95,16 @@ async def _controller(
     return controller
 
 
+def _bundle_key(config: RegistryConfig) -> BundleKey:
+    """The key every served bundle is signed with (made in the data dir on first start)."""
+    try:
+        key = load_bundle_key(config.bundle_signing_key, config.data_dir)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"bundle signing key: {exc}", 2) from None
+    log.info(f"bundles are signed (RS256) with {key.path}")
+    return key
+
+
 async def serve(
     config: RegistryConfig, workers: int = 1, seed: Path | None = None, is_worker: bool = False
 ) -> int:
@@ -104,6 +115,7 @@ async def serve(
         stack.push_async_callback(service.close)
         await service.start(preload=config.preload_agents)
         installed = await install_stock_policies(service.store)  # before the first bundle
+        bundle_key = _bundle_key(config)
         controller = None if is_worker else await _controller(config, service)
         if controller is not None:  # at shutdown: close deployers; instances stay
             stack.push_async_callback(controller.deployers.close)
@@ -112,6 +124,7 @@ async def serve(
             config.max_artifact_bytes,
             default_deployer="process" if config.deployer == "none" else config.deployer,
             webhooks=Destinations(config.webhook_networks),
+            bundle_key=bundle_key,
         )
         app = create_app(service, settings)
         runner = ProblemAppRunner(app, access_log=None)

@@ -20,6 +20,7 @@ def create_admin_app(source: PolicySource, metrics: SidecarMetrics) -> web.Appli
         checked = getattr(source, "last_success", None)  # only a polled bundle has one
         if checked is not None:
             metrics.set_bundle_checked(checked)
+        metrics.set_bundle_verification_failures(getattr(source, "verification_failures", 0))
         body, content_type = metrics.render(request.headers.get("Accept"))
         return web.Response(body=body, headers={"Content-Type": content_type})
 

@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll-interval", type=float, default=5.0, help="bundle polling, seconds")
     p.add_argument("--verification-key", help="public key (PEM) or secret that signs bundles")
     p.add_argument("--verification-alg", default="RS256")
+    p.add_argument(
+        "--allow-unsigned-bundles",
+        action="store_true",
+        help="with --environment production, load bundles without --verification-key",
+    )
     p.add_argument("--spool-dir", help="audit spool (default ~/.greenlang/sidecar/<agent>-<port>)")
     p.add_argument("--spool-max-mb", type=int, default=256)
     p.add_argument("--policy-types", default="access_control,rate_limiting,compliance,data_access")
@@ -151,6 +156,7 @@ def _validate(args: argparse.Namespace) -> None:
         raise CliError("--fail-open is refused with --environment production", 2)
     if not (args.jwt_secret_file or args.jwks_url):
         raise CliError("callers must be authenticated: give --jwt-secret-file or --jwks-url", 2)
+    _validate_signing(args)
     if not 0 <= args.jwt_leeway_s <= 300:
         raise CliError("--jwt-leeway-s must be between 0 and 300 seconds", 2)
     if not 0 < args.poll_interval <= 3600:
@@ -171,6 +177,26 @@ def _validate(args: argparse.Namespace) -> None:
     unknown = set(_policy_types(args)) - set(POLICY_TYPES)
     if unknown:
         raise CliError(f"--policy-types: unknown type {sorted(unknown)[0]!r}", 2)
+
+
+def _validate_signing(args: argparse.Namespace) -> None:
+    """Production loads only signed bundles: a sidecar that loads them itself (the embedded
+    engine) needs the key, unless told otherwise; an OPA engine verifies with its own keys."""
+    if args.engine != "embedded":
+        if args.verification_key:
+            raise CliError(
+                "--verification-key is for the embedded engine; give OPA the key (docs/bundles.md)",
+                2,
+            )
+        return
+    if args.environment == "production" and not (
+        args.verification_key or args.allow_unsigned_bundles
+    ):
+        raise CliError(
+            "--environment production loads only signed bundles: give --verification-key "
+            "(the registry's key: GET /bundle-verification-key) or --allow-unsigned-bundles",
+            2,
+        )
 
 
 def _validate_rate_store(args: argparse.Namespace) -> None:

@@ -305,6 +305,13 @@ class SidecarMetrics:
             "Route polls that failed (the last good route stays in use)",
             registry=r,
         )
+        self.bundle_verification_failures = Counter(
+            "sidecar_bundle_verification_failures",
+            "Bundles refused because their signature did not verify with --verification-key "
+            "(tampered, or signed with another key); the last good bundle stays in use",
+            registry=r,
+        )
+        self._verification_failures_seen = 0
         self._overhead_children = {p: self.overhead.labels(p) for p in OVERHEAD_PHASES}
         self._decision_children = {d: self.decisions.labels(d) for d in DECISIONS}
         self._bundle_revision: str | None = None
@@ -389,6 +396,12 @@ class SidecarMetrics:
     def set_bundle_checked(self, monotonic_at: float) -> None:
         """A bundle poll succeeded at ``monotonic_at`` (monotonic clock); exported as Unix time."""
         self.bundle_checked.set(time.time() - (time.monotonic() - monotonic_at))
+
+    def set_bundle_verification_failures(self, total: int) -> None:
+        """The policy source has refused ``total`` bundles so far: count the new ones."""
+        if total > self._verification_failures_seen:
+            self.bundle_verification_failures.inc(total - self._verification_failures_seen)
+            self._verification_failures_seen = total
 
     def set_audit_spool_events(self, count: int) -> None:
         self.audit_spool_events.set(count)

@@ -30,7 +30,7 @@ from bundles.bundle import BundleError, read_bundle_files
 from bundles.engines import EngineError, PolicyEngine
 from bundles.engines.embedded import EmbeddedEngine, bundle_contents
 from bundles.engines.opa_http import OpaHttpEngine
-from bundles.signing import KeyMaterial
+from bundles.signing import KeyMaterial, SignatureError
 from kernel.tasks import stop_task
 from sidecar.deprecation import Notice, notices
 from sidecar.token_budgets import TokenBudgets
@@ -139,11 +139,17 @@ class _FactsHolder:
 class _BundleEngine(_FactsHolder):
     """The embedded engine of the newest good bundle, and why there is none yet."""
 
-    def __init__(self, key: KeyMaterial | None, algorithm: str, not_loaded: str) -> None:
+    def __init__(
+        self, key: KeyMaterial | None, algorithm: str, not_loaded: str, where: str
+    ) -> None:
         self._key = key
         self._algorithm = algorithm
+        self._where = where
         self._engine: EmbeddedEngine | None = None
         self._error: str | None = not_loaded
+        # bundles refused because their signature did not verify (a tampered or foreign
+        # bundle); sidecar_bundle_verification_failures_total reads it
+        self.verification_failures = 0
 
     @property
     def engine(self) -> PolicyEngine | None:
@@ -159,14 +165,32 @@ class _BundleEngine(_FactsHolder):
     def _load(self, archive: bytes) -> bool:
         """Install the bundle (verified when a key is set); True when its files are new.
         Raises EngineError and keeps the current engine for a bad bundle."""
-        engine = EmbeddedEngine.from_bundle(
-            archive, verification_key=self._key, algorithm=self._algorithm, previous=self._engine
-        )
+        try:
+            engine = EmbeddedEngine.from_bundle(
+                archive,
+                verification_key=self._key,
+                algorithm=self._algorithm,
+                previous=self._engine,
+            )
+        except EngineError as exc:
+            if isinstance(exc.__cause__, SignatureError):
+                self._refused(exc.__cause__)
+            raise
         changed = engine is not self._engine
         if changed:
             self._facts = BundleFacts.of(archive)
         self._engine, self._error = engine, None
         return changed
+
+    def _refused(self, reason: SignatureError) -> None:
+        self.verification_failures += 1
+        log.error(
+            "bundle_verification_failed",
+            source=self._where,
+            reason=str(reason),
+            keeping=self.revision,  # None: no bundle yet, calls are refused (503)
+            failures=self.verification_failures,
+        )
 
 
 class FileBundleSource(_BundleEngine):
@@ -179,7 +203,7 @@ class FileBundleSource(_BundleEngine):
         verification_key: KeyMaterial | None = None,
         algorithm: str = "RS256",
     ) -> None:
-        super().__init__(verification_key, algorithm, "bundle not loaded yet")
+        super().__init__(verification_key, algorithm, "bundle not loaded yet", str(path))
         self._path = path
 
     async def start(self) -> None:
@@ -206,7 +230,7 @@ class PolledBundleSource(_BundleEngine):
         algorithm: str = "RS256",
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        super().__init__(verification_key, algorithm, "bundle not fetched yet")
+        super().__init__(verification_key, algorithm, "bundle not fetched yet", url)
         self._url = url
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._interval = interval_s

@@ -26,6 +26,7 @@ from registry.auth.tokens import TokenResolver
 from registry.catalog.service import RegistryService
 from registry.control_plane.bundle import BundleServer, validate_policy
 from registry.control_plane.policies import PolicyStore
+from registry.control_plane.signing_key import load_bundle_key
 from registry.lifecycle.manager import LifecycleManager
 from registry.lifecycle.policy_gate import PolicyGate
 from registry.replay.service import ReplayService
@@ -69,7 +70,9 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     app[FLEET] = FleetMetrics(registry)
     policy_store = PolicyStore(service.store, validate_policy)
     app[policies.POLICIES] = policy_store
-    app[bundles.BUNDLES] = BundleServer(service.store, policy_store)
+    key = settings.bundle_key or load_bundle_key(None, settings.spool_dir.parent)
+    app[bundles.BUNDLE_KEY] = key
+    app[bundles.BUNDLES] = BundleServer(service.store, policy_store, key.signing())
     app[replay.REPLAY] = ReplayService(service.pool, app[bundles.BUNDLES], policy_store)
     app[subscriptions.SUBSCRIPTIONS] = SubscriptionService(service.store, settings.webhooks)
     gate = PolicyGate(app[bundles.BUNDLES])
@@ -78,6 +81,7 @@ def create_app(service: RegistryService, settings: ApiSettings) -> web.Applicati
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
+    app.router.add_get(bundles.VERIFICATION_KEY, bundles.get_verification_key)
     app.add_routes(agents.routes)
     app.add_routes(records.routes)
     app.add_routes(opa.routes)

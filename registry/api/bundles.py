@@ -16,18 +16,24 @@ from registry.control_plane.bundle import (
     BundleServer,
     store_upload,
 )
+from registry.control_plane.signing_key import BundleKey
 from registry.errors import Forbidden, NotFound, UnsupportedMediaType
 
 routes = web.RouteTableDef()
 BUNDLES = web.AppKey("bundles", BundleServer)
+BUNDLE_KEY = web.AppKey("bundle_key", BundleKey)
 NAMED = "/api/v1/bundles/{name:[a-z0-9][a-z0-9._-]{0,63}}"
+VERIFICATION_KEY = "/bundle-verification-key"
+PEM = "application/x-pem-file"
 
 
 @routes.get(NAMED)
 async def get_bundle(request: web.Request) -> web.Response:
+    """Every bundle is served signed with the registry's key (a published one re-signed)."""
     name = request.match_info["name"]
+    server = request.app[BUNDLES]
     if name == BUNDLE_NAME:
-        built = await request.app[BUNDLES].current()
+        built = await server.current()
         revision, content = built.revision, built.content
     else:
         found = await request.app[SERVICE].store.bundles.load_upload(name)
@@ -38,6 +44,8 @@ async def get_bundle(request: web.Request) -> web.Response:
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         return web.Response(status=304, headers=headers)
+    if name != BUNDLE_NAME:
+        content = await server.signed_upload(content)
     return web.Response(body=content, content_type="application/gzip", headers=headers)
 
 
@@ -60,3 +68,9 @@ async def put_bundle(request: web.Request) -> web.Response:
 async def get_catalog(request: web.Request) -> web.Response:
     """The agent catalog exactly as bundles carry it (for `bundle build` outside the registry)."""
     return json_response(await request.app[BUNDLES].catalog())
+
+
+async def get_verification_key(request: web.Request) -> web.Response:
+    """The public key every served bundle verifies with (public: it is no secret, and OPAs and
+    deployers fetch it before they hold a token)."""
+    return web.Response(body=request.app[BUNDLE_KEY].public_pem, content_type=PEM)

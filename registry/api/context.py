@@ -13,6 +13,7 @@ from pydantic import BaseModel, TypeAdapter
 from registry.api.middleware import REQUEST_ID, principal_of
 from registry.auth.principal import Context
 from registry.catalog.service import RegistryService
+from registry.control_plane.signing_key import BundleKey
 from registry.webhooks.destinations import Destinations
 
 
@@ -22,6 +23,9 @@ class ApiSettings:
     max_artifact_bytes: int
     default_deployer: str = "process"  # of a deployment whose request names none
     webhooks: Destinations = field(default_factory=Destinations)  # where hooks may point
+    # signs every served bundle; None: the key kept in the spool dir's parent (the data dir),
+    # made on first use (registry/control_plane/signing_key.py)
+    bundle_key: BundleKey | None = None
 
 
 SERVICE = web.AppKey("service", RegistryService)

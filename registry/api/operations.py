@@ -257,6 +257,13 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/healthz"): Op("Liveness: the database answers", s.Health),
     ("GET", "/metrics"): Op("Prometheus metrics", {"type": "string"}, media=CONTENT_TYPE_LATEST),
     ("GET", "/openapi.json"): Op("This document", {"type": "object"}),
+    ("GET", bundles.VERIFICATION_KEY): Op(
+        "The public key (PEM) every bundle the registry serves is signed with",
+        {"type": "string"},
+        media=bundles.PEM,
+        description="No token needed. Give it to sidecars (--verification-key) and to OPA "
+        "(keys.greenlang, algorithm RS256): docs/bundles.md, Signed bundles.",
+    ),
     ("POST", "/api/v1/agents"): Op(
         "Register an agent or a new version",
         RegistryEntry,

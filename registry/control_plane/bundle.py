@@ -20,9 +20,23 @@ from typing import Any
 import yaml
 
 from bundles.assemble import ROOTS, bundle_data, bundle_sources, metadata
-from bundles.bundle import BuiltBundle, BundleError, build_bundle_bytes, read_revision
+from bundles.bundle import (
+    BuiltBundle,
+    BundleError,
+    build_bundle_bytes,
+    pack_files,
+    read_bundle_files,
+    read_revision,
+)
 from bundles.compiler import CompiledPolicies, compile_policies
 from bundles.errors import PolicyError
+from bundles.signing import (
+    SIGNATURES_FILE,
+    SignatureError,
+    SigningConfig,
+    signatures_document,
+    signed_files,
+)
 from registry.audit.chain import AuditRecord
 from registry.auth.models import Role
 from registry.auth.principal import Context
@@ -129,11 +143,16 @@ def catalog(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 class BundleServer:
-    def __init__(self, store: MetadataStore, policies: PolicyStore):
+    """Builds, caches and signs the bundles the registry serves (every one is signed with
+    ``signing``: the registry's key, registry/control_plane/signing_key.py)."""
+
+    def __init__(self, store: MetadataStore, policies: PolicyStore, signing: SigningConfig):
         self._store = store
         self._policies = policies
+        self._signing = signing
         self._lock = asyncio.Lock()
         self._cached: tuple[int | None, BuiltBundle] | None = None
+        self._signed_uploads: dict[str, bytes] = {}  # sha256 of an upload -> signed copy
 
     async def _state(self) -> int | None:
         return await self._store.audit.last_bundle_change()
@@ -152,13 +171,27 @@ class BundleServer:
         return users(await self._store.tokens.live_bindings())
 
     async def _build(self) -> BuiltBundle:
-        return (await self.build_variants([{}]))[0]
+        return (await self.build_variants([{}], signing=self._signing))[0]
 
-    async def build_variants(self, overrides: Sequence[Mapping[str, str]]) -> list[BuiltBundle]:
+    async def signed_upload(self, content: bytes) -> bytes:
+        """A published bundle as served: its files with the registry's signature (any
+        signature it came with replaced), so sidecars and OPAs verify it with the same key."""
+        digest = hashlib.sha256(content).hexdigest()
+        signed = self._signed_uploads.get(digest)
+        if signed is None:
+            signed = await asyncio.to_thread(_resign, content, self._signing)
+            if len(self._signed_uploads) >= MAX_SIGNED_UPLOADS:
+                self._signed_uploads.pop(next(iter(self._signed_uploads)))
+            self._signed_uploads[digest] = signed
+        return signed
+
+    async def build_variants(
+        self, overrides: Sequence[Mapping[str, str]], signing: SigningConfig | None = None
+    ) -> list[BuiltBundle]:
         """One bundle per override (policy_id -> YAML, added or replacing the stored policy),
         all from one read of the stored policies, catalog and bindings (policy replay compares
-        the current bundle, override {}, with a draft's). Not cached. ValidationFailed when an
-        override breaks a bundle that builds without it."""
+        the current bundle, override {}, with a draft's). Not cached; signed with ``signing``.
+        ValidationFailed when an override breaks a bundle that builds without it."""
         stored = await self._policies.sources()
         rows = await self._store.bundles.catalog_rows()
         bindings = await self.role_bindings()
@@ -167,7 +200,9 @@ class BundleServer:
         for override in overrides:
             try:
                 compiled = await asyncio.to_thread(_compile_texts, {**texts, **override})
-                built.append(await asyncio.to_thread(_assemble, compiled, catalog(rows), bindings))
+                built.append(
+                    await asyncio.to_thread(_assemble, compiled, catalog(rows), bindings, signing)
+                )
             except (PolicyError, ValueError) as exc:
                 if override and built:
                     raise ValidationFailed(f"the bundle cannot be built with it: {exc}") from None
@@ -176,24 +211,41 @@ class BundleServer:
 
 
 def _assemble(
-    compiled: CompiledPolicies, agents: dict[str, Any], bindings: dict[str, Any]
+    compiled: CompiledPolicies,
+    agents: dict[str, Any],
+    bindings: dict[str, Any],
+    signing: SigningConfig | None = None,
 ) -> BuiltBundle:
     """bundles.assemble.assemble, with the role bindings overlaid on the stock users data."""
     data = bundle_data(catalog=agents)
     data["users"] = {**data.get("users", {}), **bindings}
     sources = bundle_sources(compiled, data=data)  # with policy.wasm, compiled by opa
-    return build_bundle_bytes(sources, roots=ROOTS, metadata=metadata(sources))
+    return build_bundle_bytes(sources, roots=ROOTS, metadata=metadata(sources), signing=signing)
+
+
+def _resign(content: bytes, signing: SigningConfig) -> bytes:
+    files = read_bundle_files(content)
+    files.pop(SIGNATURES_FILE, None)
+    try:
+        files[SIGNATURES_FILE] = signatures_document(files, signing)
+    except SignatureError as exc:  # e.g. a data.json that is not JSON
+        raise ServiceUnavailable(f"the published bundle cannot be signed: {exc}") from None
+    return pack_files(files)
 
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_SIGNED_UPLOADS = 16  # signed copies of published bundles kept in memory
 
 
 def uploaded_revision(content: bytes) -> str:
-    """The revision in an uploaded archive's .manifest; ValueError when it is not a bundle."""
+    """The revision in an uploaded archive's .manifest; ValueError when it is not a bundle
+    or one the registry cannot sign (it signs every bundle it serves)."""
     try:
-        return read_revision(content)
-    except BundleError as exc:
+        revision = read_revision(content)
+        signed_files(read_bundle_files(content))
+    except (BundleError, SignatureError) as exc:
         raise ValueError(str(exc)) from None
+    return revision
 
 
 async def store_upload(store: MetadataStore, ctx: Context, name: str, content: bytes) -> str:

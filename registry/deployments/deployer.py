@@ -58,6 +58,9 @@ class SidecarConfig:
     engine: str = "embedded"  # or the URL of an OPA
     jwt_secret_file: str | None = None  # caller authentication, passed on from the registry
     jwks_url: str | None = None
+    # the public key bundles are signed with: every sidecar that loads bundles itself verifies
+    # them (``--verification-key``); one with an OPA engine leaves it to that OPA
+    verification_key_file: str | None = None
     extra_args: tuple[str, ...] = ()
 
 

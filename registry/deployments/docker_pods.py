@@ -32,6 +32,7 @@ LISTEN_PORT = 8000
 ADMIN_PORT = 8001
 ARTIFACT = "/agent/artifact.py"
 SECRETS = "/etc/greenlang"
+VERIFICATION_KEY = f"{SECRETS}/bundle-verification.pem"  # the registry's public bundle key
 HOST_ALIAS = "host.docker.internal"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 LABEL = "greenlang"  # every label key starts with it; the values below are its suffixes
@@ -124,6 +125,7 @@ def sidecar_options(pod: Pod, agent: Container) -> dict[str, Any]:
         url=to_bridge,
         bundle=_bundle_in_container(cfg.bundle_url) if cfg.bundle_url else None,
         jwt_secret_file=f"{SECRETS}/jwt.secret",
+        verification_key=VERIFICATION_KEY,
         spool_dir="/var/spool/greenlang",
         sidecar_id=pod.instance,
     )
@@ -147,6 +149,8 @@ def copy_sidecar_files(sidecar: Container, cfg: SidecarConfig) -> None:
         files[_bundle_in_container(cfg.bundle_url)] = Path(cfg.bundle_url).read_bytes()
     if cfg.jwt_secret_file and not cfg.jwks_url:
         files[f"{SECRETS}/jwt.secret"] = Path(cfg.jwt_secret_file).read_bytes()
+    if cfg.verification_key_file and cfg.engine == "embedded":
+        files[VERIFICATION_KEY] = Path(cfg.verification_key_file).read_bytes()
     if files:
         put_files(sidecar, files)
 

@@ -27,6 +27,7 @@ MAX_ARTIFACT_BYTES = 900 * 1024  # a ConfigMap holds at most 1 MiB in all
 ARTIFACT_DIR = "/agent"
 ARTIFACT_KEY = "artifact.py"
 SECRET_DIR = "/etc/greenlang/secrets"
+VERIFICATION_KEY = "bundle-verification-key"  # Secret key and file: the public bundle key
 SPOOL_DIR = "/var/lib/greenlang/spool"
 MANAGED_BY = "greenlang-registry"
 
@@ -131,16 +132,21 @@ def _metadata(spec: DeploymentSpec) -> Manifest:
 
 
 def render(
-    spec: DeploymentSpec, config: KubernetesConfig, artifact: bytes, jwt_secret: bytes | None = None
+    spec: DeploymentSpec,
+    config: KubernetesConfig,
+    artifact: bytes,
+    jwt_secret: bytes | None = None,
+    verification_key: bytes | None = None,
 ) -> Manifests:
-    """All objects of ``spec``. ``artifact`` and ``jwt_secret`` are the file contents (the
-    caller reads them), so rendering stays pure."""
+    """All objects of ``spec``. ``artifact``, ``jwt_secret`` and ``verification_key`` (the
+    registry's public bundle key) are the file contents (the caller reads them), so rendering
+    stays pure."""
     if len(artifact) > MAX_ARTIFACT_BYTES:
         raise ArtifactTooLarge(
             f"artifact of {spec.agent_id} {spec.version} is {len(artifact)} bytes; the kubernetes "
             f"deployer carries it in a ConfigMap, which takes at most {MAX_ARTIFACT_BYTES} bytes"
         )
-    secret = _secret(spec, jwt_secret)
+    secret = _secret(spec, jwt_secret, verification_key)
     config_map = _config_map(spec, artifact)
     checksums = {
         "greenlang.dev/artifact-sha256": hashlib.sha256(artifact).hexdigest(),
@@ -165,7 +171,9 @@ def _sha256_of(manifest: Manifest) -> str:
     return hashlib.sha256(data.encode()).hexdigest()
 
 
-def _secret(spec: DeploymentSpec, jwt_secret: bytes | None) -> Manifest:
+def _secret(
+    spec: DeploymentSpec, jwt_secret: bytes | None, verification_key: bytes | None
+) -> Manifest:
     manifest: Manifest = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -173,9 +181,21 @@ def _secret(spec: DeploymentSpec, jwt_secret: bytes | None) -> Manifest:
         "type": "Opaque",
         "stringData": {"token": spec.sidecar.token},
     }
-    if jwt_secret is not None:
-        manifest["data"] = {"jwt-secret": base64.b64encode(jwt_secret).decode()}
+    files = {"jwt-secret": jwt_secret, VERIFICATION_KEY: verification_key}
+    data = {k: base64.b64encode(v).decode() for k, v in files.items() if v is not None}
+    if data:
+        manifest["data"] = data
     return manifest
+
+
+def _secret_files(spec: DeploymentSpec) -> list[str]:
+    """The Secret's keys mounted as files into the sidecar under SECRET_DIR."""
+    keys = []
+    if spec.sidecar.jwt_secret_file and not spec.sidecar.jwks_url:
+        keys.append("jwt-secret")
+    if spec.sidecar.verification_key_file and spec.sidecar.engine == "embedded":
+        keys.append(VERIFICATION_KEY)
+    return keys
 
 
 def _config_map(spec: DeploymentSpec, artifact: bytes) -> Manifest:
@@ -233,8 +253,8 @@ def _pod_spec(spec: DeploymentSpec, config: KubernetesConfig) -> Manifest:
         {"name": "artifact", "configMap": {"name": name}},
         {"name": "spool", "emptyDir": {}},
     ]
-    if spec.sidecar.jwt_secret_file and not spec.sidecar.jwks_url:
-        items = [{"key": "jwt-secret", "path": "jwt-secret"}]
+    if keys := _secret_files(spec):
+        items = [{"key": key, "path": key} for key in keys]
         volumes.append({"name": "secrets", "secret": {"secretName": name, "items": items}})
     return {
         "automountServiceAccountToken": False,  # neither container talks to the Kubernetes API
@@ -288,7 +308,7 @@ def _agent_container(spec: DeploymentSpec, config: KubernetesConfig) -> Manifest
 
 def _sidecar_container(spec: DeploymentSpec, config: KubernetesConfig) -> Manifest:
     mounts: list[Manifest] = [{"name": "spool", "mountPath": SPOOL_DIR}]
-    if spec.sidecar.jwt_secret_file and not spec.sidecar.jwks_url:
+    if _secret_files(spec):
         mounts.append({"name": "secrets", "mountPath": SECRET_DIR, "readOnly": True})
     token = {"secretKeyRef": {"name": resource_name(spec), "key": "token"}}
     command = sidecar_argv(
@@ -297,6 +317,7 @@ def _sidecar_container(spec: DeploymentSpec, config: KubernetesConfig) -> Manife
         listen=f"0.0.0.0:{HTTP_PORT}",
         admin_listen=f"0.0.0.0:{ADMIN_PORT}",
         jwt_secret_file=f"{SECRET_DIR}/jwt-secret",
+        verification_key=f"{SECRET_DIR}/{VERIFICATION_KEY}",
         spool_dir=SPOOL_DIR,
     )
     return {

@@ -179,8 +179,12 @@ class KubernetesDeployer:
         return list(self._client.sanitize_for_serialization(result).get("items") or [])
 
 
-def _read_inputs(spec: DeploymentSpec) -> tuple[bytes, bytes | None]:
-    """The artifact, and the caller-auth secret when the sidecar uses an HS256 secret file."""
-    jwt = spec.sidecar.jwt_secret_file
-    secret = Path(jwt).read_bytes() if jwt and not spec.sidecar.jwks_url else None
-    return Path(spec.artifact).read_bytes(), secret
+def _read_inputs(spec: DeploymentSpec) -> tuple[bytes, bytes | None, bytes | None]:
+    """The artifact, the caller-auth secret when the sidecar uses an HS256 secret file, and
+    the public bundle key when the sidecar loads bundles itself."""
+    cfg = spec.sidecar
+    jwt = cfg.jwt_secret_file
+    secret = Path(jwt).read_bytes() if jwt and not cfg.jwks_url else None
+    key = cfg.verification_key_file
+    public = Path(key).read_bytes() if key and cfg.engine == "embedded" else None
+    return Path(spec.artifact).read_bytes(), secret, public

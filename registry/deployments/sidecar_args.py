@@ -24,13 +24,14 @@ def sidecar_argv(
     url: Callable[[str], str] = _same,
     bundle: str | None = None,
     jwt_secret_file: str | None = None,
+    verification_key: str | None = None,
     spool_dir: str | None = None,
     sidecar_id: str | None = None,
 ) -> list[str]:
     """Flags from ``spec.sidecar``. Where an adapter runs the sidecar elsewhere than the
     registry's host it says how: ``url`` rewrites the addresses the sidecar calls (e.g. loopback
-    to the Docker bridge), ``bundle`` and ``jwt_secret_file`` are where those files are found
-    (a path inside a container, a mounted Secret)."""
+    to the Docker bridge), ``bundle``, ``jwt_secret_file`` and ``verification_key`` are where
+    those files are found (a path inside a container, a mounted Secret)."""
     cfg = spec.sidecar
     argv = [
         *program,
@@ -45,6 +46,8 @@ def sidecar_argv(
     ]  # fmt: skip
     if cfg.bundle_url and cfg.engine == "embedded":
         argv += ["--bundle", bundle or cfg.bundle_url]
+    if cfg.verification_key_file and cfg.engine == "embedded":
+        argv += ["--verification-key", verification_key or cfg.verification_key_file]
     if cfg.jwks_url:
         argv += ["--jwks-url", url(cfg.jwks_url)]
     elif cfg.jwt_secret_file:

@@ -35,6 +35,7 @@ class SidecarSettings:
     jwt_secret_file: str | None
     jwks_url: str | None
     engines: Engines = ()  # GREENLANG_SIDECAR_ENGINE: OPA per environment, else embedded
+    verification_key_file: str | None = None  # public PEM the registry signs bundles with
 
 
 def registry_url(host: str, port: int, advertised: str | None = None) -> str:

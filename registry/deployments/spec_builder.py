@@ -67,6 +67,7 @@ class SpecBuilder:
                 jwt_secret_file=self.sidecar.jwt_secret_file,
                 jwks_url=self.sidecar.jwks_url,
                 engine=engine_for(self.sidecar.engines, d.environment),
+                verification_key_file=self.sidecar.verification_key_file,
             ),
             runtime=runtime,
         )

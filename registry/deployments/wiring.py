@@ -2,7 +2,8 @@
 
 Everything it keeps lives under the data dir, so a restarted registry finds it again:
 ``deployments/`` (the process deployer's state: pids, ports, logs), ``controller/`` (its
-`service` token, the generated caller JWT secret, the artifact cache). The Docker namespace is
+`service` token, the generated caller JWT secret, the bundle verification key, the artifact
+cache). The Docker namespace is
 derived from the data dir, so two registries sharing an engine never adopt or remove each
 other's containers."""
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from registry.artifacts.port import ArtifactStore
 from registry.config import RegistryConfig
+from registry.control_plane.signing_key import load_bundle_key
 from registry.deployments.artifact_cache import ArtifactCache
 from registry.deployments.controller import DeploymentController
 from registry.deployments.deployer import Deployer
@@ -60,13 +62,17 @@ def deployer_factories(data_dir: Path) -> dict[str, Factory]:
 
 
 async def sidecar_settings(config: RegistryConfig, store: MetadataStore) -> SidecarSettings:
+    """Also the public half of the bundle signing key, written under the controller's home:
+    every sidecar it starts verifies the bundles it loads with it."""
     home = controller_home(config.data_dir)
+    bundle_key = load_bundle_key(config.bundle_signing_key, config.data_dir)
     return SidecarSettings(
         registry_url=registry_url(config.host, config.port, config.advertise_url),
         token=await service_token(store, home),
         jwt_secret_file=jwt_secret_file(config.jwt_secret_file, config.jwks_url, home),
         jwks_url=config.jwks_url,
         engines=config.sidecar_engines,
+        verification_key_file=str(bundle_key.write_public(home)),
     )
 
 

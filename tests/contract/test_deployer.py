@@ -39,6 +39,7 @@ from registry.deployments.docker import DockerDeployer
 from registry.deployments.process import ProcessDeployer
 from registry.deployments.process_state import InstanceRecord
 from tests.support import docker_engine
+from tests.support.bundle_keys import public_key, signing
 from tests.support.polling import wait_until
 from tests.support.processes import pids_naming
 
@@ -145,6 +146,7 @@ class Setup:
             environment="production",
             bundle_url=str(self.bundle),
             jwt_secret_file=str(self.secret),
+            verification_key_file=str(public_key(self.home)),  # production verifies bundles
         )
         fields: dict[str, Any] = {
             "deployment_id": deployment_id,
@@ -172,7 +174,8 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     catalog = {AGENT: entry, "gl-cbam-embedded-emissions": entry}
     path = tmp_path_factory.mktemp("bundle") / "bundle.tar.gz"
-    path.write_bytes(assemble(compile_policies([STOCK_POLICY_DIR]), catalog=catalog).content)
+    built = assemble(compile_policies([STOCK_POLICY_DIR]), catalog=catalog, signing=signing())
+    path.write_bytes(built.content)
     return path
 
 

@@ -30,6 +30,7 @@ from tests.contract.test_deployer import (  # the contract's bundle, caller and 
     ready,
 )
 from tests.support import docker_engine as engines
+from tests.support.bundle_keys import public_key
 from tests.support.docker_engine import docker_engine
 from tests.support.polling import wait_until
 
@@ -61,6 +62,7 @@ def spec_for(tmp_path: Path, bundle_location: str, deployment_id: str = "dep-d")
         environment="production",
         bundle_url=bundle_location,
         jwt_secret_file=str(secret),
+        verification_key_file=str(public_key(tmp_path)),  # production verifies bundles
     )
     return DeploymentSpec(deployment_id, AGENT, "1.0.0", "production", 1, ESTIMATOR, sidecar)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import jwt
+import psutil
 import pytest
 import yaml
 
@@ -99,6 +100,14 @@ def call(endpoint: str | None, secret: bytes) -> int:
     return r.status_code
 
 
+def assert_sidecar_verifies(reg: Registry, data: Path, pid: int) -> None:
+    """The sidecar verifies the registry's signed bundles with the key the controller passed."""
+    argv = psutil.Process(pid).cmdline()
+    key = Path(argv[argv.index("--verification-key") + 1])
+    assert key == data / "controller" / "bundle-verification.pem"
+    assert key.read_bytes() == httpx.get(f"{reg.url}/bundle-verification-key").content
+
+
 async def test_serve_deploys_and_a_restarted_serve_adopts(
     tmp_path: Path, database_url: str, store: PgMetadataStore
 ) -> None:
@@ -115,6 +124,7 @@ async def test_serve_deploys_and_a_restarted_serve_adopts(
         assert call(d.endpoint, b"some-other-secret-" + b"y" * 32) == 401
         assert f"authenticate callers with HS256 secret {secret_file}" in reg.log()
         pids = instance_pids(data, first)
+        assert_sidecar_verifies(reg, data, pids["sidecar"])
 
         reg.close()  # SIGTERM: the controller stops, the instances keep running
         assert set(pids.values()) <= pids_naming(data)

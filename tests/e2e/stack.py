@@ -55,6 +55,10 @@ class RegistryProcess(ServerProcess):
     def command(self) -> list[str]:
         return [sys.executable, "-m", "registry.cli.main", "serve", "--port", str(self.port)]
 
+    def verification_key(self) -> Path:
+        """The public key the registry signs its bundles with, as a file (--verification-key)."""
+        return verification_key(self, self.workdir)
+
     def environment(self) -> dict[str, str]:
         return python_env(
             GREENLANG_DATABASE_URL=self.database_url,
@@ -147,9 +151,20 @@ class SidecarProcess(ServerProcess):
         return python_env(**({"GREENLANG_TOKEN": self.token} if self.token else {}))
 
 
+def verification_key(registry: RegistryProcess, workdir: Path) -> Path:
+    """The registry's public bundle key (its public route, no token) as a file."""
+    path = workdir / "bundle-verification.pem"
+    workdir.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(httpx.get(registry.url + "/bundle-verification-key").content)
+    return path
+
+
 def opa_polling(workdir: Path, registry: RegistryProcess, token: str) -> OpaProcess:
-    """A stock OPA that takes the registry's bundle every second."""
+    """A stock OPA that takes the registry's bundle every second and verifies its signature
+    with the registry's public key (``keys``, passed with --set-file as deploy/compose does)."""
+    key = verification_key(registry, workdir)
     config = {
+        "keys": {"greenlang": {"algorithm": "RS256"}},
         "services": {
             "registry": {
                 "url": registry.url + "/api/v1",
@@ -160,6 +175,7 @@ def opa_polling(workdir: Path, registry: RegistryProcess, token: str) -> OpaProc
             "greenlang": {
                 "service": "registry",
                 "resource": "bundles/greenlang",
+                "signing": {"keyid": "greenlang"},
                 "polling": {"min_delay_seconds": 1, "max_delay_seconds": 1},
             }
         },
@@ -167,7 +183,8 @@ def opa_polling(workdir: Path, registry: RegistryProcess, token: str) -> OpaProc
     path = workdir / "opa.json"
     workdir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config))
-    return OpaProcess(workdir, ["--config-file", str(path)], health_path="/health?bundles")
+    args = ["--config-file", str(path), "--set-file", f"keys.greenlang.key={key}"]
+    return OpaProcess(workdir, args, health_path="/health?bundles")
 
 
 def caller_token(sub: str = "carla", roles: tuple[str, ...] = ("operator",)) -> str:

@@ -65,6 +65,8 @@ def sidecar(
         registry.url,
         "--environment",
         "production",
+        "--verification-key",
+        str(registry.verification_key()),
     ]
     return SidecarProcess(workdir / f"sc-{agent_id}", args, token=token)
 

@@ -68,6 +68,7 @@ async def test_every_component_logs_one_shape_and_ships_it(
         assert missing.status_code == 404
         args = ["--agent-id", AGENT, "--upstream", agent.url, "--registry", registry.url]
         args += ["--poll-interval", "1", "--log-sample-rate", "1"]
+        args += ["--verification-key", str(registry.verification_key())]
         sidecar = SidecarProcess(tmp_path / "sidecar", args, token=registry.token("service"))
         shipping(sidecar, ship_env(opensearch, index, tmp_path / "spool-sidecar"))
         with sidecar:

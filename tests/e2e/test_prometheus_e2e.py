@@ -97,6 +97,7 @@ def live(database_url: str, tmp_path: Path) -> Iterator[dict]:
         opa = opa_reporting(tmp_path / "opa", registry.url, service).start()
         procs.insert(0, opa)
         common = ["--agent-id", AGENT, "--registry", registry.url, "--poll-interval", "1"]
+        common += ["--verification-key", str(registry.verification_key())]
         good = SidecarProcess(
             tmp_path / "sc", [*common, "--upstream", agent.url, "--rate-window", "1"], service
         ).start()

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.stack import AgentProcess, SidecarProcess, caller_token
 from tests.sidecar.test_enforcer import FAR, write_bundle
+from tests.support import bundle_keys
 from tests.support.redis_server import RedisServer
 
 AGENT = "gl-cbam-replicated"
@@ -45,7 +46,7 @@ def bundle(tmp_path: Path) -> Path:
         "certificate_expires_at": FAR,
     }
     limits = {"greenlang/rate_limits": {"agents": {AGENT: LIMIT}}}
-    return write_bundle(tmp_path, {AGENT: entry}, limits)
+    return write_bundle(tmp_path, {AGENT: entry}, limits, signing=bundle_keys.signing())
 
 
 @pytest.fixture
@@ -58,6 +59,7 @@ def replica(
     tmp_path: Path, name: str, agent: AgentProcess, bundle: Path, *extra: str
 ) -> SidecarProcess:
     args = ["--agent-id", AGENT, "--upstream", agent.url, "--bundle", str(bundle), *extra]
+    args += ["--verification-key", str(bundle_keys.public_key(tmp_path / name))]
     return SidecarProcess(tmp_path / name, args)
 
 

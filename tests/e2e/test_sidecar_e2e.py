@@ -48,9 +48,15 @@ class Stack:
             str(POLL_S),
             "--environment",
             "production",
-            *extra,
+            *self.signed(extra),
         ]
         return SidecarProcess(self.workdir / name, args, token=self.service_token)
+
+    def signed(self, extra: tuple[str, ...]) -> list[str]:
+        """The registry's key for a sidecar that loads the bundle itself (OPA verifies its own)."""
+        if "--engine" in extra:
+            return list(extra)
+        return ["--verification-key", str(self.registry.verification_key()), *extra]
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from bundles.layout import STOCK_POLICY_DIR
 from kernel.cli import CliError
 from sidecar.cli import build_parser, build_sidecar
 from sidecar.event_loop import uvloop_available
+from tests.support.bundle_keys import public_key, signing
 from tests.support.servers import free_port, reap, sigterm_exit_code
 
 
@@ -28,6 +29,9 @@ def secret(tmp_path: Path) -> Path:
 
 
 def args(secret: Path, *extra: str) -> list[str]:
+    """A production sidecar's flags; with the embedded engine it verifies bundles with the
+    test key (production refuses to load unsigned bundles)."""
+    key = [] if "--engine" in extra else ["--verification-key", str(public_key(secret.parent))]
     return [
         "--agent-id",
         "gl-x",
@@ -35,6 +39,7 @@ def args(secret: Path, *extra: str) -> list[str]:
         "http://127.0.0.1:9",
         "--jwt-secret-file",
         str(secret),
+        *key,
         *extra,
     ]
 
@@ -133,7 +138,7 @@ def test_a_broken_bundle_file_exits_2_with_one_line(secret: Path, tmp_path: Path
 @pytest.mark.parametrize("loop", ["auto", "asyncio"])
 def test_starts_ready_and_stops_on_sigterm(secret: Path, tmp_path: Path, loop: str) -> None:
     bundle = tmp_path / "b.tar.gz"
-    bundle.write_bytes(assemble(compile_policies([STOCK_POLICY_DIR])).content)
+    bundle.write_bytes(assemble(compile_policies([STOCK_POLICY_DIR]), signing=signing()).content)
     listen, admin = free_port(), free_port()
     proc = run_sidecar(
         secret,
@@ -166,3 +171,29 @@ def test_starts_ready_and_stops_on_sigterm(secret: Path, tmp_path: Path, loop: s
         assert [s["event_loop"] for s in started] == [expected]
     finally:
         reap(proc)
+
+
+def test_production_refuses_to_load_unsigned_bundles(secret: Path, tmp_path: Path) -> None:
+    """One line, exit 2, from the real command; only an explicit flag lets it through."""
+    bundle = tmp_path / "b.tar.gz"
+    bundle.write_bytes(assemble(compile_policies([STOCK_POLICY_DIR])).content)
+    unsigned = [
+        "--agent-id", "gl-x", "--upstream", "http://127.0.0.1:9",
+        "--jwt-secret-file", str(secret), "--bundle", str(bundle),
+    ]  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "sidecar.cli", *unsigned, "--environment", "production"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "--verification-key" in lines[0] and "--allow-unsigned-bundles" in lines[0]
+    build_sidecar(build_parser().parse_args([*unsigned, "--allow-unsigned-bundles"]))
+    build_sidecar(build_parser().parse_args([*unsigned, "--environment", "staging"]))
+    with pytest.raises(CliError, match="give OPA the key") as caught:
+        opa = ["--engine", "http://127.0.0.1:9", "--verification-key", str(secret)]
+        build_sidecar(build_parser().parse_args([*unsigned[:6], *opa]))
+    assert caught.value.code == 2

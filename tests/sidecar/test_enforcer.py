@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bundles.assemble import assemble
 from bundles.compiler import compile_policies
 from bundles.layout import STOCK_DATA_DIR, STOCK_POLICY_DIR
+from bundles.signing import SigningConfig
 from examples.cbam_agent.agent import create_app as create_agent_app
 from kernel.logs import configure_logging
 from sidecar.app import Listen, Sidecar
@@ -57,14 +58,21 @@ def catalog(status: str = "ACTIVE", certified: bool = True) -> dict[str, Any]:
     return {AGENT: entry}
 
 
-def write_bundle(tmp: Path, cat: dict[str, Any], data: dict[str, Any] | None = None) -> Path:
+def write_bundle(
+    tmp: Path,
+    cat: dict[str, Any],
+    data: dict[str, Any] | None = None,
+    signing: SigningConfig | None = None,
+) -> Path:
     """The stock bundle with this catalog; ``data`` merges into data files by path."""
     data_dir = tmp / f"data-{time.monotonic_ns()}"
     shutil.copytree(STOCK_DATA_DIR, data_dir)
     for rel, patch in (data or {}).items():
         file = data_dir / rel / "data.json"
         file.write_text(json.dumps(json.loads(file.read_text()) | patch))
-    built = assemble(compile_policies([STOCK_POLICY_DIR]), catalog=cat, data_dirs=[data_dir])
+    built = assemble(
+        compile_policies([STOCK_POLICY_DIR]), catalog=cat, data_dirs=[data_dir], signing=signing
+    )
     out = tmp / f"bundle-{time.monotonic_ns()}.tar.gz"
     out.write_bytes(built.content)
     return out

@@ -41,6 +41,8 @@ TOOLS = _tools()
 EXAMPLE_AGENT = REPO / "examples" / "agents" / "grid-intensity-monitor"
 SHIPPED = REPO / "deploy" / "kubernetes"
 EXAMPLE_JWT_SECRET = b"REPLACE-WITH-THE-HS256-SECRET-OF-THE-REGISTRY"
+# the registry's public bundle key: GET /bundle-verification-key (docs/bundles.md)
+EXAMPLE_VERIFICATION_KEY = b"REPLACE-WITH-THE-REGISTRY-BUNDLE-VERIFICATION-KEY-PEM"
 
 
 class KubeCluster:
@@ -122,5 +124,6 @@ def example_spec(
             token="REPLACE-WITH-A-SERVICE-TOKEN",
             environment="production",
             jwt_secret_file=jwt_secret_file,
+            verification_key_file="/etc/greenlang/bundle-verification.pem",
         ),
     )

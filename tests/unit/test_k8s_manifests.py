@@ -25,7 +25,7 @@ from registry.deployments.k8s_manifests import (
     Resources,
     render,
 )
-from tests.support.kube import EXAMPLE_JWT_SECRET, SHIPPED, example_spec
+from tests.support.kube import EXAMPLE_JWT_SECRET, EXAMPLE_VERIFICATION_KEY, SHIPPED, example_spec
 
 SHIPPED_FILES = {"secret": "secret.yaml", "config_map": "configmap.yaml",
                  "deployment": "deployment.yaml", "service": "service.yaml"}  # fmt: skip
@@ -33,7 +33,13 @@ SHIPPED_FILES = {"secret": "secret.yaml", "config_map": "configmap.yaml",
 
 def example_manifests() -> Manifests:
     spec = example_spec()
-    return render(spec, KubernetesConfig(), spec.artifact.read_bytes(), EXAMPLE_JWT_SECRET)
+    return render(
+        spec,
+        KubernetesConfig(),
+        spec.artifact.read_bytes(),
+        EXAMPLE_JWT_SECRET,
+        EXAMPLE_VERIFICATION_KEY,
+    )
 
 
 def containers(m: Manifests) -> dict[str, dict[str, Any]]:
@@ -73,6 +79,13 @@ def test_the_pod_runs_the_agent_host_and_a_sidecar_in_front_of_it() -> None:
     assert flag(sidecar, "--agent-version") == "0.7.0"
     assert flag(sidecar, "--environment") == "production"
     assert flag(sidecar, "--jwt-secret-file") == "/etc/greenlang/secrets/jwt-secret"
+    key = "bundle-verification-key"  # the registry's public bundle key, from the same Secret
+    assert flag(sidecar, "--verification-key") == f"/etc/greenlang/secrets/{key}"
+    m = example_manifests()
+    assert base64.b64decode(m.secret["data"][key]) == EXAMPLE_VERIFICATION_KEY
+    volumes = m.deployment["spec"]["template"]["spec"]["volumes"]
+    items = next(v["secret"]["items"] for v in volumes if "secret" in v)
+    assert {"key": key, "path": key} in items
     assert c["sidecar"]["env"][0]["valueFrom"]["secretKeyRef"]["key"] == "token"
     assert "--spool-dir" in sidecar
 
@@ -124,14 +137,24 @@ def test_a_jwks_sidecar_mounts_no_secret_file() -> None:
     spec = dataclasses.replace(
         spec, sidecar=dataclasses.replace(spec.sidecar, jwks_url="https://idp/jwks.json")
     )
-    m = render(spec, KubernetesConfig(), b"x")
+    m = render(spec, KubernetesConfig(), b"x", None, EXAMPLE_VERIFICATION_KEY)
     assert flag(containers(m)["sidecar"]["command"], "--jwks-url") == "https://idp/jwks.json"
     assert "--jwt-secret-file" not in containers(m)["sidecar"]["command"]
-    assert "data" not in m.secret
-    assert {v["name"] for v in m.deployment["spec"]["template"]["spec"]["volumes"]} == {
-        "artifact",
-        "spool",
-    }
+    assert set(m.secret["data"]) == {"bundle-verification-key"}  # only the public bundle key
+    volumes = {v["name"]: v for v in m.deployment["spec"]["template"]["spec"]["volumes"]}
+    assert set(volumes) == {"artifact", "spool", "secrets"}
+    assert [i["key"] for i in volumes["secrets"]["secret"]["items"]] == ["bundle-verification-key"]
+
+
+def test_an_opa_sidecar_gets_no_verification_key() -> None:
+    """OPA verifies the bundles it loads with its own `keys`; the sidecar loads none."""
+    spec = example_spec()
+    spec = dataclasses.replace(
+        spec, sidecar=dataclasses.replace(spec.sidecar, engine="http://opa:8181")
+    )
+    m = render(spec, KubernetesConfig(), b"x", EXAMPLE_JWT_SECRET, None)
+    assert "--verification-key" not in containers(m)["sidecar"]["command"]
+    assert set(m.secret["data"]) == {"jwt-secret"}
 
 
 def test_a_command_runtime_gets_its_port() -> None:
