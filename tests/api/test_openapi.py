@@ -159,6 +159,7 @@ async def agents_and_versions(check: Checked) -> None:
     assert (await check("GET", "/healthz", None)).status == 200
     assert (await check("GET", "/metrics", None)).status == 200
     assert (await check("GET", "/openapi.json", None)).status == 200
+    assert (await check("GET", "/bundle-verification-key", None)).status == 200  # public
     assert (await check("POST", AGENTS, json={"spec": make_spec()})).status == 201
     form = aiohttp.FormData()
     form.add_field("spec", yaml.safe_dump(make_spec(version="1.1.0")))

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import httpx
 
+from bundles.bundle import read_bundle_files
 from bundles.layout import STOCK_POLICY_DIR
+from bundles.signing import SIGNATURES_FILE, verify_files
+from registry.api.bundles import BUNDLE_KEY
 from tests.api.conftest import Api, make_spec
 from tests.api.test_governance_cli import gov, registry_env
 from tests.api.test_lifecycle_api import certify
@@ -93,8 +96,10 @@ async def test_bundle_etag_changes_only_with_content(api: Api) -> None:
 def opa_config(api: Api, tmp_path: Path) -> Path:
     url = str(api.client.make_url("/api/v1")).rstrip("/")
     auth = {"bearer": {"token": api.tokens["service"]}}
+    key = api.client.app[BUNDLE_KEY].public_pem.decode()  # OPA verifies the signed bundles
     config = {
         # Bundles come from /api/v1/bundles/...; status and decision logs go to /api/v1/opa/...
+        "keys": {"greenlang": {"algorithm": "RS256", "key": key}},
         "services": {
             "registry": {"url": url, "credentials": auth},
             "registry-opa": {"url": url + "/opa", "credentials": auth},
@@ -103,6 +108,7 @@ def opa_config(api: Api, tmp_path: Path) -> Path:
             "greenlang": {
                 "service": "registry",
                 "resource": "bundles/greenlang",
+                "signing": {"keyid": "greenlang"},
                 "polling": {"min_delay_seconds": 1, "max_delay_seconds": 1},
             }
         },
@@ -221,7 +227,7 @@ async def test_retired_agent_is_denied_after_the_next_revision(api: Api, tmp_pat
         await asyncio.to_thread(opa.close)
 
 
-async def test_published_bundles_are_served_as_uploaded(api: Api, tmp_path: Path) -> None:
+async def test_published_bundles_are_served_signed(api: Api, tmp_path: Path) -> None:
     from bundles.assemble import assemble
     from bundles.compiler import compile_policies
     from bundles.publish import publish_registry
@@ -233,7 +239,13 @@ async def test_published_bundles_are_served_as_uploaded(api: Api, tmp_path: Path
     published = await asyncio.to_thread(publish_registry, path, base, api.tokens["approver"], "ci")
     assert published.revision == built.revision
     r = await api.call("GET", "/api/v1/bundles/ci", "viewer")
-    assert await r.read() == built.content and r.headers["ETag"] == f'"{built.revision}"'
+    assert r.headers["ETag"] == f'"{built.revision}"'
+    served = read_bundle_files(await r.read())  # the uploaded files plus the registry's signature
+    assert {k: v for k, v in served.items() if k != SIGNATURES_FILE} == read_bundle_files(
+        built.content
+    )
+    key = api.client.app[BUNDLE_KEY].public_pem
+    assert verify_files(served, key).files == tuple(sorted(read_bundle_files(built.content)))
     r = await api.call("GET", "/api/v1/bundles/ci", headers={"If-None-Match": r.headers["ETag"]})
     assert r.status == 304
     gz = {"Content-Type": "application/gzip"}

@@ -34,6 +34,7 @@ from registry.auth.models import Role
 from registry.auth.tokens import create_token
 from registry.catalog.service import RegistryService
 from registry.config import RegistryConfig
+from registry.control_plane.signing_key import load_bundle_key
 from registry.deployments.artifact_cache import ArtifactCache
 from registry.deployments.controller import DeploymentController
 from registry.deployments.deployer import Deployer, RestartPolicy
@@ -189,13 +190,15 @@ def process_factories(data_dir: Path) -> dict[str, Factory]:
 async def start_registry(pool: asyncpg.Pool, tmp_path: Path, host: str) -> Registry:
     artifacts = FilesystemArtifactStore(tmp_path / "artifacts")
     service = RegistryService(pool, artifacts, PostgresSearchIndex(pool))
-    app = create_app(service, ApiSettings(tmp_path / "spool", 1 << 20))
+    data_dir = tmp_path / "data"
+    # one registry: the API signs bundles with the key the controller hands to the sidecars
+    key = load_bundle_key(None, data_dir)
+    app = create_app(service, ApiSettings(tmp_path / "spool", 1 << 20, bundle_key=key))
     client = TestClient(TestServer(app, host=host))
     await client.start_server()
     _, admin = await create_token(service.store, Role.ADMIN, None, "admin")
     secret = tmp_path / "jwt.secret"
     secret.write_bytes(SECRET)
-    data_dir = tmp_path / "data"
     registry = Registry(service, client, admin, data_dir, secret, process_factories(data_dir))
     await registry.register("1.2.0")
     return registry

@@ -25,6 +25,7 @@ from kubernetes.client.exceptions import ApiException
 from registry.deployments.deployer import DeploymentSpec, DeploymentState, Phase
 from registry.deployments.k8s_manifests import KubernetesConfig
 from registry.deployments.kubernetes import KubernetesDeployer
+from tests.support.bundle_keys import public_key
 from tests.support.kube import SHIPPED, KubeCluster, example_spec, make_deployer
 
 KINDS = ("deployment", "service", "config_map", "secret")
@@ -46,7 +47,12 @@ async def deployer(kube_cluster: KubeCluster, namespace: str) -> AsyncIterator[K
 def spec(tmp_path: Path) -> DeploymentSpec:
     secret = tmp_path / "jwt-secret"
     secret.write_bytes(b"s3cret")
-    return example_spec(deployment_id=f"dep-{secrets.token_hex(3)}", jwt_secret_file=str(secret))
+    key = public_key(tmp_path)  # the registry's public bundle key, carried in the Secret
+    return example_spec(
+        deployment_id=f"dep-{secrets.token_hex(3)}",
+        jwt_secret_file=str(secret),
+        verification_key_file=str(key),
+    )
 
 
 async def until(

@@ -122,12 +122,20 @@ def opa_reporting(workdir: Path, registry_url: str, token: str) -> OpaProcess:
     """A stock OPA taking the registry's bundle and reporting its status back to it."""
     workdir.mkdir(parents=True, exist_ok=True)
     bearer = {"bearer": {"token": token}}
+    key = httpx.get(registry_url + "/bundle-verification-key").text  # OPA verifies bundles
     config = {  # bundles from /api/v1, status reports to /api/v1/opa (docs/registry.md)
+        "keys": {"greenlang": {"algorithm": "RS256", "key": key}},
         "services": {
             "registry": {"url": registry_url + "/api/v1", "credentials": bearer},
             "registry-opa": {"url": registry_url + "/api/v1/opa", "credentials": bearer},
         },
-        "bundles": {"greenlang": {"service": "registry", "resource": "bundles/greenlang"}},
+        "bundles": {
+            "greenlang": {
+                "service": "registry",
+                "resource": "bundles/greenlang",
+                "signing": {"keyid": "greenlang"},
+            }
+        },
         "status": {"service": "registry-opa"},
     }
     path = workdir / "opa.json"

@@ -108,6 +108,7 @@ def example_spec(
     deployment_id: str = "dep-7f3c2a91",
     replicas: int = 2,
     jwt_secret_file: str = "/etc/greenlang/jwt-secret",
+    verification_key_file: str = "/etc/greenlang/bundle-verification.pem",
     artifact: Path = EXAMPLE_AGENT / "artifact.py",
 ) -> DeploymentSpec:
     """The example agent in production behind a sidecar that reads the bundle from an
@@ -124,6 +125,6 @@ def example_spec(
             token="REPLACE-WITH-A-SERVICE-TOKEN",
             environment="production",
             jwt_secret_file=jwt_secret_file,
-            verification_key_file="/etc/greenlang/bundle-verification.pem",
+            verification_key_file=verification_key_file,
         ),
     )
