@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -96,16 +97,22 @@ class Stack:
         from bundles.testing import find_opa
 
         config = self.root / "opa-config.yaml"
+        key = self.root / "bundle-verification.pem"  # OPA verifies the registry's signed bundles
+        with urllib.request.urlopen(f"{self.base}/bundle-verification-key", timeout=30) as r:
+            key.write_bytes(r.read())
         config.write_text(
+            "keys:\n  greenlang:\n    algorithm: RS256\n"
             "services:\n  registry:\n"
             f"    url: {self.base}/api/v1\n"
             '    credentials:\n      bearer:\n        token: "${GREENLANG_REGISTRY_TOKEN}"\n'
             "bundles:\n  greenlang:\n    service: registry\n    resource: bundles/greenlang\n"
+            "    signing: {keyid: greenlang}\n"
             "    polling: {min_delay_seconds: 2, max_delay_seconds: 4}\n"
         )
         argv = [
             find_opa(), "run", "--server", "--addr", f"127.0.0.1:{self.opa_port}",
             "--config-file", str(config), "--log-level", "error",
+            "--set-file", f"keys.greenlang.key={key}",
         ]  # fmt: skip
         env = self.env | {"GREENLANG_REGISTRY_TOKEN": token}
         self.opa = spawn(argv, env, self.root / "opa.log")

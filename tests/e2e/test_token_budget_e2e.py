@@ -14,6 +14,7 @@ import pytest
 from tests.e2e.stack import AgentProcess, SidecarProcess, caller_token
 from tests.e2e.test_rate_store_e2e import metric
 from tests.sidecar.test_enforcer import FAR, write_bundle
+from tests.support import bundle_keys
 from tests.support.redis_server import RedisServer
 
 AGENT = "gl-cbam-budgeted"
@@ -40,7 +41,7 @@ def bundle(tmp_path: Path) -> Path:
         "certificate_expires_at": FAR,
     }
     budgets = {"greenlang/token_budgets": {"agents": {AGENT: BUDGET}}}
-    return write_bundle(tmp_path, {AGENT: entry}, budgets)
+    return write_bundle(tmp_path, {AGENT: entry}, budgets, signing=bundle_keys.signing())
 
 
 @pytest.fixture
@@ -53,6 +54,7 @@ def replica(
     tmp_path: Path, name: str, agent: AgentProcess, bundle: Path, url: str
 ) -> SidecarProcess:
     args = ["--agent-id", AGENT, "--upstream", agent.url, "--bundle", str(bundle)]
+    args += ["--verification-key", str(bundle_keys.public_key(tmp_path / name))]
     return SidecarProcess(tmp_path / name, [*args, "--rate-store", url])
 
 
