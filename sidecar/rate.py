@@ -25,9 +25,15 @@ import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
 
 
-class SlidingWindowCounter:
+class KeyedWindow(Generic[V]):
+    """What both in-process window counters keep (this one and `sidecar.rate_tokens`): per-key
+    values in least-recently-used order, bounded in keys and in entries per key."""
+
     __slots__ = ("_clock", "_keys", "_ops", "max_keys", "max_per_key", "window_s")
 
     def __init__(
@@ -46,12 +52,20 @@ class SlidingWindowCounter:
         self.max_keys = max_keys
         self.max_per_key = max_per_key
         self._clock = clock
-        self._keys: OrderedDict[Hashable, deque[float]] = OrderedDict()
+        self._keys: OrderedDict[Hashable, V] = OrderedDict()
+        self._ops = 0
+
+    def clear(self) -> None:
+        self._keys.clear()
         self._ops = 0
 
     def __len__(self) -> int:
         """Keys currently tracked (active or not yet swept)."""
         return len(self._keys)
+
+
+class SlidingWindowCounter(KeyedWindow[deque[float]]):
+    __slots__ = ()
 
     def _live(self, key: Hashable, now: float) -> deque[float] | None:
         """The key's hits still inside the window, or None (and the key forgotten) if none."""
@@ -131,6 +145,3 @@ class SlidingWindowCounter:
         if hits is None:
             return 1
         return max(1, math.ceil(hits[0] + self.window_s - now))
-
-    def clear(self) -> None:
-        self._keys.clear()

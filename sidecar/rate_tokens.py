@@ -17,9 +17,10 @@ Not thread-safe; the sidecar calls it from its one event loop.
 from __future__ import annotations
 
 import math
-import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
+from collections import deque
+from collections.abc import Hashable
+
+from sidecar.rate import KeyedWindow
 
 
 class _Uses:
@@ -30,31 +31,8 @@ class _Uses:
         self.total = 0
 
 
-class TokenWindowCounter:
-    __slots__ = ("_clock", "_keys", "_ops", "max_keys", "max_per_key", "window_s")
-
-    def __init__(
-        self,
-        window_s: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 100_000,
-        max_per_key: int = 10_000,
-    ) -> None:
-        if not window_s > 0:
-            raise ValueError("window_s must be positive")
-        if max_keys < 1 or max_per_key < 1:
-            raise ValueError("max_keys and max_per_key must be at least 1")
-        self.window_s = float(window_s)
-        self.max_keys = max_keys
-        self.max_per_key = max_per_key
-        self._clock = clock
-        self._keys: OrderedDict[Hashable, _Uses] = OrderedDict()
-        self._ops = 0
-
-    def __len__(self) -> int:
-        """Keys currently tracked."""
-        return len(self._keys)
+class TokenWindowCounter(KeyedWindow[_Uses]):
+    __slots__ = ()
 
     def _live(self, key: Hashable, now: float) -> _Uses | None:
         """The key's uses with those that left the window dropped; None (forgotten) if none."""
@@ -114,6 +92,3 @@ class TokenWindowCounter:
         if uses is None:
             return 1
         return max(1, math.ceil(uses.entries[0][0] + self.window_s - now))
-
-    def clear(self) -> None:
-        self._keys.clear()

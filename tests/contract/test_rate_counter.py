@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -15,36 +14,17 @@ from sidecar.rate import SlidingWindowCounter
 from sidecar.rate_port import RateCounter, RateStoreUnavailable
 from sidecar.rate_redis import RedisRateStore, redis_client
 from tests.support.polling import wait_until
+from tests.support.rate_stores import ReplicaStores, resolved
 from tests.support.redis_server import RedisServer
 
-T = TypeVar("T")
 MakeCounter = Callable[[float], RateCounter]
 
 
-async def resolved(value: T | Awaitable[T]) -> T:
-    return await value if isinstance(value, Awaitable) else value  # type: ignore[return-value]
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
-        yield server
-
-
 @pytest.fixture
-async def redis_stores(redis_server: RedisServer) -> AsyncIterator[Callable[..., RedisRateStore]]:
-    """Stores of one fresh agent id: each is one replica's view of the shared counters."""
-    agent = f"agent-{secrets.token_hex(4)}"
-    made: list[RedisRateStore] = []
-
-    def make(window_s: float = 60, **kw: object) -> RedisRateStore:
-        store = RedisRateStore(redis_client(redis_server.url), agent, window_s, **kw)  # type: ignore[arg-type]
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        await store.close()
+async def redis_stores(redis_server: RedisServer) -> AsyncIterator[ReplicaStores[RedisRateStore]]:
+    stores = ReplicaStores[RedisRateStore](redis_server.url, RedisRateStore)
+    yield stores
+    await stores.close()
 
 
 @pytest.fixture(params=["in_process", "redis"])

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -16,36 +15,17 @@ from sidecar.rate_redis import redis_client
 from sidecar.rate_tokens import TokenWindowCounter
 from sidecar.rate_tokens_redis import RedisTokenStore
 from tests.support.polling import wait_until
+from tests.support.rate_stores import ReplicaStores, resolved
 from tests.support.redis_server import RedisServer
 
-T = TypeVar("T")
 MakeCounter = Callable[[float], TokenCounter]
 
 
-async def resolved(value: T | Awaitable[T]) -> T:
-    return await value if isinstance(value, Awaitable) else value  # type: ignore[return-value]
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
-        yield server
-
-
 @pytest.fixture
-async def redis_stores(redis_server: RedisServer) -> AsyncIterator[Callable[..., RedisTokenStore]]:
-    """Stores of one fresh agent id: each is one replica's view of the shared sums."""
-    agent = f"agent-{secrets.token_hex(4)}"
-    made: list[RedisTokenStore] = []
-
-    def make(window_s: float = 60, **kw: object) -> RedisTokenStore:
-        store = RedisTokenStore(redis_client(redis_server.url), agent, window_s, **kw)  # type: ignore[arg-type]
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        await store.close()
+async def redis_stores(redis_server: RedisServer) -> AsyncIterator[ReplicaStores[RedisTokenStore]]:
+    stores = ReplicaStores[RedisTokenStore](redis_server.url, RedisTokenStore)
+    yield stores
+    await stores.close()
 
 
 @pytest.fixture(params=["in_process", "redis"])
