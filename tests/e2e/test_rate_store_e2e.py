@@ -10,12 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.stack import AgentProcess, SidecarProcess, caller_token
-from tests.sidecar.test_enforcer import FAR, write_bundle
-from tests.support import bundle_keys
+from tests.support import replicas
 from tests.support.redis_server import RedisServer
+from tests.support.replicas import active_bundle, metric
 
 AGENT = "gl-cbam-replicated"
 LIMIT = 10
@@ -26,27 +25,9 @@ def get(sidecar: SidecarProcess, sub: str) -> httpx.Response:
     return httpx.get(sidecar.proxy_url + "/v1/factors", headers=headers, timeout=30)
 
 
-def metric(sidecar: SidecarProcess, name: str, **labels: str) -> float:
-    text = httpx.get(sidecar.url + "/metrics", timeout=10).text
-    return sum(
-        s.value
-        for f in text_string_to_metric_families(text)
-        for s in f.samples
-        if s.name == name and labels.items() <= s.labels.items()
-    )
-
-
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
-    entry = {
-        "owner_team": "cbam-team",
-        "version": "1.0.0",
-        "status": "ACTIVE",
-        "certificate_id": "cert-1",
-        "certificate_expires_at": FAR,
-    }
-    limits = {"greenlang/rate_limits": {"agents": {AGENT: LIMIT}}}
-    return write_bundle(tmp_path, {AGENT: entry}, limits, signing=bundle_keys.signing())
+    return active_bundle(tmp_path, AGENT, {"greenlang/rate_limits": {"agents": {AGENT: LIMIT}}})
 
 
 @pytest.fixture
@@ -58,9 +39,7 @@ def agent(tmp_path: Path) -> Iterator[AgentProcess]:
 def replica(
     tmp_path: Path, name: str, agent: AgentProcess, bundle: Path, *extra: str
 ) -> SidecarProcess:
-    args = ["--agent-id", AGENT, "--upstream", agent.url, "--bundle", str(bundle), *extra]
-    args += ["--verification-key", str(bundle_keys.public_key(tmp_path / name))]
-    return SidecarProcess(tmp_path / name, args)
+    return replicas.replica(tmp_path, name, AGENT, agent, bundle, *extra)
 
 
 def test_replicas_share_one_limit_and_fail_closed_without_the_store(

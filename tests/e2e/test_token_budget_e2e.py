@@ -12,10 +12,9 @@ import httpx
 import pytest
 
 from tests.e2e.stack import AgentProcess, SidecarProcess, caller_token
-from tests.e2e.test_rate_store_e2e import metric
-from tests.sidecar.test_enforcer import FAR, write_bundle
-from tests.support import bundle_keys
+from tests.support import replicas
 from tests.support.redis_server import RedisServer
+from tests.support.replicas import active_bundle, metric
 
 AGENT = "gl-cbam-budgeted"
 BUDGET = 1000
@@ -33,15 +32,8 @@ def echo(sidecar: SidecarProcess, sub: str) -> httpx.Response:
 
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
-    entry = {
-        "owner_team": "cbam-team",
-        "version": "1.0.0",
-        "status": "ACTIVE",
-        "certificate_id": "cert-1",
-        "certificate_expires_at": FAR,
-    }
     budgets = {"greenlang/token_budgets": {"agents": {AGENT: BUDGET}}}
-    return write_bundle(tmp_path, {AGENT: entry}, budgets, signing=bundle_keys.signing())
+    return active_bundle(tmp_path, AGENT, budgets)
 
 
 @pytest.fixture
@@ -53,9 +45,7 @@ def agent(tmp_path: Path) -> Iterator[AgentProcess]:
 def replica(
     tmp_path: Path, name: str, agent: AgentProcess, bundle: Path, url: str
 ) -> SidecarProcess:
-    args = ["--agent-id", AGENT, "--upstream", agent.url, "--bundle", str(bundle)]
-    args += ["--verification-key", str(bundle_keys.public_key(tmp_path / name))]
-    return SidecarProcess(tmp_path / name, [*args, "--rate-store", url])
+    return replicas.replica(tmp_path, name, AGENT, agent, bundle, "--rate-store", url)
 
 
 def test_replicas_hold_one_token_budget_and_fail_closed_without_the_store(
