@@ -72,3 +72,5 @@ def test_the_api_holds_to_its_document(registry: SeededRegistry, role: str, tmp_
     summary = done.stdout[done.stdout.find("=== FAILURES") :] or done.stdout[-3000:]
     assert done.returncode == 0, summary[-6000:] + done.stderr[-2000:]
     assert "generated" in done.stdout  # it ran cases, not just loaded the document
+    cases = [line.strip() for line in done.stdout.splitlines() if " generated" in line]
+    print(f"schemathesis as {role}: {cases[-1]}")  # shown with pytest -rP: the note's figures
