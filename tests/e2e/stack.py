@@ -159,15 +159,19 @@ def verification_key(registry: RegistryProcess, workdir: Path) -> Path:
     return path
 
 
-def opa_polling(workdir: Path, registry: RegistryProcess, token: str) -> OpaProcess:
-    """A stock OPA that takes the registry's bundle every second and verifies its signature
-    with the registry's public key (``keys``, passed with --set-file as deploy/compose does)."""
+def opa_polling(
+    workdir: Path, registry: RegistryProcess, token: str, via: str | None = None
+) -> OpaProcess:
+    """A stock OPA that takes the registry's bundle every second (through ``via``, a proxy,
+    when given) and verifies its signature with the registry's public key (``keys``, passed with
+    --set-file as deploy/compose does); its status metrics are on, as deploy/compose has them."""
     key = verification_key(registry, workdir)
     config = {
         "keys": {"greenlang": {"algorithm": "RS256"}},
+        "status": {"prometheus": True},
         "services": {
             "registry": {
-                "url": registry.url + "/api/v1",
+                "url": (via or registry.url) + "/api/v1",
                 "credentials": {"bearer": {"token": token}},
             }
         },

@@ -6,6 +6,7 @@ that flips one byte of one file): the metric counts it and the last good bundle 
 from __future__ import annotations
 
 import http.server
+import re
 import stat
 import subprocess
 import threading
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from bundles.assemble import assemble
@@ -27,11 +29,13 @@ from tests.e2e.stack import (
     RegistryProcess,
     SidecarProcess,
     caller_token,
+    opa_polling,
 )
 from tests.support.polling import wait_until
 from tests.support.servers import find_binary
 
 AGENT = "gl-cbam-embedded-emissions"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def flip_a_byte(archive: bytes) -> bytes:
@@ -190,5 +194,60 @@ async def test_a_tampered_bundle_is_refused_counted_and_the_last_good_one_stays(
             proxy.tamper = False
             await wait_until(renewed, what="the new revision")
             assert decide(sidecar) == 200
+    finally:
+        proxy.close()
+
+
+def rejected_message_regex() -> str:
+    """The `message` matcher of the GreenLangOpaBundleRejected alert (PromQL regexes are
+    anchored: hence fullmatch)."""
+    rules = yaml.safe_load((REPO / "deploy/prometheus/rules/alerts.yml").read_text())
+    [expr] = [
+        r["expr"]
+        for g in rules["groups"]
+        for r in g["rules"]
+        if r.get("alert") == "GreenLangOpaBundleRejected"
+    ]
+    found = re.search(r'message=~"([^"]+)"', expr)
+    assert found, expr
+    return found.group(1)
+
+
+def opa_bundles_health(opa_url: str) -> int:
+    return httpx.get(opa_url + "/health?bundles", timeout=10).status_code
+
+
+def opa_failed_loads(opa_url: str) -> list[dict[str, str]]:
+    """The label sets of OPA's bundle_failed_load_counter samples (its status metrics)."""
+    text = httpx.get(opa_url + "/metrics", timeout=10).text
+    return [
+        s.labels
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name.startswith("bundle_failed_load_counter") and s.value > 0
+    ]
+
+
+async def test_opa_refuses_a_tampered_bundle_and_its_metric_names_the_signature(
+    registry: RegistryProcess, tmp_path: Path
+) -> None:
+    """What GreenLangOpaBundleRejected (deploy/prometheus/rules/alerts.yml) matches on."""
+    admin = RegistryClient(registry.url, registry.token("admin"))
+    admin.register(AGENT, certified=True)
+    proxy = TamperingProxy(registry.url)
+    opa = opa_polling(tmp_path / "opa", registry, registry.token("service"), via=proxy.url)
+    try:
+        with opa.start():
+            assert opa_failed_loads(opa.url) == []
+            proxy.tamper = True
+            admin.register("gl-second-agent", certified=False)  # a new revision to fetch
+
+            async def rejected() -> list[dict[str, str]] | None:
+                return opa_failed_loads(opa.url) or None
+
+            [labels] = await wait_until(rejected, what="OPA to count a refused bundle")
+            assert labels["name"] == "greenlang"
+            assert re.fullmatch(rejected_message_regex(), labels["message"]), labels
+            assert opa_bundles_health(opa.url) == 200  # the last good bundle stays active
     finally:
         proxy.close()
