@@ -67,7 +67,7 @@ def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
 
 
 async def _controller(
-    config: RegistryConfig, service: RegistryService
+    config: RegistryConfig, service: RegistryService, bundle_key: BundleKey
 ) -> DeploymentController | None:
     """The deployment controller (first process only), built before the API listens so that
     a bad setting fails serve at once."""
@@ -77,7 +77,9 @@ async def _controller(
     from registry.deployments.wiring import build_controller
 
     try:
-        controller = await build_controller(config, service.store, service.artifacts)
+        controller = await build_controller(
+            config, service.store, service.artifacts, bundle_key=bundle_key
+        )
         controller.deployers.get(config.deployer)
     except (DeployerUnavailable, ValueError) as exc:
         raise CliError(f"deployment controller: {exc}", 2) from None
@@ -116,7 +118,7 @@ async def serve(
         await service.start(preload=config.preload_agents)
         installed = await install_stock_policies(service.store)  # before the first bundle
         bundle_key = _bundle_key(config)
-        controller = None if is_worker else await _controller(config, service)
+        controller = None if is_worker else await _controller(config, service, bundle_key)
         if controller is not None:  # at shutdown: close deployers; instances stay
             stack.push_async_callback(controller.deployers.close)
         settings = ApiSettings(

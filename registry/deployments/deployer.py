@@ -63,6 +63,12 @@ class SidecarConfig:
     verification_key_file: str | None = None
     extra_args: tuple[str, ...] = ()
 
+    @property
+    def bundle_key_file(self) -> str | None:
+        """The public bundle key this sidecar verifies with: only when it loads bundles itself
+        (the embedded engine); None with an OPA engine, which verifies with its own keys."""
+        return self.verification_key_file if self.engine == "embedded" else None
+
 
 @dataclass(frozen=True)
 class DeploymentSpec:

@@ -149,8 +149,8 @@ def copy_sidecar_files(sidecar: Container, cfg: SidecarConfig) -> None:
         files[_bundle_in_container(cfg.bundle_url)] = Path(cfg.bundle_url).read_bytes()
     if cfg.jwt_secret_file and not cfg.jwks_url:
         files[f"{SECRETS}/jwt.secret"] = Path(cfg.jwt_secret_file).read_bytes()
-    if cfg.verification_key_file and cfg.engine == "embedded":
-        files[VERIFICATION_KEY] = Path(cfg.verification_key_file).read_bytes()
+    if cfg.bundle_key_file:
+        files[VERIFICATION_KEY] = Path(cfg.bundle_key_file).read_bytes()
     if files:
         put_files(sidecar, files)
 

@@ -193,7 +193,7 @@ def _secret_files(spec: DeploymentSpec) -> list[str]:
     keys = []
     if spec.sidecar.jwt_secret_file and not spec.sidecar.jwks_url:
         keys.append("jwt-secret")
-    if spec.sidecar.verification_key_file and spec.sidecar.engine == "embedded":
+    if spec.sidecar.bundle_key_file:
         keys.append(VERIFICATION_KEY)
     return keys
 

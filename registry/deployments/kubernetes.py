@@ -185,6 +185,6 @@ def _read_inputs(spec: DeploymentSpec) -> tuple[bytes, bytes | None, bytes | Non
     cfg = spec.sidecar
     jwt = cfg.jwt_secret_file
     secret = Path(jwt).read_bytes() if jwt and not cfg.jwks_url else None
-    key = cfg.verification_key_file
-    public = Path(key).read_bytes() if key and cfg.engine == "embedded" else None
+    key = cfg.bundle_key_file
+    public = Path(key).read_bytes() if key else None
     return Path(spec.artifact).read_bytes(), secret, public

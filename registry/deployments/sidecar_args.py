@@ -46,8 +46,8 @@ def sidecar_argv(
     ]  # fmt: skip
     if cfg.bundle_url and cfg.engine == "embedded":
         argv += ["--bundle", bundle or cfg.bundle_url]
-    if cfg.verification_key_file and cfg.engine == "embedded":
-        argv += ["--verification-key", verification_key or cfg.verification_key_file]
+    if cfg.bundle_key_file:
+        argv += ["--verification-key", verification_key or cfg.bundle_key_file]
     if cfg.jwks_url:
         argv += ["--jwks-url", url(cfg.jwks_url)]
     elif cfg.jwt_secret_file:

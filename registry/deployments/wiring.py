@@ -14,7 +14,7 @@ from pathlib import Path
 
 from registry.artifacts.port import ArtifactStore
 from registry.config import RegistryConfig
-from registry.control_plane.signing_key import load_bundle_key
+from registry.control_plane.signing_key import BundleKey, load_bundle_key
 from registry.deployments.artifact_cache import ArtifactCache
 from registry.deployments.controller import DeploymentController
 from registry.deployments.deployer import Deployer
@@ -61,11 +61,14 @@ def deployer_factories(data_dir: Path) -> dict[str, Factory]:
     return {"process": process, "docker": docker, "kubernetes": kubernetes}
 
 
-async def sidecar_settings(config: RegistryConfig, store: MetadataStore) -> SidecarSettings:
-    """Also the public half of the bundle signing key, written under the controller's home:
-    every sidecar it starts verifies the bundles it loads with it."""
+async def sidecar_settings(
+    config: RegistryConfig, store: MetadataStore, bundle_key: BundleKey | None = None
+) -> SidecarSettings:
+    """Also the public half of the bundle signing key (``bundle_key``, the one `serve` loaded;
+    else loaded here), written under the controller's home: every sidecar it starts verifies
+    the bundles it loads with it."""
     home = controller_home(config.data_dir)
-    bundle_key = load_bundle_key(config.bundle_signing_key, config.data_dir)
+    bundle_key = bundle_key or load_bundle_key(config.bundle_signing_key, config.data_dir)
     return SidecarSettings(
         registry_url=registry_url(config.host, config.port, config.advertise_url),
         token=await service_token(store, home),
@@ -82,9 +85,10 @@ async def build_controller(
     artifacts: ArtifactStore,
     factories: dict[str, Factory] | None = None,
     interval_s: float = 1.0,
+    bundle_key: BundleKey | None = None,
 ) -> DeploymentController:
     """A controller over this registry (not started); ``factories`` replaces the adapters."""
-    settings = await sidecar_settings(config, store)
+    settings = await sidecar_settings(config, store, bundle_key)
     cache = ArtifactCache(artifacts, controller_home(config.data_dir) / "artifacts")
     deployers = DeployerSet(factories or deployer_factories(config.data_dir), config.deployer)
     specs = SpecBuilder(store, cache, settings)
