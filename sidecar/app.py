@@ -6,10 +6,11 @@ benchmark run the same object.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
@@ -36,9 +37,12 @@ from sidecar.route_poller import STATE_FILE, RoutePoller
 from sidecar.router import Router, own_address, version_header
 from sidecar.tracing import setup_tracing, shutdown
 
-if TYPE_CHECKING:
-    from sidecar.rate_redis import RedisRateStore
-    from sidecar.rate_tokens_redis import RedisTokenStore
+
+class SharedStore(Protocol):
+    async def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=SharedStore)
 
 
 @dataclass
@@ -76,8 +80,7 @@ class Sidecar:
     rate_store_fail_open: bool = False
 
     def __post_init__(self) -> None:
-        self.rate_store: RedisRateStore | None = None
-        self.token_store: RedisTokenStore | None = None
+        self._stores: list[SharedStore] = []  # counters in the shared rate store
         self.proxy = ReverseProxy(self.upstream, connect_timeout=self.connect_timeout_s)
         if self.tracer_provider is None:
             self.tracer_provider = setup_tracing()
@@ -107,33 +110,34 @@ class Sidecar:
         window = self.target.rate_window_s
         if self.rate_store_url is None:
             return SlidingWindowCounter(window)
-        from sidecar.rate_redis import RedisRateStore, redis_client  # only sidecars that share
+        from sidecar.rate_redis import RedisRateStore  # only sidecars that share load redis
 
-        self.rate_store = RedisRateStore(
-            redis_client(self.rate_store_url),
-            self.target.agent_id,
-            window,
-            fallback=SlidingWindowCounter(window) if self.rate_store_fail_open else None,
-            on_state=self.metrics.set_rate_store_up,
-        )
-        return self.rate_store
+        return self._shared(RedisRateStore, SlidingWindowCounter, window)
 
     def _tokens(self) -> TokenCounter:
         """Counted only for callers a token budget may apply to (the enforcer asks the bundle)."""
         window = self.target.token_window_s
         if self.rate_store_url is None:
             return TokenWindowCounter(window)
-        from sidecar.rate_redis import redis_client
         from sidecar.rate_tokens_redis import RedisTokenStore
 
-        self.token_store = RedisTokenStore(
+        return self._shared(RedisTokenStore, TokenWindowCounter, window)
+
+    def _shared(self, kind: Callable[..., S], local: Callable[[float], Any], window: float) -> S:
+        """A counter in the shared store, counting in a ``local`` one while the store is away
+        when failing open; closed with the sidecar."""
+        from sidecar.rate_redis import redis_client
+
+        assert self.rate_store_url is not None
+        store = kind(
             redis_client(self.rate_store_url),
             self.target.agent_id,
             window,
-            fallback=TokenWindowCounter(window) if self.rate_store_fail_open else None,
+            fallback=local(window) if self.rate_store_fail_open else None,
             on_state=self.metrics.set_rate_store_up,
         )
-        return self.token_store
+        self._stores.append(store)
+        return store
 
     def _route_poller(self) -> RoutePoller | None:
         if self.registry_url is None or self.route_poll_s <= 0:
@@ -198,10 +202,8 @@ class Sidecar:
         await self.source.close()
         await self.authenticator.close()
         await self.proxy.close()
-        if self.rate_store is not None:
-            await self.rate_store.close()
-        if self.token_store is not None:
-            await self.token_store.close()
+        for store in self._stores:
+            await store.close()
         if self.tracer_provider is not None:
             shutdown(self.tracer_provider)
 

@@ -3,8 +3,8 @@
 Two adapters: `sidecar.rate.SlidingWindowCounter` (in process, the default) and
 `sidecar.rate_redis.RedisRateStore` (one Redis shared by every replica of an agent's sidecar).
 Methods return a value or an awaitable of it: the in-process counter answers at once, so the hot
-path pays no coroutine, and only a store that needs the network is awaited (`resolve` in the
-enforcer is one ``isinstance`` test).
+path pays no coroutine, and only a store that needs the network is awaited (the enforcer tells
+them apart with one ``isinstance`` or ``is None`` test).
 
 ``ticket`` names one reservation: `take` records it, `release` removes exactly that one (in a
 shared store another replica's newer hit must not be removed instead). The in-process counter

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import structlog
 from redis.asyncio import Redis
@@ -29,12 +29,18 @@ from sidecar.rate_port import RateStoreUnavailable
 
 log = structlog.get_logger("sidecar")
 
-# KEYS[1] the caller's set; ARGV window ms, member, max hits kept. Returns the count before.
-TAKE = """
+# The Redis server's clock in ms (so replicas with skewed clocks agree) and ARGV[1], the window
+# in ms: what every script starts with.
+NOW_MS = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+"""
+
+# KEYS[1] the caller's set; ARGV window ms, member, max hits kept. Returns the count before.
+TAKE = (
+    NOW_MS
+    + """redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local before = redis.call('ZCARD', KEYS[1])
 local cap = tonumber(ARGV[3])
 if before >= cap then
@@ -45,23 +51,26 @@ redis.call('ZADD', KEYS[1], now, ARGV[2])
 redis.call('PEXPIRE', KEYS[1], window)
 return before
 """
+)
 
 # KEYS[1] the caller's set; ARGV window ms. Returns ms until its oldest hit leaves (0: none).
-RETRY_AFTER = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+RETRY_AFTER = (
+    NOW_MS
+    + """redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #oldest == 0 then return 0 end
 return tonumber(oldest[2]) + window - now
 """
+)
 
 FAILURES = (RedisError, OSError)
 
 
 class SupportsClear(Protocol):
     def clear(self) -> None: ...
+
+
+F = TypeVar("F", bound=SupportsClear)  # a store's in-process fallback counter
 
 
 def redis_client(url: str, *, timeout_s: float = 1.0) -> Redis:
@@ -105,8 +114,8 @@ class RedisRateStore:
         try:
             before = await self._take(keys=[self._prefix + key], args=args)
         except FAILURES as exc:
-            return self._unavailable(exc).take(key, ticket)
-        self._recovered()
+            return self._health.unavailable(exc).take(key, ticket)
+        self._health.up()
         return int(before)
 
     async def release(self, key: str, ticket: int = 0) -> None:
@@ -114,7 +123,7 @@ class RedisRateStore:
         try:
             await self._client.zrem(self._prefix + key, self._member(ticket))
         except FAILURES as exc:
-            self._mark_down(exc)
+            self._health.down(exc)
             if self._fallback is not None:
                 self._fallback.release(key, ticket)
 
@@ -122,7 +131,7 @@ class RedisRateStore:
         try:
             ms = await self._retry_after(keys=[self._prefix + key], args=[self._window_ms])
         except FAILURES as exc:
-            self._mark_down(exc)
+            self._health.down(exc)
             return max(1, math.ceil(self.window_s))  # the longest it can be
         return max(1, math.ceil(float(ms) / 1000))
 
@@ -132,21 +141,8 @@ class RedisRateStore:
     def _member(self, ticket: int) -> str:
         return f"{self._nonce}:{ticket}"
 
-    def _unavailable(self, exc: BaseException) -> SlidingWindowCounter:
-        """The fallback counter, or `RateStoreUnavailable` when failing closed."""
-        self._mark_down(exc)
-        if self._fallback is None:
-            raise RateStoreUnavailable(f"the rate store cannot be reached: {reason(exc)}")
-        return self._fallback
 
-    def _mark_down(self, exc: BaseException) -> None:
-        self._health.down(exc)
-
-    def _recovered(self) -> None:
-        self._health.up()
-
-
-class StoreHealth:
+class StoreHealth(Generic[F]):
     """A shared store's state: each outage and recovery logged once and shown by ``on_state``
     (the ``sidecar_rate_store_up`` gauge); on recovery the fallback counter is cleared, since
     the store's counts are the truth again."""
@@ -154,7 +150,7 @@ class StoreHealth:
     def __init__(
         self,
         counter: str,
-        fallback: SupportsClear | None,
+        fallback: F | None,
         on_state: Callable[[bool], None] | None,
     ) -> None:
         self._counter, self._fallback, self._on_state = counter, fallback, on_state
@@ -169,6 +165,14 @@ class StoreHealth:
             )
             if self._on_state is not None:
                 self._on_state(False)
+
+    def unavailable(self, exc: BaseException) -> F:
+        """The fallback counter to count in instead, or `RateStoreUnavailable` when failing
+        closed."""
+        self.down(exc)
+        if self._fallback is None:
+            raise RateStoreUnavailable(f"the rate store cannot be reached: {reason(exc)}")
+        return self._fallback
 
     def up(self) -> None:
         if not self.is_up:

@@ -22,18 +22,12 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
-from sidecar.rate_port import RateStoreUnavailable
-from sidecar.rate_redis import FAILURES, StoreHealth, reason
+from sidecar.rate_redis import FAILURES, NOW_MS, StoreHealth
 from sidecar.rate_tokens import TokenWindowCounter
 
 BUCKETS = 60
 
-_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[1])
-local width = tonumber(ARGV[2])
-"""
+_NOW = NOW_MS + "local width = tonumber(ARGV[2])\n"
 
 # KEYS[1] the caller's hash; ARGV window ms, bucket ms. Returns the tokens in the window, and
 # ms until its oldest bucket leaves it (0: none).
@@ -101,7 +95,7 @@ class RedisTokenStore:
         try:
             return (await self._read(key))[0]
         except FAILURES as exc:
-            return self._unavailable(exc).used(key)
+            return self._health.unavailable(exc).used(key)
 
     async def add(self, key: str, tokens: int) -> None:
         if tokens < 0:
@@ -130,10 +124,3 @@ class RedisTokenStore:
 
     def _args(self) -> list[int]:
         return [self._window_ms, self._width_ms]
-
-    def _unavailable(self, exc: BaseException) -> TokenWindowCounter:
-        """The fallback counter, or `RateStoreUnavailable` when failing closed."""
-        self._health.down(exc)
-        if self._fallback is None:
-            raise RateStoreUnavailable(f"the rate store cannot be reached: {reason(exc)}")
-        return self._fallback
