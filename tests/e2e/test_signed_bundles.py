@@ -11,6 +11,7 @@ import stat
 import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -104,6 +105,27 @@ def registry(database_url: str, tmp_path: Path) -> Iterator[RegistryProcess]:
         yield process
 
 
+@dataclass
+class Tampered:
+    """The registry with AGENT certified, and a proxy in front of it that can tamper."""
+
+    admin: RegistryClient
+    proxy: TamperingProxy
+
+    def tamper_with_a_new_revision(self) -> None:
+        self.proxy.tamper = True
+        self.admin.register("gl-second-agent", certified=False)  # a new revision to fetch
+
+
+@pytest.fixture
+def tampered(registry: RegistryProcess) -> Iterator[Tampered]:
+    admin = RegistryClient(registry.url, registry.token("admin"))
+    admin.register(AGENT, certified=True)
+    proxy = TamperingProxy(registry.url)
+    yield Tampered(admin, proxy)
+    proxy.close()
+
+
 def test_served_bundles_are_signed_and_opa_verifies_them(
     registry: RegistryProcess, tmp_path: Path
 ) -> None:
@@ -157,45 +179,38 @@ def revision(sidecar: SidecarProcess) -> str:
 
 
 async def test_a_tampered_bundle_is_refused_counted_and_the_last_good_one_stays(
-    registry: RegistryProcess, tmp_path: Path
+    registry: RegistryProcess, tampered: Tampered, tmp_path: Path
 ) -> None:
-    admin = RegistryClient(registry.url, registry.token("admin"))
-    admin.register(AGENT, certified=True)
-    proxy = TamperingProxy(registry.url)
-    args = ["--agent-id", AGENT, "--bundle", f"{proxy.url}/api/v1/bundles/greenlang"]
+    args = ["--agent-id", AGENT, "--bundle", f"{tampered.proxy.url}/api/v1/bundles/greenlang"]
     args += ["--poll-interval", "0.2", "--environment", "production"]
     args += ["--verification-key", str(registry.verification_key())]
-    try:
-        with (
-            AgentProcess(tmp_path / "agent") as agent,
-            SidecarProcess(
-                tmp_path / "sc", [*args, "--upstream", agent.url], token=registry.token("service")
-            ) as sidecar,
-        ):
-            assert decide(sidecar) == 200
-            good = revision(sidecar)
-            assert refusals(sidecar) == 0
+    with (
+        AgentProcess(tmp_path / "agent") as agent,
+        SidecarProcess(
+            tmp_path / "sc", [*args, "--upstream", agent.url], token=registry.token("service")
+        ) as sidecar,
+    ):
+        assert decide(sidecar) == 200
+        good = revision(sidecar)
+        assert refusals(sidecar) == 0
 
-            proxy.tamper = True
-            admin.register("gl-second-agent", certified=False)  # a new revision to fetch
+        tampered.tamper_with_a_new_revision()
 
-            async def refused() -> bool:
-                return refusals(sidecar) >= 1
+        async def refused() -> bool:
+            return refusals(sidecar) >= 1
 
-            async def renewed() -> bool:
-                return revision(sidecar) != good
+        async def renewed() -> bool:
+            return revision(sidecar) != good
 
-            await wait_until(refused, what="a refused bundle")
-            assert revision(sidecar) == good  # the last good bundle stays in force
-            assert decide(sidecar) == 200
-            log = sidecar.log()
-            assert "bundle_verification_failed" in log and "digest mismatch" in log
+        await wait_until(refused, what="a refused bundle")
+        assert revision(sidecar) == good  # the last good bundle stays in force
+        assert decide(sidecar) == 200
+        log = sidecar.log()
+        assert "bundle_verification_failed" in log and "digest mismatch" in log
 
-            proxy.tamper = False
-            await wait_until(renewed, what="the new revision")
-            assert decide(sidecar) == 200
-    finally:
-        proxy.close()
+        tampered.proxy.tamper = False
+        await wait_until(renewed, what="the new revision")
+        assert decide(sidecar) == 200
 
 
 def rejected_message_regex() -> str:
@@ -229,25 +244,18 @@ def opa_failed_loads(opa_url: str) -> list[dict[str, str]]:
 
 
 async def test_opa_refuses_a_tampered_bundle_and_its_metric_names_the_signature(
-    registry: RegistryProcess, tmp_path: Path
+    registry: RegistryProcess, tampered: Tampered, tmp_path: Path
 ) -> None:
     """What GreenLangOpaBundleRejected (deploy/prometheus/rules/alerts.yml) matches on."""
-    admin = RegistryClient(registry.url, registry.token("admin"))
-    admin.register(AGENT, certified=True)
-    proxy = TamperingProxy(registry.url)
-    opa = opa_polling(tmp_path / "opa", registry, registry.token("service"), via=proxy.url)
-    try:
-        with opa.start():
-            assert opa_failed_loads(opa.url) == []
-            proxy.tamper = True
-            admin.register("gl-second-agent", certified=False)  # a new revision to fetch
+    via = tampered.proxy.url
+    with opa_polling(tmp_path / "opa", registry, registry.token("service"), via=via) as opa:
+        assert opa_failed_loads(opa.url) == []
+        tampered.tamper_with_a_new_revision()
 
-            async def rejected() -> list[dict[str, str]] | None:
-                return opa_failed_loads(opa.url) or None
+        async def rejected() -> list[dict[str, str]] | None:
+            return opa_failed_loads(opa.url) or None
 
-            [labels] = await wait_until(rejected, what="OPA to count a refused bundle")
-            assert labels["name"] == "greenlang"
-            assert re.fullmatch(rejected_message_regex(), labels["message"]), labels
-            assert opa_bundles_health(opa.url) == 200  # the last good bundle stays active
-    finally:
-        proxy.close()
+        [labels] = await wait_until(rejected, what="OPA to count a refused bundle")
+        assert labels["name"] == "greenlang"
+        assert re.fullmatch(rejected_message_regex(), labels["message"]), labels
+        assert opa_bundles_health(opa.url) == 200  # the last good bundle stays active
