@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import sys
 import tempfile
 import time
@@ -25,14 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
-import jwt
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.fleet_registry import FleetRegistry, caller_token
 from bench.loadgen import LoadResult, LoadSpec, nearest_rank, run_load
-from bench.registry_setup import free_port, run_cli, spawn, tail, wait_http
+from bench.registry_setup import tail
 from bench.scale_fleet import (
-    EXAMPLES,
     Api,
     Deployed,
     FleetError,
@@ -61,11 +58,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def caller_token(secret: bytes) -> str:
-    claims = {"sub": "scale-bench", "roles": ["operator"], "exp": int(time.time()) + 3600}
-    return jwt.encode(claims, secret, algorithm="HS256")
-
-
 def row(name: str, r: LoadResult) -> str:
     return (
         f"| {name} | {r.throughput:.0f} | {r.p50 * 1000:.1f} | {r.p99 * 1000:.1f} "
@@ -73,45 +65,10 @@ def row(name: str, r: LoadResult) -> str:
     )
 
 
-class Run:
+class Run(FleetRegistry):
     def __init__(self, args: argparse.Namespace, root: Path) -> None:
-        self.args, self.root = args, root
-        self.data = root / "data"
-        self.secret = secrets.token_bytes(32)
-        secret_file = root / "jwt.secret"
-        secret_file.write_bytes(self.secret)
-        secret_file.chmod(0o600)
-        self.env = os.environ | {"GREENLANG_JWT_SECRET_FILE": str(secret_file)}
-        self.port = free_port()
-        self.server = None
-
-    def token(self, name: str, role: str) -> str:
-        done = run_cli(
-            ["token", "create", "--role", role, "--name", name, "--data-dir", str(self.data)],
-            self.env,
-            120,
-        )
-        if done.returncode != 0:
-            raise FleetError(f"token create: {done.stderr.strip()}")
-        return done.stdout.strip().splitlines()[-1]
-
-    def start_registry(self) -> None:
-        log = self.root / "registry.log"
-        argv = [
-            *_registry_cli(), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-            "--data-dir", str(self.data), "--seed", str(EXAMPLES), "--deployer", "process",
-        ]  # fmt: skip
-        self.server = spawn(argv, self.env, log)
-        wait_http(f"http://127.0.0.1:{self.port}/healthz", self.server, log, 120)
-
-    def stop_registry(self) -> None:
-        if self.server and self.server.poll() is None:
-            self.server.terminate()
-            self.server.wait(30)
-
-
-def _registry_cli() -> list[str]:
-    return [sys.executable, "-m", "registry.cli.main"]
+        super().__init__(root)
+        self.args = args
 
 
 async def wait_seeded(api: Api, agent_ids: list[str], limit_s: float) -> None:
@@ -184,7 +141,7 @@ async def scenario(run: Run) -> int:
         fleet = await deploy_all(api, agents, args.parallel, args.deploy_timeout)
         deploy_wall = time.perf_counter() - t0
         pairs = instance_pairs(run.root)
-        token = caller_token(run.secret)
+        token = caller_token(run.secret, "scale-bench", ttl_s=3600)
         bodies = {d.agent_id: d.body for d in fleet}
         direct = [(p.agent_url + "/v1/run", bodies[p.agent_id]) for p in pairs]
         governed = [(d.endpoint + "/v1/run", d.body) for d in fleet]
@@ -254,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(scenario(run))
     except FleetError as exc:
-        print(f"scale run failed: {exc}\n{tail(root / 'registry.log')}", file=sys.stderr)
+        print(f"scale run failed: {exc}\n{tail(root / 'registry-0.log')}", file=sys.stderr)
         return 1
     finally:
         run.stop_registry()

@@ -4,46 +4,29 @@ registry's bundle for the agents deployed to the OPA environment (GREENLANG_SIDE
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 import signal
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-import jwt
 import psutil
 
-from bench.registry_setup import REPO_ROOT, free_port, run_cli, spawn, wait_http
-from bench.scale_fleet import EXAMPLES, FleetError, _flag, leftover_processes
+from bench.fleet_registry import FleetRegistry
+from bench.registry_setup import free_port, run_cli, spawn, wait_http
+from bench.scale_fleet import _flag, leftover_processes
 
 OPA_ENVIRONMENT = "staging"  # the soak deploys its OPA agents there; the rest to production
 
 
-class Stack:
+class Stack(FleetRegistry):
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.data = root / "data"
-        self.secret = secrets.token_bytes(32)
-        secret_file = root / "jwt.secret"
-        secret_file.write_bytes(self.secret)
-        secret_file.chmod(0o600)
-        self.port, self.opa_port = free_port(), free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.opa_port = free_port()
         self.opa_url = f"http://127.0.0.1:{self.opa_port}"
-        self.env = os.environ | {
-            "GREENLANG_JWT_SECRET_FILE": str(secret_file),
-            "GREENLANG_DATA_DIR": str(self.data),
-            "GREENLANG_SIDECAR_ENGINE": f"{OPA_ENVIRONMENT}={self.opa_url}",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.getenv("PYTHONPATH")])),
-        }
+        super().__init__(root, GREENLANG_SIDECAR_ENGINE=f"{OPA_ENVIRONMENT}={self.opa_url}")
         self.pg: Any = None
-        self.registry: subprocess.Popen[bytes] | None = None
         self.opa: subprocess.Popen[bytes] | None = None
-        self.restarts = 0  # registry starts after the first: each gets its own log
 
     # --- PostgreSQL -----------------------------------------------------------------------
 
@@ -62,30 +45,6 @@ class Stack:
         self.pg.ensure_postgres_running()  # same socket directory, so the same URL
 
     # --- registry -------------------------------------------------------------------------
-
-    def token(self, name: str, role: str) -> str:
-        done = run_cli(["token", "create", "--role", role, "--name", name], self.env, 120)
-        if done.returncode != 0:
-            raise FleetError(f"token create: {done.stderr.strip()}")
-        return done.stdout.strip().splitlines()[-1]
-
-    def start_registry(self) -> None:
-        log = self.root / f"registry-{self.restarts}.log"
-        self.restarts += 1
-        argv = [
-            "serve", "--host", "127.0.0.1", "--port", str(self.port),
-            "--seed", str(EXAMPLES), "--deployer", "process",
-        ]  # fmt: skip
-        from bench.registry_setup import cli
-
-        self.registry = spawn([*cli(), *argv], self.env, log)
-        wait_http(f"{self.base}/healthz", self.registry, log, 120)
-
-    def stop_registry(self) -> None:
-        proc, self.registry = self.registry, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            proc.wait(60)
 
     def audit_verify(self) -> tuple[int, str]:
         done = run_cli(["audit", "verify"], self.env, 600)
@@ -163,11 +122,6 @@ class Stack:
                 self.pg.cleanup()
             except Exception:  # what it could not stop is stopped above; the dir goes below
                 pass
-
-
-def caller_token(secret: bytes, sub: str, roles: tuple[str, ...] = ("operator",)) -> str:
-    claims = {"sub": sub, "roles": list(roles), "team": "soak", "exp": int(time.time()) + 86400}
-    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def remove(root: Path) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bench.soak_stack import caller_token
+from bench.fleet_registry import caller_token
 
 EXPECTED = {"ok": {200, 429}, "badtoken": {401}, "denied": {403}}
 WEIGHTS = {"ok": 0.94, "badtoken": 0.03, "denied": 0.03}
